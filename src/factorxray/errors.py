@@ -1,0 +1,51 @@
+"""Exception classes of factorxray.
+
+Every error the package raises on purpose is a :class:`FactorXrayError`. Messages are one
+line: they name what went wrong and what to do about it, so the CLI can print them as is.
+"""
+
+from __future__ import annotations
+
+
+class FactorXrayError(Exception):
+    """Base class of every error factorxray raises on purpose."""
+
+    exit_code: int = 1
+
+
+class UsageError(FactorXrayError, ValueError):
+    """Bad input from the caller: unknown model, region, dataset, option value."""
+
+    exit_code = 2
+
+
+class DataSourceError(FactorXrayError):
+    """A data source failed: HTTP error, timeout, corrupt archive, unparsable file."""
+
+
+class ParseError(DataSourceError):
+    """A downloaded file does not have the layout we expect."""
+
+
+class NotCachedError(DataSourceError):
+    """Offline mode was asked for but the cache does not hold the item."""
+
+
+class UnknownTickerError(DataSourceError):
+    """The price provider does not know a ticker."""
+
+
+class InsufficientDataError(FactorXrayError):
+    """Too few observations for what was asked (e.g. fewer months than ``min_obs``)."""
+
+
+class CollinearityError(FactorXrayError):
+    """The factor design matrix is singular: some factors are linear combinations of others."""
+
+
+class AllFailedError(FactorXrayError):
+    """Every item of a batch failed (e.g. every ticker); ``failures`` maps item -> reason."""
+
+    def __init__(self, message: str, failures: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.failures: dict[str, str] = dict(failures or {})
