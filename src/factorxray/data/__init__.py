@@ -1,0 +1,1 @@
+"""Data sources (Ken French library, price providers) and the on-disk cache. No statistics here."""
