@@ -1,0 +1,5 @@
+"""``python -m factorxray``: the command line."""
+
+from factorxray.cli import main
+
+main()

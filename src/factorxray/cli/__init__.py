@@ -1,0 +1,63 @@
+"""The ``factorxray`` command line: a thin typer app over the Python API.
+
+Each command group lives in its own module; this one wires them together and holds the
+global options (``--cache-dir``, ``--debug``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from factorxray import __version__
+from factorxray.cli._common import CliState, err_console, handle_errors, state
+from factorxray.cli.cache_cmd import cache_app
+from factorxray.cli.factors_cmd import factors_app
+
+app = typer.Typer(
+    name="factorxray",
+    help="X-ray what a fund really holds in factor terms.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(factors_app, name="factors")
+app.add_typer(cache_app, name="cache")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"factorxray {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            envvar="FACTORXRAY_CACHE_DIR",
+            help="Cache folder (default: the user cache dir; env FACTORXRAY_CACHE_DIR).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """X-ray what a fund really holds in factor terms."""
+    ctx.obj = CliState(cache_dir=cache_dir, debug=debug)
+
+
+def main() -> None:
+    """Entry point of the ``factorxray`` console script."""
+    app()
+
+
+__all__ = ["app", "err_console", "handle_errors", "main", "state"]

@@ -1,0 +1,176 @@
+"""What every CLI command shares: global options, one-line errors, progress bars, date options."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from factorxray.data.cache import Cache
+from factorxray.errors import FactorXrayError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Messages, progress and errors go to stderr; data (tables, CSV) to stdout.
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False, soft_wrap=True)
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its data: a rich table (percent) or CSV (decimals)."""
+
+    table = "table"
+    csv = "csv"
+
+
+def format_periods(index: pd.Index) -> list[str]:
+    """Labels for an index: ``YYYY-MM`` for months, ``YYYY-MM-DD`` for days, else str."""
+    if isinstance(index, pd.PeriodIndex):
+        return [p.strftime("%Y-%m") for p in index]
+    if isinstance(index, pd.DatetimeIndex):
+        return [ts.strftime("%Y-%m-%d") for ts in index]
+    return [str(label) for label in index]
+
+
+def write_csv(frame: pd.DataFrame, index_label: str = "period") -> None:
+    """Print a frame as CSV on stdout; floats in shortest round-trip form (exact decimals)."""
+    out = frame.copy()
+    out.index = pd.Index(format_periods(frame.index), name=index_label)
+    typer.echo(out.to_csv(float_format=repr, lineterminator="\n"), nl=False)
+
+
+@dataclass
+class CliState:
+    """Global options, stored on the typer context."""
+
+    cache_dir: Path | None = None
+    debug: bool = False
+
+    def cache(self) -> Cache:
+        """The cache the user asked for."""
+        return Cache(self.cache_dir)
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The global options of this invocation (defaults when called without the callback)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState(debug=bool(os.environ.get("FACTORXRAY_DEBUG")))
+    return root.obj
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` on one line of stderr and return the Exit to raise."""
+    err_console.print(
+        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
+    )
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn our exceptions into one line on stderr and an exit code (a traceback with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = kwargs.get("ctx") or (
+            args[0] if args and isinstance(args[0], typer.Context) else None
+        )
+        debug = state(ctx).debug if ctx is not None else False
+        try:
+            return func(*args, **kwargs)
+        except FactorXrayError as exc:
+            if debug:
+                raise
+            raise fail(_one_line(str(exc)), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def parse_month(value: str | None, option: str) -> pd.Period | None:
+    """Parse ``YYYY-MM`` (or ``YYYY-MM-DD``, ``YYYYMM``) into a monthly Period."""
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) == 6 and text.isdigit():
+        text = f"{text[:4]}-{text[4:]}"
+    try:
+        return pd.Period(text, freq="M")
+    except (ValueError, TypeError):
+        raise UsageError(f"{option} {value!r} is not a month; use YYYY-MM, e.g. 2015-01") from None
+
+
+@contextmanager
+def download_progress(
+    enabled: bool = True,
+) -> Iterator[Callable[[str], Callable[[int, int | None], None]]]:
+    """A rich progress bar on stderr for downloads.
+
+    Yields a factory: ``factory(label)`` returns an ``on_progress(received, total)`` callback
+    for one download. Nothing is drawn when stderr is not a terminal or ``enabled`` is false.
+    """
+    show = enabled and err_console.is_terminal
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not show,
+    )
+
+    def factory(label: str) -> Callable[[int, int | None], None]:
+        task = progress.add_task(label, total=None)
+
+        def update(received: int, total: int | None) -> None:
+            progress.update(task, completed=received, total=total)
+
+        return update
+
+    with progress:
+        yield factory
+
+
+def count_progress(label: str, total: int) -> Progress:
+    """A rich progress bar counting items (e.g. tickers fetched) on stderr."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+
+
+def is_debug_argv() -> bool:
+    """True when ``--debug`` is on the command line (used before typer parses it)."""
+    return "--debug" in sys.argv[1:] or bool(os.environ.get("FACTORXRAY_DEBUG"))

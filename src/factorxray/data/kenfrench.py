@@ -1,0 +1,507 @@
+"""Client for Kenneth R. French's data library: any dataset by name, every section, the vintage.
+
+The library serves ``{name}_CSV.zip`` archives holding one CSV. Each CSV opens with free
+text (which names the vintage: "... using the 202511 CRSP database"), then one or more
+sections: an optional title (one or more lines), a header row starting with a comma, then
+rows keyed ``YYYYMM`` (monthly), ``YYYYMMDD`` (daily) or ``YYYY`` (annual) until a blank
+line. This module downloads (through the cache), opens the zip in memory and parses every
+section by that structure, never by fixed line offsets. Values stay as published (percent).
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import itertools
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from factorxray.data.cache import Cache, CacheEntry, cached_get
+from factorxray.data.http import HttpClient, ProgressCallback
+from factorxray.errors import DataSourceError, ParseError, UsageError
+
+DEFAULT_BASE_URL = "https://mba.tuck.dartmouth.edu/pages/faculty/ken.french/ftp/"
+BASE_URL_ENV = "FACTORXRAY_KENFRENCH_URL"
+CACHE_NAMESPACE = "kenfrench"
+#: Largest CSV member we agree to decompress (the biggest real file is ~30 MB).
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
+#: Values the library uses for "missing".
+MISSING_VALUES = (-99.99, -999.0)
+_VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_VINTAGE = re.compile(r"using the (\d{6}) (\w+) database", re.IGNORECASE)
+_KEY_FREQUENCY = {4: "annual", 6: "monthly", 8: "daily"}
+
+#: Datasets factorxray uses, and a few more, for suggestions when a name is not found.
+#: Any other dataset of the library can be read by its exact name.
+KNOWN_DATASETS = (
+    "F-F_Research_Data_Factors",
+    "F-F_Research_Data_Factors_weekly",
+    "F-F_Research_Data_Factors_daily",
+    "F-F_Research_Data_5_Factors_2x3",
+    "F-F_Research_Data_5_Factors_2x3_daily",
+    "F-F_Momentum_Factor",
+    "F-F_Momentum_Factor_daily",
+    "F-F_ST_Reversal_Factor",
+    "F-F_LT_Reversal_Factor",
+    "25_Portfolios_ME_VAR_5x5",
+    "25_Portfolios_ME_VAR_5x5_daily",
+    "25_Portfolios_5x5",
+    "6_Portfolios_2x3",
+    "49_Industry_Portfolios",
+    "12_Industry_Portfolios",
+    *(
+        f"{region}_{kind}"
+        for region in (
+            "Developed",
+            "Developed_ex_US",
+            "Europe",
+            "Japan",
+            "Asia_Pacific_ex_Japan",
+            "North_America",
+        )
+        for kind in (
+            "3_Factors",
+            "5_Factors",
+            "Mom_Factor",
+            "3_Factors_Daily",
+            "5_Factors_Daily",
+            "Mom_Factor_Daily",
+        )
+    ),
+    "Emerging_5_Factors",
+    "Emerging_MOM_Factor",
+)
+
+
+@dataclass(frozen=True)
+class FrenchDataset:
+    """One parsed dataset of the library.
+
+    Attributes
+    ----------
+    name : str
+        The dataset name (``F-F_Research_Data_5_Factors_2x3``).
+    description : str
+        The free text before the first section, as published.
+    vintage : str or None
+        The database vintage, ``YYYYMM`` (e.g. ``"202511"``), when the text names one.
+    database : str or None
+        ``"CRSP"`` or ``"Bloomberg"`` when named.
+    sections : dict of str to DataFrame
+        Every section in file order, keyed by its title (``"Monthly"``, ``"Annual"``...
+        when untitled). Values as published (percent), missing values as NaN, columns
+        stripped; index a monthly ``PeriodIndex``, a ``DatetimeIndex`` (daily) or int years.
+    url : str or None
+        Where it was downloaded from.
+    """
+
+    name: str
+    description: str
+    vintage: str | None
+    database: str | None
+    sections: dict[str, pd.DataFrame] = field(repr=False)
+    url: str | None = None
+
+    def section(self, title: str | int = 0) -> pd.DataFrame:
+        """Return a section by position or by (case-insensitive) title or title fragment.
+
+        Raises
+        ------
+        ParseError
+            When no section (or several) match, naming the available titles.
+        """
+        titles = list(self.sections)
+        if isinstance(title, int):
+            if not -len(titles) <= title < len(titles):
+                raise ParseError(
+                    f"dataset {self.name} has {len(titles)} section(s); no section #{title}"
+                )
+            return self.sections[titles[title]]
+        if title in self.sections:
+            return self.sections[title]
+        wanted = title.casefold()
+        matches = [t for t in titles if wanted in t.casefold()]
+        if len(matches) >= 1 and all(matches[0] == m for m in matches[:1]):
+            return self.sections[matches[0]]
+        raise ParseError(
+            f"dataset {self.name} has no section {title!r}; sections: {'; '.join(titles)}"
+        )
+
+    def first_section(self, frequency: str) -> pd.DataFrame:
+        """The first section of a frequency (``"monthly"``, ``"daily"``, ``"annual"``)."""
+        for frame in self.sections.values():
+            if frame.attrs.get("frequency") == frequency:
+                return frame
+        raise ParseError(
+            f"dataset {self.name} has no {frequency} section; sections: {'; '.join(self.sections)}"
+        )
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def decode_text(raw: bytes) -> str:
+    """Decode as UTF-8 (cp1252 fallback) and normalise CRLF and lone CR line ends to LF."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_zip_member(data: bytes, name: str, max_bytes: int = MAX_MEMBER_BYTES) -> bytes:
+    """Return the bytes of the one CSV member of a zip archive, read in memory.
+
+    Raises
+    ------
+    ParseError
+        Not a zip, corrupt or truncated, no CSV member, or a member over ``max_bytes``
+        (a zip bomb).
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ParseError(
+            f"dataset {name}: the download is not a valid zip archive ({exc})"
+        ) from None
+    with archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        csv_members = [info for info in members if info.filename.lower().endswith(".csv")]
+        if not csv_members:
+            found = ", ".join(info.filename for info in members) or "nothing"
+            raise ParseError(f"dataset {name}: the archive holds no CSV file (found: {found})")
+        member = csv_members[0]
+        if member.file_size > max_bytes:
+            raise ParseError(
+                f"dataset {name}: {member.filename} would expand to {member.file_size} bytes, "
+                f"over the {max_bytes}-byte limit; refusing it"
+            )
+        try:
+            with archive.open(member) as handle:
+                content = handle.read(max_bytes + 1)
+        except (
+            zipfile.BadZipFile,
+            EOFError,
+            OSError,
+            zipfile.LargeZipFile,
+            NotImplementedError,
+        ) as exc:
+            raise ParseError(f"dataset {name}: the archive is corrupt ({exc})") from None
+        if len(content) > max_bytes:
+            raise ParseError(
+                f"dataset {name}: {member.filename} expands past the {max_bytes}-byte limit; refusing it"
+            )
+        return content
+
+
+def _split_fields(line: str) -> list[str]:
+    return [part.strip() for part in line.split(",")]
+
+
+def _is_key(text: str) -> bool:
+    return text.isdigit() and len(text) in _KEY_FREQUENCY
+
+
+def _make_index(keys: list[str], frequency: str) -> pd.Index:
+    if frequency == "monthly":
+        numbers = np.array(keys, dtype=np.int64)
+        years, months = numbers // 100, numbers % 100
+        if ((months < 1) | (months > 12)).any():
+            raise ValueError("month out of range")
+        ordinals = (years - 1970) * 12 + months - 1
+        return pd.PeriodIndex.from_ordinals(ordinals, freq="M").rename("period")
+    if frequency == "daily":
+        return pd.DatetimeIndex(pd.to_datetime(keys, format="%Y%m%d"), name="date")
+    return pd.Index([int(k) for k in keys], dtype="int64", name="year")
+
+
+def _to_values(rows: list[list[str]], name: str, title: str, first_line: int) -> np.ndarray:
+    try:
+        values = np.array(rows, dtype=np.float64)
+    except ValueError:
+        for offset, row in enumerate(rows):
+            for cell in row:
+                try:
+                    float(cell)
+                except ValueError:
+                    raise ParseError(
+                        f"dataset {name}, section {title!r}, line {first_line + offset}: "
+                        f"{cell!r} is not a number"
+                    ) from None
+        raise
+    for missing in MISSING_VALUES:
+        values[values == missing] = np.nan
+    return values
+
+
+def parse_french_csv(text: str, name: str = "dataset") -> FrenchDataset:
+    """Parse the text of a Ken French CSV file into a :class:`FrenchDataset`.
+
+    Parameters
+    ----------
+    text : str
+        The CSV text (any line endings).
+    name : str
+        The dataset name, for the result and error messages.
+
+    Returns
+    -------
+    FrenchDataset
+        The description, the vintage and every section.
+
+    Raises
+    ------
+    ParseError
+        No section, a row whose width differs from its header, a value that is not a
+        number, keys that mix widths or do not increase.
+
+    Examples
+    --------
+    >>> text = "Made using the 202511 CRSP database.\\n\\n,Mom\\n202510, 1.20\\n202511,-99.99\\n"
+    >>> ds = parse_french_csv(text, "demo")
+    >>> ds.vintage, ds.section("Monthly")["Mom"].tolist()
+    ('202511', [1.2, nan])
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    sections: dict[str, pd.DataFrame] = {}
+    description_end: int | None = None
+    i = 0
+    while i < len(lines):
+        if not lines[i].lstrip().startswith(","):
+            i += 1
+            continue
+        header_line = i
+        title_start = header_line
+        while (
+            title_start > 0
+            and lines[title_start - 1].strip()
+            and not _is_key(_split_fields(lines[title_start - 1])[0])
+        ):
+            title_start -= 1
+        if description_end is None:
+            description_end = title_start
+        title = " ".join(" ".join(line.split()) for line in lines[title_start:header_line]).strip()
+        columns = _split_fields(lines[header_line])[1:]
+        if not columns or any(not column for column in columns):
+            raise ParseError(
+                f"dataset {name}, line {header_line + 1}: header row has empty column names"
+            )
+        keys: list[str] = []
+        rows: list[list[str]] = []
+        i = header_line + 1
+        while i < len(lines):
+            fields = lines[i].split(",")
+            key = fields[0].strip()
+            if not _is_key(key):
+                break
+            if len(fields) != len(columns) + 1:
+                raise ParseError(
+                    f"dataset {name}, section {title or 'untitled'!r}, line {i + 1}: "
+                    f"{len(fields) - 1} values where the header has {len(columns)} columns"
+                )
+            keys.append(key)
+            rows.append(fields[1:])
+            i += 1
+        if not keys:
+            raise ParseError(
+                f"dataset {name}, line {header_line + 1}: header row with no data rows under it"
+            )
+        widths = {len(k) for k in keys}
+        if len(widths) != 1:
+            raise ParseError(
+                f"dataset {name}, section {title or 'untitled'!r}: date keys of mixed widths"
+            )
+        frequency = _KEY_FREQUENCY[widths.pop()]
+        if any(a >= b for a, b in itertools.pairwise(keys)):
+            raise ParseError(
+                f"dataset {name}, section {title or 'untitled'!r}: dates are not strictly increasing"
+            )
+        try:
+            index = _make_index(keys, frequency)
+        except (ValueError, TypeError):
+            raise ParseError(
+                f"dataset {name}, section {title or 'untitled'!r}: invalid dates in the key column"
+            ) from None
+        values = _to_values(rows, name, title, header_line + 2)
+        frame = pd.DataFrame(values, index=index, columns=pd.Index(columns))
+        frame.attrs["frequency"] = frequency
+        frame.attrs["title"] = title
+        sections[_unique_title(title or frequency.capitalize(), sections)] = frame
+    if not sections:
+        raise ParseError(f"dataset {name}: no data sections found (is this a Ken French CSV file?)")
+    description = "\n".join(line.rstrip() for line in lines[:description_end]).strip()
+    match = _VINTAGE.search(description)
+    return FrenchDataset(
+        name=name,
+        description=description,
+        vintage=match.group(1) if match else None,
+        database=match.group(2) if match else None,
+        sections=sections,
+    )
+
+
+def _unique_title(title: str, taken: dict[str, pd.DataFrame]) -> str:
+    if title not in taken:
+        return title
+    n = 2
+    while f"{title} ({n})" in taken:
+        n += 1
+    return f"{title} ({n})"
+
+
+def parse_french_zip(data: bytes, name: str = "dataset") -> FrenchDataset:
+    """Parse a ``{name}_CSV.zip`` archive as served by the library (read in memory)."""
+    return parse_french_csv(decode_text(read_zip_member(data, name)), name)
+
+
+@lru_cache(maxsize=32)
+def _parse_cached(sha256: str, data: bytes, name: str) -> FrenchDataset:
+    return parse_french_zip(data, name)
+
+
+# ----------------------------------------------------------------------------- download
+
+
+def normalize_name(name: str) -> str:
+    """Accept ``X``, ``X_CSV.zip`` or ``X.csv``; return ``X``; reject unsafe names."""
+    cleaned = name.strip()
+    for suffix in ("_CSV.zip", "_csv.zip", ".zip", ".csv", ".CSV"):
+        if cleaned.endswith(suffix):
+            cleaned = cleaned[: -len(suffix)]
+            break
+    if not _VALID_NAME.match(cleaned):
+        raise UsageError(
+            f"dataset name {name!r} is not valid: use the library's file name without _CSV.zip, "
+            "e.g. F-F_Research_Data_5_Factors_2x3"
+        )
+    return cleaned
+
+
+def base_url(explicit: str | None = None) -> str:
+    """The library's base URL: argument, else ``$FACTORXRAY_KENFRENCH_URL``, else the real one."""
+    url = explicit or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    return url if url.endswith("/") else url + "/"
+
+
+def dataset_url(name: str, base: str | None = None) -> str:
+    """The download address of a dataset."""
+    return f"{base_url(base)}{normalize_name(name)}_CSV.zip"
+
+
+def suggest_datasets(name: str) -> list[str]:
+    """Known dataset names close to ``name``."""
+    candidates = [known for known in KNOWN_DATASETS if known != name]
+    return difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+
+
+def read_dataset(
+    name: str,
+    *,
+    base: str | None = None,
+    cache: Cache | None = None,
+    client: HttpClient | None = None,
+    refresh: bool = False,
+    offline: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> FrenchDataset:
+    """Download (or take from the cache) and parse any dataset of the library.
+
+    Parameters
+    ----------
+    name : str
+        The dataset's file name without ``_CSV.zip``, e.g. ``"F-F_Momentum_Factor"``,
+        ``"Developed_5_Factors"``, ``"25_Portfolios_ME_VAR_5x5"``, ``"..._daily"``.
+    base : str, optional
+        Base URL of the library (default ``$FACTORXRAY_KENFRENCH_URL`` or the real one).
+    cache : Cache, optional
+        Where downloads are kept (default: the user cache folder).
+    client : HttpClient, optional
+        The HTTP client to use (default: a new one).
+    refresh : bool
+        Download again even when the cached copy is fresh.
+    offline : bool
+        Use only the cache.
+    on_progress : callable, optional
+        ``on_progress(received_bytes, total_bytes_or_None)`` during the download.
+
+    Returns
+    -------
+    FrenchDataset
+
+    Raises
+    ------
+    UsageError
+        The name is invalid, or the library has no such dataset (404).
+    DataSourceError
+        Network failure, corrupt archive, a file that is not a Ken French CSV (the cache
+        keeps its last good copy).
+
+    Examples
+    --------
+    >>> ds = read_dataset("F-F_Momentum_Factor")  # doctest: +SKIP
+    >>> ds.vintage, ds.section("Monthly").tail(1)  # doctest: +SKIP
+    """
+    dataset = normalize_name(name)
+    url = dataset_url(dataset, base)
+    cache = cache if cache is not None else Cache()
+    parsed: dict[str, FrenchDataset] = {}
+
+    def validate(data: bytes) -> dict[str, str | None]:
+        try:
+            result = parse_french_zip(data, dataset)
+        except ParseError as exc:
+            raise ParseError(f"{exc} (from {url})") from None
+        parsed["fresh"] = result
+        return {"vintage": result.vintage, "database": result.database, "dataset": dataset}
+
+    own_client = client is None
+    http = client if client is not None else HttpClient()
+    try:
+        entry = cached_get(
+            cache,
+            http,
+            namespace=CACHE_NAMESPACE,
+            key=f"{dataset}_CSV.zip",
+            url=url,
+            what=f"dataset {dataset}",
+            validate=validate,
+            refresh=refresh,
+            offline=offline,
+            on_progress=on_progress,
+        )
+    except DataSourceError as exc:
+        if "HTTP 404" in str(exc):
+            hint = suggest_datasets(dataset)
+            also = f"; did you mean {', '.join(hint)}?" if hint else ""
+            raise UsageError(
+                f"dataset {dataset} not found at {url} (HTTP 404): check the exact file name on "
+                f"the library's page, or run `factorxray factors list`{also}"
+            ) from None
+        raise
+    finally:
+        if own_client:
+            http.close()
+    result = parsed.get("fresh") or _from_entry(entry, dataset)
+    return FrenchDataset(
+        name=result.name,
+        description=result.description,
+        vintage=result.vintage,
+        database=result.database,
+        sections=result.sections,
+        url=url,
+    )
+
+
+def _from_entry(entry: CacheEntry, dataset: str) -> FrenchDataset:
+    try:
+        return _parse_cached(entry.meta["sha256"], entry.data, dataset)
+    except ParseError as exc:
+        raise ParseError(
+            f"{exc} (cached copy in {entry.namespace}/{entry.key}; run with --refresh)"
+        ) from None

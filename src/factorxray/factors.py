@@ -1,0 +1,365 @@
+"""Factor models: which Ken French datasets make each model, in each region, plus VOL.
+
+A model is a list of factors (``Mkt-RF, SMB, HML, RMW, CMA, MOM, VOL``); a region picks the
+datasets they come from. :func:`load_factors` downloads (through the cache) and combines
+them into one DataFrame of decimal returns with an ``RF`` column, on the months (or days)
+that every source covers, with the vintage of each source file in ``.attrs``.
+
+The pure functions here (:func:`vol_factor`, :func:`combine_sources`) do no I/O; the
+download is done by :mod:`factorxray.data.kenfrench`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from factorxray.data.cache import Cache
+from factorxray.data.http import HttpClient, ProgressCallback
+from factorxray.data.kenfrench import FrenchDataset, read_dataset
+from factorxray.errors import UsageError
+
+FACTOR_ORDER = ("Mkt-RF", "SMB", "HML", "RMW", "CMA", "MOM", "VOL")
+
+#: Every model: its factors, in order, and what it is.
+MODELS: dict[str, tuple[tuple[str, ...], str]] = {
+    "capm": (("Mkt-RF",), "CAPM: the market excess return only"),
+    "ff3": (("Mkt-RF", "SMB", "HML"), "Fama-French (1993) three factors"),
+    "carhart": (("Mkt-RF", "SMB", "HML", "MOM"), "Carhart (1997): FF3 plus momentum"),
+    "ff5": (("Mkt-RF", "SMB", "HML", "RMW", "CMA"), "Fama-French (2015) five factors"),
+    "ff6": (("Mkt-RF", "SMB", "HML", "RMW", "CMA", "MOM"), "FF5 plus momentum"),
+    "xray7": (FACTOR_ORDER, "FF5 plus momentum plus low volatility (VOL), one region (US)"),
+    "article7": (
+        FACTOR_ORDER,
+        "the seed article's exact mix: Developed-markets FF5 and RF, US momentum, US VOL",
+    ),
+}
+
+#: Region -> (prefix of its dataset names, label).
+REGIONS: dict[str, tuple[str, str]] = {
+    "us": ("F-F", "United States (CRSP)"),
+    "developed": ("Developed", "Developed markets (23 countries)"),
+    "developed_ex_us": ("Developed_ex_US", "Developed markets excluding the US"),
+    "europe": ("Europe", "Europe"),
+    "japan": ("Japan", "Japan"),
+    "asia_pacific_ex_japan": ("Asia_Pacific_ex_Japan", "Asia Pacific excluding Japan"),
+    "north_america": ("North_America", "North America (US and Canada)"),
+    "emerging": ("Emerging", "Emerging markets"),
+}
+FREQUENCIES = ("monthly", "daily")
+VOL_DATASET = "25_Portfolios_ME_VAR_5x5"
+VOL_SECTION = {
+    "monthly": "Average Value Weighted Returns -- Monthly",
+    "daily": "Average Value Weighted Returns -- Daily",
+}
+VOL_LONG = ("SMALL LoVAR", "BIG LoVAR")
+VOL_SHORT = ("SMALL HiVAR", "BIG HiVAR")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One dataset a model draws columns from: ``columns`` maps published name -> ours."""
+
+    dataset: str
+    columns: dict[str, str]
+    #: Published section holding the data (default: the first section of the frequency).
+    section: str | None = None
+
+
+def _three_factor_dataset(region: str, frequency: str) -> str:
+    if region == "us":
+        return "F-F_Research_Data_Factors" + ("_daily" if frequency == "daily" else "")
+    if region == "emerging":
+        return _five_factor_dataset(region, frequency)
+    return f"{REGIONS[region][0]}_3_Factors" + ("_Daily" if frequency == "daily" else "")
+
+
+def _five_factor_dataset(region: str, frequency: str) -> str:
+    if region == "us":
+        return "F-F_Research_Data_5_Factors_2x3" + ("_daily" if frequency == "daily" else "")
+    return f"{REGIONS[region][0]}_5_Factors" + ("_Daily" if frequency == "daily" else "")
+
+
+def _momentum_dataset(region: str, frequency: str) -> str:
+    if region == "us":
+        return "F-F_Momentum_Factor" + ("_daily" if frequency == "daily" else "")
+    if region == "emerging":
+        return "Emerging_MOM_Factor" + ("_Daily" if frequency == "daily" else "")
+    return f"{REGIONS[region][0]}_Mom_Factor" + ("_Daily" if frequency == "daily" else "")
+
+
+def _vol_dataset(frequency: str) -> str:
+    return VOL_DATASET + ("_daily" if frequency == "daily" else "")
+
+
+def validate_choice(kind: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
+    """Return ``value`` lower-cased if it is one of ``choices``, else raise a one-line UsageError."""
+    normalized = value.strip().lower()
+    if normalized not in choices:
+        raise UsageError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
+    return normalized
+
+
+def model_sources(model: str, region: str = "us", frequency: str = "monthly") -> list[Source]:
+    """The datasets and columns a model needs in a region.
+
+    Parameters
+    ----------
+    model : str
+        One of :data:`MODELS`.
+    region : str
+        One of :data:`REGIONS` (ignored by ``article7``, whose regions are fixed by name).
+    frequency : {"monthly", "daily"}
+
+    Returns
+    -------
+    list of Source
+        The market/size/value (and profitability/investment) file first (it also gives RF),
+        then momentum, then the size/variance portfolios for VOL.
+
+    Raises
+    ------
+    UsageError
+        Unknown model, region or frequency, or VOL outside the US.
+    """
+    model = validate_choice("model", model, tuple(MODELS))
+    region = validate_choice("region", region, tuple(REGIONS))
+    frequency = validate_choice("frequency", frequency, FREQUENCIES)
+    factors = MODELS[model][0]
+    if model == "article7":
+        return [
+            Source(
+                _five_factor_dataset("developed", frequency),
+                {c: c for c in (*FACTOR_ORDER[:5], "RF")},
+            ),
+            Source(_momentum_dataset("us", frequency), {"Mom": "MOM", "WML": "MOM"}),
+            Source(_vol_dataset(frequency), {}, VOL_SECTION[frequency]),
+        ]
+    if "VOL" in factors and region != "us":
+        raise UsageError(
+            f"model {model} needs the VOL factor, which exists only for the US (Ken French publishes "
+            f"size/variance portfolios for the US only); use --region us, a model without VOL "
+            f"(ff6), or article7 for the article's Developed+US mix"
+        )
+    base_factors = [f for f in factors if f not in ("MOM", "VOL")]
+    needs_five = any(f in ("RMW", "CMA") for f in factors)
+    base_dataset = (_five_factor_dataset if needs_five else _three_factor_dataset)(
+        region, frequency
+    )
+    sources = [Source(base_dataset, {c: c for c in (*base_factors, "RF")})]
+    if "MOM" in factors:
+        sources.append(Source(_momentum_dataset(region, frequency), {"Mom": "MOM", "WML": "MOM"}))
+    if "VOL" in factors:
+        sources.append(Source(_vol_dataset(frequency), {}, VOL_SECTION[frequency]))
+    return sources
+
+
+def vol_factor(size_variance_portfolios: pd.DataFrame) -> pd.Series:
+    """The low-volatility factor from Ken French's 25 size/variance portfolios.
+
+    ``VOL = (SMALL LoVAR + BIG LoVAR) / 2 - (SMALL HiVAR + BIG HiVAR) / 2``, a long-short
+    return (no RF subtracted), in the units of the input.
+
+    Parameters
+    ----------
+    size_variance_portfolios : DataFrame
+        The value-weighted returns section of ``25_Portfolios_ME_VAR_5x5``.
+
+    Returns
+    -------
+    Series
+        Named ``VOL``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"SMALL LoVAR": [1.0], "BIG LoVAR": [0.5],
+    ...                       "SMALL HiVAR": [2.0], "BIG HiVAR": [-1.0]})
+    >>> float(vol_factor(frame).iloc[0])
+    0.25
+    """
+    missing = [c for c in (*VOL_LONG, *VOL_SHORT) if c not in size_variance_portfolios.columns]
+    if missing:
+        raise UsageError(
+            f"size/variance portfolios lack column(s) {', '.join(missing)}; cannot build VOL"
+        )
+    long_leg = (size_variance_portfolios[VOL_LONG[0]] + size_variance_portfolios[VOL_LONG[1]]) / 2
+    short_leg = (
+        size_variance_portfolios[VOL_SHORT[0]] + size_variance_portfolios[VOL_SHORT[1]]
+    ) / 2
+    return (long_leg - short_leg).rename("VOL")
+
+
+def _source_columns(source: Source, dataset: FrenchDataset, frequency: str) -> pd.DataFrame:
+    frame = dataset.section(source.section) if source.section else dataset.first_section(frequency)
+    if not source.columns:
+        return vol_factor(frame).to_frame()
+    present = {
+        published: ours for published, ours in source.columns.items() if published in frame.columns
+    }
+    wanted = set(source.columns.values())
+    if set(present.values()) != wanted:
+        lacking = sorted(wanted - set(present.values()))
+        raise UsageError(
+            f"dataset {dataset.name} has no column(s) {', '.join(lacking)} "
+            f"(it has: {', '.join(frame.columns)}); the library's layout may have changed"
+        )
+    return frame[list(present)].rename(columns=present)
+
+
+def combine_sources(
+    model: str,
+    sources: list[Source],
+    datasets: dict[str, FrenchDataset],
+    frequency: str = "monthly",
+) -> pd.DataFrame:
+    """Join the sources' columns on their common dates, convert percent to decimals.
+
+    Rows where any factor is missing are dropped; the range is the intersection of the
+    sources (``.attrs["limited_by"]`` names the datasets that end first / start last).
+    """
+    parts = [_source_columns(source, datasets[source.dataset], frequency) for source in sources]
+    combined = pd.concat(parts, axis=1, join="inner").dropna(how="any")
+    order = [f for f in MODELS[model][0] if f in combined.columns] + ["RF"]
+    factors = (combined[order] / 100.0).astype("float64")
+    factors.columns.name = None
+    ends = {s.dataset: parts[i].dropna().index.max() for i, s in enumerate(sources)}
+    starts = {s.dataset: parts[i].dropna().index.min() for i, s in enumerate(sources)}
+    factors.attrs.update(
+        model=model,
+        frequency=frequency,
+        vintages={name: datasets[name].vintage for name in (s.dataset for s in sources)},
+        sources=[s.dataset for s in sources],
+        limited_by={
+            "end": sorted(name for name, end in ends.items() if end == min(ends.values())),
+            "start": sorted(
+                name for name, start in starts.items() if start == max(starts.values())
+            ),
+        },
+    )
+    return factors
+
+
+def _parse_bound(
+    value: str | pd.Period | pd.Timestamp | None, frequency: str
+) -> pd.Period | pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        if frequency == "monthly":
+            return pd.Period(value, freq="M")
+        return pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise UsageError(
+            f"date {value!r} is not valid; use YYYY-MM (monthly) or YYYY-MM-DD (daily)"
+        ) from None
+
+
+def load_factors(
+    model: str = "xray7",
+    region: str = "us",
+    start: str | pd.Period | None = None,
+    end: str | pd.Period | None = None,
+    frequency: str = "monthly",
+    *,
+    cache: Cache | None = None,
+    base_url: str | None = None,
+    refresh: bool = False,
+    offline: bool = False,
+    client: HttpClient | None = None,
+    progress: Callable[[str], ProgressCallback] | None = None,
+) -> pd.DataFrame:
+    """Factor returns of a model in a region, in decimals.
+
+    Parameters
+    ----------
+    model : str
+        ``capm``, ``ff3``, ``carhart``, ``ff5``, ``ff6``, ``xray7`` or ``article7``.
+    region : str
+        ``us``, ``developed``, ``developed_ex_us``, ``europe``, ``japan``,
+        ``asia_pacific_ex_japan``, ``north_america`` or ``emerging``. ``VOL`` exists for the
+        US only; ``article7`` fixes its regions by name (Developed FF5, US MOM and VOL).
+    start, end : str or Period, optional
+        First and last month (``"2010-01"``) or day, inclusive.
+    frequency : {"monthly", "daily"}
+        Daily where Ken French publishes daily files.
+    cache, base_url, refresh, offline, client
+        Passed to :func:`factorxray.data.kenfrench.read_dataset`.
+    progress : callable, optional
+        ``progress(label)`` returns an ``on_progress`` callback for each download.
+
+    Returns
+    -------
+    DataFrame
+        Columns: the model's factors (``Mkt-RF, SMB, HML, RMW, CMA, MOM, VOL`` subset) then
+        ``RF``; index a ``PeriodIndex('M')`` (``DatetimeIndex`` for daily); decimals.
+        ``.attrs``: ``model``, ``region``, ``frequency``, ``vintages`` (dataset -> vintage),
+        ``sources``, ``limited_by`` (datasets that set the common range).
+
+    Raises
+    ------
+    UsageError
+        Unknown model, region or frequency; VOL outside the US; bad dates.
+    DataSourceError
+        A download or parse failed.
+
+    Examples
+    --------
+    >>> import factorxray as fx
+    >>> factors = fx.load_factors("ff5", region="developed", start="2010-01")  # doctest: +SKIP
+    >>> factors.attrs["vintages"]  # doctest: +SKIP
+    {'Developed_5_Factors': '202510'}
+    """
+    sources = model_sources(model, region, frequency)
+    model, region, frequency = (
+        model.strip().lower(),
+        region.strip().lower(),
+        frequency.strip().lower(),
+    )
+    first, last = _parse_bound(start, frequency), _parse_bound(end, frequency)
+    own_client = client is None
+    http = client if client is not None else HttpClient()
+    cache = cache if cache is not None else Cache()
+    try:
+        datasets = {
+            source.dataset: read_dataset(
+                source.dataset,
+                base=base_url,
+                cache=cache,
+                client=http,
+                refresh=refresh,
+                offline=offline,
+                on_progress=progress(source.dataset) if progress else None,
+            )
+            for source in sources
+        }
+    finally:
+        if own_client:
+            http.close()
+    factors = combine_sources(model, sources, datasets, frequency)
+    if first is not None or last is not None:
+        factors = factors.loc[first:last]
+    if factors.empty:
+        raise UsageError(
+            f"model {model} ({region}) has no {frequency} data between {start or 'the start'} and "
+            f"{end or 'the end'}; widen the dates"
+        )
+    factors.attrs["region"] = "developed+us" if model == "article7" else region
+    return factors
+
+
+def factor_correlations(factors: pd.DataFrame) -> pd.DataFrame:
+    """Correlation matrix of the factors (``RF`` excluded), on rows where all are present."""
+    columns = [c for c in factors.columns if c != "RF"]
+    return factors[columns].dropna().corr()
+
+
+def describe_models() -> pd.DataFrame:
+    """A table of every model: its factors and what it is."""
+    return pd.DataFrame(
+        [
+            {"model": name, "factors": " ".join(f), "description": text}
+            for name, (f, text) in MODELS.items()
+        ]
+    ).set_index("model")
