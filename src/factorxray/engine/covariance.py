@@ -1,0 +1,394 @@
+"""Covariance estimators of the regression engine, vectorized over many regressions.
+
+Every estimator works on a batch of ``m`` regressions at once (funds, or fund-windows in the
+rolling engine) that share the number of parameters ``P``. The engine hands over the *bread*
+``(X'X)^-1`` of each regression and, for the robust estimators, its *scores* ``x_t * u_t``
+stacked as an array of shape ``(m, P, T)`` whose usable observations are packed at the front
+of the time axis (zeros after), so that lag ``l`` always means "``l`` usable observations
+earlier" -- exactly the series statsmodels sees after dropping NaN rows.
+
+The layout follows arch's ``arch.covariance.kernel``: one abstract :class:`CovarianceEstimator`,
+and HAC takes a pluggable :class:`Kernel` (only :class:`Bartlett`, i.e. Newey-West, ships).
+The defaults reproduce ``statsmodels`` ``OLS(...).fit(cov_type=...)``:
+
+* ``nonrobust``: ``s^2 (X'X)^-1`` with ``s^2 = SSR / (n - P)``; p-values from Student t.
+* ``HC1``: ``n / (n - P) (X'X)^-1 (sum u_t^2 x_t x_t') (X'X)^-1``; p-values from the normal
+  distribution (statsmodels' default ``use_t=False`` for robust covariances).
+* ``HAC``: ``(X'X)^-1 S (X'X)^-1`` with ``S = G_0 + sum_l w_l (G_l + G_l')``, Bartlett weights
+  ``w_l = 1 - l / (L + 1)``, *no* small-sample correction (statsmodels' default
+  ``use_correction=False`` for ``cov_type="HAC"``); p-values from the normal distribution.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from factorxray.errors import UsageError
+
+__all__ = [
+    "HAC",
+    "HC1",
+    "Bartlett",
+    "CovarianceEstimator",
+    "Kernel",
+    "NonRobust",
+    "make_estimator",
+]
+
+
+class Kernel(ABC):
+    """A HAC kernel: lag weights and the automatic lag (bandwidth) rule."""
+
+    name: str = "kernel"
+
+    @abstractmethod
+    def weight(self, lag: int, bandwidth: np.ndarray) -> np.ndarray:
+        """Weight of autocovariance ``lag`` (>= 1) for each regression's bandwidth.
+
+        Parameters
+        ----------
+        lag : int
+            The lag, at least 1.
+        bandwidth : numpy.ndarray
+            Integer bandwidth (the number of lags) of each regression, shape ``(m,)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Weights, shape ``(m,)``; 0 where ``lag`` is beyond the kernel's support.
+        """
+
+    @abstractmethod
+    def default_lags(self, nobs: np.ndarray) -> np.ndarray:
+        """Automatic bandwidth for regressions with ``nobs`` usable observations.
+
+        Parameters
+        ----------
+        nobs : numpy.ndarray
+            Usable observations of each regression.
+
+        Returns
+        -------
+        numpy.ndarray
+            Integer lags, same shape as ``nobs``.
+        """
+
+    def weights(self, lags: int) -> np.ndarray:
+        """All weights for lags ``0..lags`` (statsmodels' ``weights_func`` signature).
+
+        Parameters
+        ----------
+        lags : int
+            Highest lag.
+
+        Returns
+        -------
+        numpy.ndarray
+            Weights of lags ``0..lags``, shape ``(lags + 1,)``; the first is 1.
+
+        Examples
+        --------
+        >>> Bartlett().weights(3)
+        array([1.  , 0.75, 0.5 , 0.25])
+        """
+        bandwidth = np.array([lags])
+        rest = [float(self.weight(lag, bandwidth)[0]) for lag in range(1, lags + 1)]
+        return np.array([1.0, *rest])
+
+
+class Bartlett(Kernel):
+    """Bartlett (Newey-West) kernel: ``w_l = 1 - l / (L + 1)`` for ``l <= L``.
+
+    The automatic lag is Newey and West's (1994) rule ``floor(4 (n / 100)^(2/9))``, the rule
+    statsmodels' ``S_hac_simple`` uses when it is given no lag.
+
+    Examples
+    --------
+    >>> Bartlett().default_lags(np.array([36, 120, 420]))
+    array([3, 4, 5])
+    """
+
+    name = "Bartlett"
+
+    def weight(self, lag: int, bandwidth: np.ndarray) -> np.ndarray:
+        """Bartlett weight of ``lag``; see :meth:`Kernel.weight`."""
+        bandwidth = np.asarray(bandwidth, dtype=float)
+        return np.clip(1.0 - lag / (bandwidth + 1.0), 0.0, None)
+
+    def default_lags(self, nobs: np.ndarray) -> np.ndarray:
+        """Newey-West lag ``floor(4 (n / 100)^(2/9))``; see :meth:`Kernel.default_lags`."""
+        nobs = np.asarray(nobs, dtype=float)
+        return np.floor(4.0 * (nobs / 100.0) ** (2.0 / 9.0)).astype(np.int64)
+
+
+class CovarianceEstimator(ABC):
+    """Parameter covariance for a batch of OLS regressions.
+
+    Subclasses set ``name`` (as shown in results), ``use_t`` (whether p-values and intervals
+    use Student t with the residual degrees of freedom, else the normal distribution) and
+    ``needs_scores`` (whether :meth:`cov` needs the score array).
+    """
+
+    name: str = "estimator"
+    use_t: bool = False
+    needs_scores: bool = True
+
+    def lags(self, nobs: np.ndarray) -> np.ndarray | None:
+        """HAC lags used for each regression, or ``None`` when the estimator has no lags.
+
+        Parameters
+        ----------
+        nobs : numpy.ndarray
+            Usable observations of each regression.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            Integer lags per regression.
+        """
+        return None
+
+    @abstractmethod
+    def cov(
+        self,
+        bread: np.ndarray,
+        *,
+        ssr: np.ndarray,
+        nobs: np.ndarray,
+        scores: np.ndarray | None,
+    ) -> np.ndarray:
+        """Covariance of the parameters of each regression.
+
+        Parameters
+        ----------
+        bread : numpy.ndarray
+            ``(X'X)^-1`` of each regression, shape ``(m, P, P)``.
+        ssr : numpy.ndarray
+            Sum of squared residuals, shape ``(m,)``.
+        nobs : numpy.ndarray
+            Usable observations, shape ``(m,)``.
+        scores : numpy.ndarray or None
+            ``x_t * u_t``, shape ``(m, P, T)``, usable observations first and zeros after;
+            ``None`` when ``needs_scores`` is false.
+
+        Returns
+        -------
+        numpy.ndarray
+            Covariance matrices, shape ``(m, P, P)``.
+        """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class NonRobust(CovarianceEstimator):
+    """Classical OLS covariance ``s^2 (X'X)^-1``; p-values from Student t.
+
+    Examples
+    --------
+    >>> NonRobust().cov(np.eye(2)[None], ssr=np.array([4.0]), nobs=np.array([10]), scores=None)
+    array([[[0.5, 0. ],
+            [0. , 0.5]]])
+    """
+
+    name = "nonrobust"
+    use_t = True
+    needs_scores = False
+
+    def cov(
+        self,
+        bread: np.ndarray,
+        *,
+        ssr: np.ndarray,
+        nobs: np.ndarray,
+        scores: np.ndarray | None,
+    ) -> np.ndarray:
+        """Nonrobust covariance; see :meth:`CovarianceEstimator.cov`."""
+        df_resid = nobs - bread.shape[-1]
+        return (ssr / df_resid)[:, None, None] * bread
+
+
+class HC1(CovarianceEstimator):
+    """White heteroskedasticity-robust covariance with the ``n / (n - P)`` correction.
+
+    Examples
+    --------
+    >>> HC1().name
+    'HC1'
+    """
+
+    name = "HC1"
+
+    def cov(
+        self,
+        bread: np.ndarray,
+        *,
+        ssr: np.ndarray,
+        nobs: np.ndarray,
+        scores: np.ndarray | None,
+    ) -> np.ndarray:
+        """HC1 covariance; see :meth:`CovarianceEstimator.cov`."""
+        meat = _outer_sum(_require(scores))
+        correction = nobs / (nobs - bread.shape[-1])
+        return correction[:, None, None] * _sandwich(bread, meat)
+
+
+class HAC(CovarianceEstimator):
+    """Heteroskedasticity and autocorrelation robust (Newey-West type) covariance.
+
+    Parameters
+    ----------
+    lags : int or None
+        Number of lags for every regression; ``None`` (default) picks the kernel's automatic
+        lag from each regression's own number of usable observations.
+    kernel : Kernel or None
+        Lag-weighting kernel; default :class:`Bartlett`.
+    use_correction : bool
+        Multiply by ``n / (n - P)``; default ``False`` as in statsmodels' ``cov_type="HAC"``.
+
+    Examples
+    --------
+    >>> HAC(lags=3).lags(np.array([100, 400]))
+    array([3, 3])
+    >>> HAC().lags(np.array([100, 400]))
+    array([4, 5])
+    """
+
+    name = "HAC"
+
+    def __init__(
+        self,
+        lags: int | None = None,
+        kernel: Kernel | None = None,
+        use_correction: bool = False,
+    ) -> None:
+        self._fixed_lags = _check_lags(lags)
+        self.kernel = kernel if kernel is not None else Bartlett()
+        self.use_correction = bool(use_correction)
+
+    def lags(self, nobs: np.ndarray) -> np.ndarray:
+        """Lags per regression: the fixed value or the kernel's automatic rule."""
+        nobs = np.asarray(nobs)
+        if self._fixed_lags is not None:
+            return np.full(nobs.shape, self._fixed_lags, dtype=np.int64)
+        return self.kernel.default_lags(nobs)
+
+    def cov(
+        self,
+        bread: np.ndarray,
+        *,
+        ssr: np.ndarray,
+        nobs: np.ndarray,
+        scores: np.ndarray | None,
+    ) -> np.ndarray:
+        """HAC covariance; see :meth:`CovarianceEstimator.cov`."""
+        meat = kernel_meat(_require(scores), self.lags(nobs), self.kernel)
+        cov = _sandwich(bread, meat)
+        if self.use_correction:
+            cov *= (nobs / (nobs - bread.shape[-1]))[:, None, None]
+        return cov
+
+    def __repr__(self) -> str:
+        return f"HAC(lags={self._fixed_lags}, kernel={self.kernel.name})"
+
+
+def kernel_meat(scores: np.ndarray, lags: np.ndarray, kernel: Kernel) -> np.ndarray:
+    """Kernel-weighted long-run covariance ``S = G_0 + sum_l w_l (G_l + G_l')`` per regression.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        Scores, shape ``(m, P, T)``, usable observations packed first, zeros after.
+    lags : numpy.ndarray
+        Integer lags per regression, shape ``(m,)``.
+    kernel : Kernel
+        Supplies the lag weights.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``S`` (not divided by ``n``), shape ``(m, P, P)``.
+
+    Examples
+    --------
+    >>> x = np.array([[[1.0, -1.0, 2.0]]])
+    >>> kernel_meat(x, np.array([1]), Bartlett())
+    array([[[3.]]])
+    """
+    meat = _outer_sum(scores)
+    n_time = scores.shape[-1]
+    max_lag = min(int(lags.max(initial=0)), n_time - 1)
+    for lag in range(1, max_lag + 1):
+        weight = kernel.weight(lag, lags)
+        gamma = np.matmul(scores[:, :, lag:], scores[:, :, :-lag].transpose(0, 2, 1))
+        meat += weight[:, None, None] * (gamma + gamma.transpose(0, 2, 1))
+    return meat
+
+
+def make_estimator(cov: str | CovarianceEstimator, hac_lags: int | None) -> CovarianceEstimator:
+    """Turn the ``cov`` / ``hac_lags`` arguments of the engine into an estimator.
+
+    Parameters
+    ----------
+    cov : str or CovarianceEstimator
+        ``"nonrobust"``, ``"HC1"`` or ``"hac"`` (case-insensitive), or an estimator instance.
+    hac_lags : int or None
+        Fixed HAC lag; only allowed with ``cov="hac"``.
+
+    Returns
+    -------
+    CovarianceEstimator
+        The estimator.
+
+    Raises
+    ------
+    UsageError
+        Unknown ``cov``, negative or non-integer lags, or lags with a non-HAC covariance.
+
+    Examples
+    --------
+    >>> make_estimator("hac", 4)
+    HAC(lags=4, kernel=Bartlett)
+    """
+    if isinstance(cov, CovarianceEstimator):
+        if hac_lags is not None:
+            raise UsageError("hac_lags cannot be combined with a CovarianceEstimator instance")
+        return cov
+    if not isinstance(cov, str):
+        raise UsageError(f"cov must be 'nonrobust', 'HC1' or 'hac', not {cov!r}")
+    kind = cov.strip().lower()
+    if kind == "hac":
+        return HAC(lags=hac_lags)
+    if hac_lags is not None:
+        raise UsageError(f"hac_lags only applies to cov='hac', not cov={cov!r}")
+    if kind == "nonrobust":
+        return NonRobust()
+    if kind == "hc1":
+        return HC1()
+    raise UsageError(f"unknown cov {cov!r}: use 'nonrobust', 'HC1' or 'hac'")
+
+
+def _check_lags(lags: int | None) -> int | None:
+    if lags is None:
+        return None
+    if isinstance(lags, bool) or not isinstance(lags, int | np.integer):
+        raise UsageError(f"hac_lags must be a non-negative integer or None, not {lags!r}")
+    if lags < 0:
+        raise UsageError(f"hac_lags must be a non-negative integer, not {lags}")
+    return int(lags)
+
+
+def _require(scores: np.ndarray | None) -> np.ndarray:
+    if scores is None:
+        raise UsageError("this covariance estimator needs the regression scores")
+    return scores
+
+
+def _outer_sum(scores: np.ndarray) -> np.ndarray:
+    return np.matmul(scores, scores.transpose(0, 2, 1))
+
+
+def _sandwich(bread: np.ndarray, meat: np.ndarray) -> np.ndarray:
+    return np.matmul(np.matmul(bread, meat), bread)

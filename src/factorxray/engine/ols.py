@@ -1,0 +1,710 @@
+"""Batched static OLS: every fund's factor regression solved together.
+
+The returns of ``N`` funds form a ``(N, T)`` array with NaN where a fund has no data (before
+inception, gaps, after closure). A boolean mask says which rows each fund uses: the fund and
+*every* factor are non-NaN. Per-fund normal equations are then plain matrix products,
+
+    X'X_f = sum_t m_ft x_t x_t'   -> (N, T) @ (T, P*P)
+    X'y_f = sum_t m_ft y_ft x_t   -> (N, T) @ (T, P)
+
+solved by a vectorized Cholesky of the scaled (unit-diagonal) ``X'X`` with a pivot-based rank
+check, over chunks of funds sized from a memory budget. There is no Python loop over funds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from factorxray.engine.covariance import CovarianceEstimator, make_estimator
+from factorxray.errors import CollinearityError, InsufficientDataError, UsageError
+
+__all__ = ["regress"]
+
+#: Working-memory budget of one chunk of funds, in bytes.
+CHUNK_BYTES = 192 * 2**20
+#: A scaled Cholesky pivot below this (1 - R^2 of a regressor on the previous ones) is singular.
+PIVOT_TOL = 1e-10
+ALPHA = "alpha"
+
+
+@dataclass(frozen=True)
+class PreparedInputs:
+    """Validated, aligned engine inputs.
+
+    Attributes
+    ----------
+    returns : numpy.ndarray
+        Fund excess returns, shape ``(N, T)``, float64, NaN where missing.
+    design : numpy.ndarray
+        ``[1, factors]``, shape ``(T, P)``, rows with a NaN factor set to 0.
+    factor_rows : numpy.ndarray
+        Rows where every factor is observed, shape ``(T,)``.
+    funds : list of str
+        Fund names.
+    factors : list of str
+        Regressor names (without the constant).
+    index : pandas.Index
+        The common, sorted index.
+    """
+
+    returns: np.ndarray
+    design: np.ndarray
+    factor_rows: np.ndarray
+    funds: list[str]
+    factors: list[str]
+    index: pd.Index
+
+    @property
+    def terms(self) -> list[str]:
+        """Parameter names: ``alpha`` then the factors."""
+        return [ALPHA, *self.factors]
+
+    def usable(self) -> np.ndarray:
+        """Rows each fund uses (fund and all factors observed), shape ``(N, T)``."""
+        return ~np.isnan(self.returns) & self.factor_rows[None, :]
+
+
+@dataclass(frozen=True)
+class ChunkFit:
+    """Estimates for a chunk of ``n`` regressions (arrays indexed by regression)."""
+
+    params: np.ndarray
+    cov: np.ndarray
+    nobs: np.ndarray
+    ssr: np.ndarray
+    tss: np.ndarray
+    singular: np.ndarray
+
+
+def regress(
+    returns: pd.DataFrame | pd.Series,
+    factors: pd.DataFrame,
+    *,
+    cov: str | CovarianceEstimator = "hac",
+    hac_lags: int | None = None,
+    min_obs: int = 36,
+    factors_used: list[str] | None = None,
+    rf_column: str = "RF",
+):
+    """Regress many funds' excess returns on factor returns, all at once.
+
+    Each fund is fitted on its own rows: those where the fund *and every factor* are
+    observed, so funds with different inception dates or gaps are estimated side by side
+    (ragged panel) without dropping anyone's history.
+
+    Parameters
+    ----------
+    returns : pandas.DataFrame or pandas.Series
+        Fund **excess** returns (fund return minus the risk-free rate), in decimals, one column
+        per fund; a Series is a single fund named after ``Series.name`` (``"fund"`` if unnamed).
+        NaN marks months without data.
+    factors : pandas.DataFrame
+        Factor returns in decimals on the same kind of index (usually a monthly
+        ``PeriodIndex``; daily or any sortable index works). Only the index intersection with
+        ``returns`` is used.
+    cov : {"hac", "nonrobust", "HC1"} or CovarianceEstimator
+        Parameter covariance, case-insensitive. ``"hac"`` is Newey-West with a Bartlett kernel.
+        Defaults match statsmodels ``OLS(...).fit(cov_type=...)``: see Notes.
+    hac_lags : int, optional
+        Fixed HAC lag for every fund. Default: ``floor(4 * (n / 100) ** (2 / 9))`` from each
+        fund's own number ``n`` of usable observations.
+    min_obs : int
+        Funds with fewer usable observations (or fewer than ``K + 2`` for ``K`` factors, so
+        that at least one residual degree of freedom is left) are skipped, not fitted.
+    factors_used : list of str, optional
+        Factor columns to use as regressors, in this order. Default: every column except
+        ``rf_column``.
+    rf_column : str
+        Name of the risk-free column. Pass *excess* returns; RF in factors is ignored as a
+        regressor unless listed in ``factors_used``.
+
+    Returns
+    -------
+    ExposureResults
+        Estimates per fund; funds that could not be fitted are in ``skipped``.
+
+    Raises
+    ------
+    UsageError
+        Bad input: wrong types, non-numeric or unknown columns, mismatched or non-overlapping
+        indexes, unknown ``cov``, negative ``hac_lags``.
+    InsufficientDataError
+        No fund has enough usable observations.
+    CollinearityError
+        The factors are collinear (the message names them).
+
+    Notes
+    -----
+    Matching statsmodels' defaults:
+
+    * ``nonrobust``: p-values and intervals from Student t with ``n - K - 1`` df.
+    * ``HC1`` and ``hac``: p-values and intervals from the normal distribution
+      (statsmodels' ``use_t=False`` default for robust covariances).
+    * ``hac``: Bartlett weights ``1 - l / (L + 1)`` and no small-sample correction
+      (statsmodels' ``use_correction=False``). With gaps inside a fund's history the lags
+      run over the fund's consecutive *usable* observations, i.e. the series with the NaN
+      rows dropped, which is what statsmodels sees after ``dropna``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> idx = pd.period_range("2000-01", periods=60, freq="M")
+    >>> rng = np.random.default_rng(0)
+    >>> f = pd.DataFrame({"Mkt-RF": rng.normal(0.005, 0.04, 60), "RF": 0.001}, index=idx)
+    >>> y = 0.001 + 1.1 * f["Mkt-RF"] + rng.normal(0, 0.01, 60)
+    >>> res = regress(y.rename("FUND"), f, cov="nonrobust")
+    >>> round(float(res.params.loc["FUND", "Mkt-RF"]), 2)
+    1.07
+    """
+    estimator = make_estimator(cov, hac_lags)
+    min_obs = _check_min_obs(min_obs)
+    inputs = prepare_inputs(returns, factors, factors_used=factors_used, rf_column=rf_column)
+    usable = inputs.usable()
+    nobs = usable.sum(axis=1)
+    n_params = inputs.design.shape[1]
+    skipped = _screen_funds(inputs.funds, nobs, max(min_obs, n_params + 1), min_obs)
+    kept = np.array([i for i, fund in enumerate(inputs.funds) if fund not in skipped], dtype=int)
+    if kept.size == 0:
+        raise InsufficientDataError(_all_skipped_message(skipped))
+    used_rows = usable[kept].any(axis=0)
+    check_design_rank(inputs.design[used_rows], inputs.terms)
+    fit = _fit_in_chunks(inputs, usable, kept, estimator)
+    for position in np.flatnonzero(fit.singular):
+        fund_id = kept[position]
+        design = inputs.design[usable[fund_id]]
+        skipped[inputs.funds[fund_id]] = "collinear factors in its sample: " + ", ".join(
+            collinear_terms(design, inputs.terms)
+        )
+    good = ~fit.singular
+    if not good.any():
+        raise CollinearityError(
+            "every fund's factor design is singular in its own sample; drop collinear factors"
+        )
+    return _build_results(inputs, usable, kept[good], _subset(fit, good), estimator, skipped)
+
+
+def prepare_inputs(
+    returns: pd.DataFrame | pd.Series,
+    factors: pd.DataFrame,
+    *,
+    factors_used: list[str] | None,
+    rf_column: str,
+) -> PreparedInputs:
+    """Validate and align fund returns and factors (shared by the static and rolling engines).
+
+    Parameters
+    ----------
+    returns : pandas.DataFrame or pandas.Series
+        Fund excess returns, as in :func:`regress`.
+    factors : pandas.DataFrame
+        Factor returns, as in :func:`regress`.
+    factors_used : list of str or None
+        Regressors; default every column but ``rf_column``.
+    rf_column : str
+        Risk-free column, dropped unless in ``factors_used``.
+
+    Returns
+    -------
+    PreparedInputs
+        Arrays on the sorted index intersection.
+
+    Raises
+    ------
+    UsageError
+        On any malformed input.
+
+    Examples
+    --------
+    >>> idx = pd.period_range("2000-01", periods=3, freq="M")
+    >>> f = pd.DataFrame({"MKT": [0.01, 0.02, -0.01], "RF": 0.0}, index=idx)
+    >>> prepare_inputs(pd.Series([0.0, 0.1, 0.2], index=idx), f, factors_used=None,
+    ...                rf_column="RF").factors
+    ['MKT']
+    """
+    fund_frame = _as_fund_frame(returns)
+    if not isinstance(factors, pd.DataFrame):
+        raise UsageError(f"factors must be a pandas DataFrame, not {type(factors).__name__}")
+    names = _regressor_names(factors, factors_used, rf_column)
+    factor_frame = factors.loc[:, names]
+    _check_numeric(fund_frame, "returns")
+    _check_numeric(factor_frame, "factors")
+    index = _common_index(fund_frame.index, factor_frame.index)
+    fund_values = _float_values(fund_frame, index, "returns")
+    factor_values = _float_values(factor_frame, index, "factors")
+    factor_rows = ~np.isnan(factor_values).any(axis=1)
+    design = np.empty((len(index), len(names) + 1))
+    design[:, 0] = 1.0
+    design[:, 1:] = np.where(factor_rows[:, None], factor_values, 0.0)
+    return PreparedInputs(
+        returns=np.ascontiguousarray(fund_values.T),
+        design=design,
+        factor_rows=factor_rows,
+        funds=[str(c) for c in fund_frame.columns],
+        factors=names,
+        index=index,
+    )
+
+
+def solve_normal_equations(
+    xtx: np.ndarray, xty: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Solve many small normal equations with a vectorized Cholesky and a rank check.
+
+    ``X'X`` is scaled to unit diagonal first; a Cholesky pivot below :data:`PIVOT_TOL`
+    (regressor ``j`` explains less than 1e-10 of itself beyond the previous regressors) marks
+    the system singular.
+
+    Parameters
+    ----------
+    xtx : numpy.ndarray
+        ``X'X``, shape ``(m, P, P)``.
+    xty : numpy.ndarray
+        ``X'y``, shape ``(m, P)``.
+
+    Returns
+    -------
+    params : numpy.ndarray
+        Solutions, shape ``(m, P)``; NaN for singular systems.
+    inverse : numpy.ndarray
+        ``(X'X)^-1``, shape ``(m, P, P)``; NaN for singular systems.
+    singular : numpy.ndarray
+        Boolean, shape ``(m,)``.
+
+    Examples
+    --------
+    >>> b, inv, bad = solve_normal_equations(np.array([[[2.0, 0], [0, 4]]]), np.array([[2.0, 2]]))
+    >>> b, bad
+    (array([[1. , 0.5]]), array([False]))
+    """
+    diag = np.diagonal(xtx, axis1=1, axis2=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 1.0 / np.sqrt(diag)
+    scale = np.where(np.isfinite(scale), scale, 0.0)
+    scaled = xtx * scale[:, :, None] * scale[:, None, :]
+    lower, singular = _cholesky(scaled)
+    singular |= (diag <= 0).any(axis=1)
+    inverse_scaled = _cholesky_inverse(lower)
+    inverse = inverse_scaled * scale[:, :, None] * scale[:, None, :]
+    inverse[singular] = np.nan
+    params = np.einsum("mij,mj->mi", inverse, xty)
+    return params, inverse, singular
+
+
+def check_design_rank(design: np.ndarray, terms: list[str]) -> None:
+    """Raise :class:`CollinearityError` if the pooled design ``[1, factors]`` is singular.
+
+    Parameters
+    ----------
+    design : numpy.ndarray
+        Rows of ``[1, factors]``, shape ``(T, P)``.
+    terms : list of str
+        Names of the columns (``alpha`` first).
+
+    Raises
+    ------
+    CollinearityError
+        Naming the collinear factors.
+
+    Examples
+    --------
+    >>> x = np.column_stack([np.ones(4), [1.0, 2, 3, 4], [2.0, 4, 6, 8]])
+    >>> check_design_rank(x, ["alpha", "A", "B"])
+    Traceback (most recent call last):
+    ...
+    factorxray.errors.CollinearityError: collinear factors: A, B; drop one of them
+    """
+    xtx = (design.T @ design)[None]
+    _, _, singular = solve_normal_equations(xtx, np.zeros((1, design.shape[1])))
+    if singular[0]:
+        names = collinear_terms(design, terms)
+        raise CollinearityError(f"collinear factors: {', '.join(names)}; drop one of them")
+
+
+def collinear_terms(design: np.ndarray, terms: list[str]) -> list[str]:
+    """Names of the regressors involved in the (near) linear dependence of ``design``.
+
+    Parameters
+    ----------
+    design : numpy.ndarray
+        Shape ``(T, P)``, columns named by ``terms``.
+    terms : list of str
+        Column names; the constant is reported as ``"alpha (constant)"``.
+
+    Returns
+    -------
+    list of str
+        Names whose weight in the smallest-eigenvalue direction is material.
+
+    Examples
+    --------
+    >>> x = np.column_stack([np.ones(3), [1.0, 1, 1], [0.5, 2, 3]])
+    >>> collinear_terms(x, ["alpha", "A", "B"])
+    ['alpha (constant)', 'A']
+    """
+    norms = np.sqrt((design**2).sum(axis=0))
+    zero = norms == 0
+    if zero.any():
+        return [_term_label(terms[j]) for j in np.flatnonzero(zero)]
+    scaled = design / norms
+    _, vectors = np.linalg.eigh(scaled.T @ scaled)
+    direction = np.abs(vectors[:, 0])
+    involved = direction > 1e-3 * direction.max()
+    return [_term_label(terms[j]) for j in np.flatnonzero(involved)]
+
+
+def packed_scores(resid: np.ndarray, usable: np.ndarray, design: np.ndarray) -> np.ndarray:
+    """Scores ``x_t * u_t`` with each regression's usable rows packed at the front.
+
+    Parameters
+    ----------
+    resid : numpy.ndarray
+        Residuals, shape ``(n, T)``, 0 on unusable rows.
+    usable : numpy.ndarray
+        Boolean, shape ``(n, T)``.
+    design : numpy.ndarray
+        Shared design ``(T, P)`` or per-regression design ``(n, T, P)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, P, T)``, C-contiguous.
+
+    Examples
+    --------
+    >>> u = np.array([[1.0, 0.0, 2.0]])
+    >>> packed_scores(u, np.array([[True, False, True]]), np.ones((3, 1)))
+    array([[[1., 2., 0.]]])
+    """
+    n_funds, n_time = resid.shape
+    per_fund_design = design.ndim == 3
+    n_params = design.shape[-1]
+    scores = np.empty((n_funds, n_params, n_time))
+    if not has_internal_gap(usable).any():
+        x = design.transpose(0, 2, 1) if per_fund_design else design.T[None]
+        np.multiply(x, resid[:, None, :], out=scores)
+        return scores
+    order = np.argsort(~usable, axis=1, kind="stable")
+    packed_resid = np.take_along_axis(resid, order, axis=1)
+    if per_fund_design:
+        packed_design = np.take_along_axis(design, order[:, :, None], axis=1)
+    else:
+        packed_design = design[order]
+    np.multiply(packed_design.transpose(0, 2, 1), packed_resid[:, None, :], out=scores)
+    return scores
+
+
+def has_internal_gap(usable: np.ndarray) -> np.ndarray:
+    """Whether each row's usable entries are not one contiguous run.
+
+    Parameters
+    ----------
+    usable : numpy.ndarray
+        Boolean, shape ``(n, T)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, shape ``(n,)``.
+
+    Examples
+    --------
+    >>> has_internal_gap(np.array([[False, True, True], [True, False, True]]))
+    array([False,  True])
+    """
+    n_time = usable.shape[1]
+    count = usable.sum(axis=1)
+    first = np.argmax(usable, axis=1)
+    last = n_time - 1 - np.argmax(usable[:, ::-1], axis=1)
+    return (count > 0) & (last - first + 1 != count)
+
+
+def infer_periods_per_year(index: pd.Index) -> float | None:
+    """Periods per year of an index: M->12, D/B->252, W->52, Q->4, A/Y->1.
+
+    Uses the index's frequency (``PeriodIndex`` or ``DatetimeIndex.freq``), else the
+    frequency pandas infers, else the median spacing of the dates. ``None`` for other indexes.
+
+    Parameters
+    ----------
+    index : pandas.Index
+        Sorted time index.
+
+    Returns
+    -------
+    float or None
+        Periods per year.
+
+    Examples
+    --------
+    >>> infer_periods_per_year(pd.period_range("2000-01", periods=3, freq="M"))
+    12.0
+    """
+    code = None
+    if isinstance(index, pd.PeriodIndex | pd.DatetimeIndex):
+        code = index.freqstr
+        if code is None and isinstance(index, pd.DatetimeIndex) and len(index) >= 3:
+            code = pd.infer_freq(index)
+    if code:
+        match = re.fullmatch(r"([A-Za-z]+)(-\w+)?", code)
+        if match and match.group(1).upper() in _FREQ_PER_YEAR:
+            return _FREQ_PER_YEAR[match.group(1).upper()]
+    if isinstance(index, pd.DatetimeIndex) and len(index) >= 2:
+        days = float(np.median((index[1:] - index[:-1]) / pd.Timedelta(days=1)))
+        for limit, per_year in ((4, 252.0), (10, 52.0), (45, 12.0), (135, 4.0)):
+            if days <= limit:
+                return per_year
+        return 1.0
+    return None
+
+
+_FREQ_PER_YEAR = {
+    **dict.fromkeys(["M", "ME", "MS", "BM", "BME", "BMS"], 12.0),
+    **dict.fromkeys(["D", "B", "C"], 252.0),
+    **dict.fromkeys(["W"], 52.0),
+    **dict.fromkeys(["Q", "QE", "QS", "BQ", "BQE", "BQS"], 4.0),
+    **dict.fromkeys(["A", "Y", "YE", "YS", "AS", "BA", "BY", "BYE", "BYS"], 1.0),
+}
+
+
+# ----------------------------------------------------------------------------- fitting
+
+
+def _fit_in_chunks(
+    inputs: PreparedInputs,
+    usable: np.ndarray,
+    kept: np.ndarray,
+    estimator: CovarianceEstimator,
+) -> ChunkFit:
+    design = inputs.design
+    n_time, n_params = design.shape
+    outer = (design[:, :, None] * design[:, None, :]).reshape(n_time, n_params * n_params)
+    chunk = _chunk_size(n_time, n_params)
+    parts = []
+    for start in range(0, kept.size, chunk):
+        ids = kept[start : start + chunk]
+        parts.append(_fit_chunk(inputs.returns[ids], usable[ids], design, outer, estimator))
+    fields = zip(*(_fields(part) for part in parts), strict=True)
+    return ChunkFit(*(np.concatenate(arrays) for arrays in fields))
+
+
+def _fit_chunk(
+    returns: np.ndarray,
+    usable: np.ndarray,
+    design: np.ndarray,
+    outer: np.ndarray,
+    estimator: CovarianceEstimator,
+) -> ChunkFit:
+    n_params = design.shape[1]
+    weight = usable.astype(np.float64)
+    y = np.where(usable, returns, 0.0)
+    xtx = (weight @ outer).reshape(-1, n_params, n_params)
+    params, bread, singular = solve_normal_equations(xtx, y @ design)
+    resid = (y - params @ design.T) * weight
+    nobs = usable.sum(axis=1)
+    ssr = np.einsum("nt,nt->n", resid, resid)
+    mean = y.sum(axis=1) / nobs
+    centred = (y - mean[:, None]) * weight
+    tss = np.einsum("nt,nt->n", centred, centred)
+    scores = packed_scores(resid, usable, design) if estimator.needs_scores else None
+    cov = estimator.cov(bread, ssr=ssr, nobs=nobs, scores=scores)
+    return ChunkFit(params=params, cov=cov, nobs=nobs, ssr=ssr, tss=tss, singular=singular)
+
+
+def _chunk_size(n_time: int, n_params: int) -> int:
+    bytes_per_fund = n_time * (8 * 6 + 16 * n_params) + 8 * n_params * n_params * 4
+    return max(1, CHUNK_BYTES // bytes_per_fund)
+
+
+def _fields(fit: ChunkFit) -> tuple[np.ndarray, ...]:
+    return (fit.params, fit.cov, fit.nobs, fit.ssr, fit.tss, fit.singular)
+
+
+def _subset(fit: ChunkFit, keep: np.ndarray) -> ChunkFit:
+    return ChunkFit(*(array[keep] for array in _fields(fit)))
+
+
+def _cholesky(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized Cholesky of unit-diagonal PSD matrices; flags tiny pivots."""
+    size = matrix.shape[-1]
+    lower = np.zeros_like(matrix)
+    singular = np.zeros(matrix.shape[0], dtype=bool)
+    for j in range(size):
+        row = lower[:, j, :j]
+        pivot = matrix[:, j, j] - np.einsum("mk,mk->m", row, row)
+        bad = ~(pivot > PIVOT_TOL)
+        singular |= bad
+        root = np.sqrt(np.where(bad, 1.0, pivot))
+        lower[:, j, j] = root
+        below = matrix[:, j + 1 :, j] - np.einsum("mik,mk->mi", lower[:, j + 1 :, :j], row)
+        lower[:, j + 1 :, j] = below / root[:, None]
+    return lower, singular
+
+
+def _cholesky_inverse(lower: np.ndarray) -> np.ndarray:
+    """``(L L')^-1 = L^-T L^-1`` by vectorized forward substitution."""
+    size = lower.shape[-1]
+    lower_inv = np.zeros_like(lower)
+    for i in range(size):
+        rhs = -np.einsum("mk,mkc->mc", lower[:, i, :i], lower_inv[:, :i, :])
+        rhs[:, i] += 1.0
+        lower_inv[:, i, :] = rhs / lower[:, i, i, None]
+    return np.einsum("mki,mkj->mij", lower_inv, lower_inv)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def _build_results(
+    inputs: PreparedInputs,
+    usable: np.ndarray,
+    fund_ids: np.ndarray,
+    fit: ChunkFit,
+    estimator: CovarianceEstimator,
+    skipped: dict[str, str],
+):
+    from factorxray.results import ExposureResults
+
+    fund_usable = usable[fund_ids]
+    first = np.argmax(fund_usable, axis=1)
+    last = fund_usable.shape[1] - 1 - np.argmax(fund_usable[:, ::-1], axis=1)
+    lags = estimator.lags(fit.nobs)
+    return ExposureResults(
+        funds=[inputs.funds[i] for i in fund_ids],
+        terms=inputs.terms,
+        params=fit.params,
+        cov=fit.cov,
+        nobs=fit.nobs,
+        ssr=fit.ssr,
+        tss=fit.tss,
+        start=inputs.index[first],
+        end=inputs.index[last],
+        hac_lags=lags,
+        cov_type=estimator.name,
+        use_t=estimator.use_t,
+        periods_per_year=infer_periods_per_year(inputs.index),
+        skipped={fund: skipped[fund] for fund in inputs.funds if fund in skipped},
+    )
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check_min_obs(min_obs: int) -> int:
+    if isinstance(min_obs, bool) or not isinstance(min_obs, int | np.integer) or min_obs < 1:
+        raise UsageError(f"min_obs must be a positive integer, not {min_obs!r}")
+    return int(min_obs)
+
+
+def _screen_funds(funds: list[str], nobs: np.ndarray, needed: int, min_obs: int) -> dict[str, str]:
+    skipped: dict[str, str] = {}
+    for fund, count in zip(funds, nobs.tolist(), strict=True):
+        if count == 0:
+            skipped[fund] = "no usable observations (all NaN where the factors are observed)"
+        elif count < needed:
+            skipped[fund] = (
+                f"only {count} usable observations, fewer than {needed} "
+                f"(min_obs={min_obs}, and one more than the number of parameters)"
+            )
+    return skipped
+
+
+def _all_skipped_message(skipped: dict[str, str]) -> str:
+    fund, reason = next(iter(skipped.items()))
+    more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+    return f"no fund has enough data to fit: {fund}: {reason}{more}; lower min_obs or add data"
+
+
+def _as_fund_frame(returns: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    if isinstance(returns, pd.Series):
+        name = returns.name if returns.name is not None else "fund"
+        return returns.to_frame(name=str(name))
+    if isinstance(returns, pd.DataFrame):
+        if returns.shape[1] == 0:
+            raise UsageError("returns has no columns: pass one column per fund")
+        if returns.columns.has_duplicates:
+            dupes = sorted({str(c) for c in returns.columns[returns.columns.duplicated()]})
+            raise UsageError(f"returns has duplicate fund columns: {', '.join(dupes)}")
+        return returns
+    raise UsageError(f"returns must be a pandas DataFrame or Series, not {type(returns).__name__}")
+
+
+def _regressor_names(
+    factors: pd.DataFrame, factors_used: list[str] | None, rf_column: str
+) -> list[str]:
+    if factors.columns.has_duplicates:
+        raise UsageError("factors has duplicate column names")
+    columns = [str(c) for c in factors.columns]
+    if factors_used is None:
+        names = [c for c in columns if c != rf_column]
+    else:
+        if isinstance(factors_used, str):
+            raise UsageError("factors_used must be a list of column names, not a string")
+        names = [str(c) for c in factors_used]
+        unknown = [c for c in names if c not in columns]
+        if unknown:
+            raise UsageError(
+                f"factors_used names unknown factor columns: {', '.join(unknown)}; "
+                f"available: {', '.join(columns)}"
+            )
+        if len(set(names)) != len(names):
+            raise UsageError("factors_used lists a factor twice")
+    if not names:
+        raise UsageError("no factor columns to regress on (only the RF column was given)")
+    return names
+
+
+def _check_numeric(frame: pd.DataFrame, what: str) -> None:
+    bad = [
+        str(col)
+        for col, dtype in frame.dtypes.items()
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+    ]
+    if bad:
+        raise UsageError(f"{what} has non-numeric columns: {', '.join(bad)}")
+
+
+def _common_index(fund_index: pd.Index, factor_index: pd.Index) -> pd.Index:
+    for index, what in ((fund_index, "returns"), (factor_index, "factors")):
+        if index.has_duplicates:
+            raise UsageError(f"{what} index has duplicate labels; aggregate or drop them first")
+    if type(fund_index) is not type(factor_index) or _freq_of(fund_index) != _freq_of(factor_index):
+        raise UsageError(
+            f"returns and factors have different index kinds ({_describe(fund_index)} vs "
+            f"{_describe(factor_index)}); put both on the same frequency"
+        )
+    common = fund_index.intersection(factor_index)
+    if len(common) == 0:
+        raise UsageError("returns and factors have no dates in common")
+    try:
+        return common.sort_values()
+    except TypeError as exc:
+        raise UsageError(f"the index cannot be sorted: {exc}") from None
+
+
+def _freq_of(index: pd.Index) -> str | None:
+    return index.freqstr if isinstance(index, pd.PeriodIndex) else None
+
+
+def _describe(index: pd.Index) -> str:
+    freq = _freq_of(index)
+    return f"{type(index).__name__}[{freq}]" if freq else type(index).__name__
+
+
+def _float_values(frame: pd.DataFrame, index: pd.Index, what: str) -> np.ndarray:
+    if not frame.index.equals(index):
+        frame = frame.reindex(index)
+    if all(dtype == np.float64 for dtype in frame.dtypes):
+        values = frame.to_numpy()  # no copy for a single float64 block
+    else:
+        values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(values).any():
+        raise UsageError(f"{what} contains infinite values; replace them with NaN or fix them")
+    return values
+
+
+def _term_label(term: str) -> str:
+    return "alpha (constant)" if term == ALPHA else term
