@@ -1,4 +1,4 @@
-"""Regression engine: batched static OLS of fund returns on factor returns."""
+"""Regression engine: batched static and rolling OLS of fund returns on factor returns."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from factorxray.engine.covariance import (
 )
 from factorxray.engine.diagnostics import factor_correlations, vif
 from factorxray.engine.ols import regress
+from factorxray.engine.rolling import rolling_regress
 
 __all__ = [
     "HAC",
@@ -22,5 +23,6 @@ __all__ = [
     "NonRobust",
     "factor_correlations",
     "regress",
+    "rolling_regress",
     "vif",
 ]
