@@ -30,3 +30,15 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                  "FACTORXRAY_TIINGO_URL", "FMP_API_KEY", "TIINGO_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     return cache_dir
+
+
+@pytest.fixture
+def kf_server() -> Iterator[LoopbackServer]:
+    """A loopback server with every real Ken French fixture zip at ``/{name}_CSV.zip``."""
+    from tests._kenfrench_server import kenfrench_server
+
+    server = kenfrench_server()
+    try:
+        yield server
+    finally:
+        server.stop()

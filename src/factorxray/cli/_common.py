@@ -51,11 +51,19 @@ def format_periods(index: pd.Index) -> list[str]:
     return [str(label) for label in index]
 
 
-def write_csv(frame: pd.DataFrame, index_label: str = "period") -> None:
-    """Print a frame as CSV on stdout; floats in shortest round-trip form (exact decimals)."""
+def write_csv(frame: pd.DataFrame, index_label: str = "period", digits: int | None = None) -> None:
+    """Print a frame as CSV on stdout.
+
+    Floats are written in their shortest round-trip form; with ``digits``, rounded to that
+    many decimals first (so ``2.89 / 100`` prints as ``0.0289``, not ``0.028900000000000002``).
+    """
     out = frame.copy()
     out.index = pd.Index(format_periods(frame.index), name=index_label)
-    typer.echo(out.to_csv(float_format=repr, lineterminator="\n"), nl=False)
+    if digits is None:
+        float_format = lambda value: repr(float(value))  # noqa: E731
+    else:
+        float_format = lambda value: repr(round(float(value), digits))  # noqa: E731
+    typer.echo(out.to_csv(float_format=float_format, lineterminator="\n"), nl=False)
 
 
 @dataclass

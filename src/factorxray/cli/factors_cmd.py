@@ -122,7 +122,7 @@ def factors_show(
             progress=lambda name: progress(f"downloading {name}"),
         )
     if output is OutputFormat.csv:
-        write_csv(factors)
+        write_csv(factors, digits=12)
         return
     table = Table(
         title=f"{factors.attrs['model']} factors, {factors.attrs['region']} ({frequency.value}, percent)"

@@ -16,6 +16,7 @@ import itertools
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -189,6 +190,7 @@ def read_zip_member(data: bytes, name: str, max_bytes: int = MAX_MEMBER_BYTES) -
             zipfile.BadZipFile,
             EOFError,
             OSError,
+            zlib.error,
             zipfile.LargeZipFile,
             NotImplementedError,
         ) as exc:
@@ -231,8 +233,8 @@ def _to_values(rows: list[list[str]], name: str, title: str, first_line: int) ->
                     float(cell)
                 except ValueError:
                     raise ParseError(
-                        f"dataset {name}, section {title!r}, line {first_line + offset}: "
-                        f"{cell!r} is not a number"
+                        f"dataset {name}, section {title or 'untitled'!r}, line {first_line + offset}: "
+                        f"{cell.strip()!r} is not a number"
                     ) from None
         raise
     for missing in MISSING_VALUES:
