@@ -1,0 +1,238 @@
+"""What every price provider shares: the Protocol, the parsed history, and small helpers.
+
+A provider is two seams and no state beyond its settings: :meth:`PriceProvider.request`
+says which URL (with query and headers) returns a ticker's daily history between two dates,
+and :meth:`PriceProvider.parse` turns the bytes that came back into a series of
+dividend-adjusted closes. Downloading, caching and the incremental tail update live in
+:mod:`factorxray.data.prices.store`; the providers never touch the network or the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from factorxray.data.http import HttpClient, HttpResponse
+from factorxray.errors import ParseError, UsageError
+
+#: Ticker symbols we accept: letters, digits and the punctuation providers use
+#: (``BRK-B``, ``BRK.B``, ``^GSPC``, ``EURUSD=X``).
+_TICKER = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.\-=^]{0,19}$")
+#: The first day asked for when the whole history is wanted.
+EARLIEST = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class PriceRequest:
+    """One GET: the address, its query parameters and extra headers."""
+
+    url: str
+    params: dict[str, str]
+    headers: dict[str, str]
+
+
+@runtime_checkable
+class PriceProvider(Protocol):
+    """A source of daily dividend-adjusted closes, one ticker per request.
+
+    Attributes
+    ----------
+    name : str
+        Short name used on the command line and in ``attrs["sources"]`` (``"yahoo"``).
+    secrets : tuple of str
+        Values (API keys) that must never appear in output, errors or the cache.
+    """
+
+    name: str
+    secrets: tuple[str, ...]
+
+    def request(self, ticker: str, start: date, end: date) -> PriceRequest:
+        """The GET that returns ``ticker``'s daily history from ``start`` to ``end``."""
+        ...
+
+    def parse(self, ticker: str, content: bytes) -> pd.Series:
+        """Adjusted closes from a response body (see :func:`clean_closes` for the shape)."""
+        ...
+
+    def describe_error(self, ticker: str, status: int, body: bytes) -> str | None:
+        """A provider's own words for an HTTP error answer, or None to keep the generic one."""
+        ...
+
+
+def resolve_base_url(base_url: str | None, env: str, default: str) -> str:
+    """The base URL from the argument, else the environment variable ``env``, else ``default``.
+
+    Parameters
+    ----------
+    base_url : str or None
+        Scheme and host[:port] given by the caller.
+    env : str
+        The environment variable that overrides the default (e.g. ``FACTORXRAY_YAHOO_URL``).
+    default : str
+        The provider's public address.
+
+    Returns
+    -------
+    str
+        The chosen base, without a trailing slash.
+
+    Examples
+    --------
+    >>> resolve_base_url("http://127.0.0.1:9/", "NO_SUCH_VARIABLE", "https://x.test")
+    'http://127.0.0.1:9'
+    """
+    chosen = base_url or os.environ.get(env) or default
+    if not chosen.startswith(("http://", "https://")):
+        raise UsageError(f"base URL {chosen!r} (from {env} or argument) must start with http(s)://")
+    return chosen.rstrip("/")
+
+
+def check_ticker(ticker: str) -> str:
+    """Return ``ticker`` stripped and upper-cased, or raise if it cannot be a symbol.
+
+    Parameters
+    ----------
+    ticker : str
+        A symbol as typed by the user.
+
+    Returns
+    -------
+    str
+        The normalised symbol.
+
+    Raises
+    ------
+    UsageError
+        Empty, too long, or with characters no provider uses (``/``, spaces, ...).
+
+    Examples
+    --------
+    >>> check_ticker(" spy ")
+    'SPY'
+    """
+    cleaned = ticker.strip().upper()
+    if not _TICKER.match(cleaned):
+        raise UsageError(
+            f"{ticker!r} is not a ticker symbol; use letters, digits and . - ^ = (e.g. SPY, BRK-B)"
+        )
+    return cleaned
+
+
+def clean_closes(dates: Any, closes: Any, *, what: str) -> pd.Series:
+    """Build the canonical price series: float closes on a sorted, unique daily index.
+
+    Missing closes (None, NaN, empty text) are dropped; where a date repeats, its last row
+    wins (providers repeat the live row of the current day). Non-positive closes are an
+    error, because no return can be computed across them.
+
+    Parameters
+    ----------
+    dates : sequence
+        Anything :func:`pandas.to_datetime` reads as dates (time of day is dropped).
+    closes : sequence
+        The adjusted closes, same length.
+    what : str
+        What is parsed, for error messages (e.g. ``"Yahoo answer for SPY"``).
+
+    Returns
+    -------
+    pandas.Series
+        ``float64`` values named ``adj_close`` on a ``DatetimeIndex`` named ``date``.
+
+    Raises
+    ------
+    ParseError
+        Unreadable dates or values, or a close at or below zero.
+
+    Examples
+    --------
+    >>> clean_closes(["2024-01-03", "2024-01-02"], [2.0, 1.0], what="demo").tolist()
+    [1.0, 2.0]
+    """
+    index = _to_dates(dates, what=what)
+    values = pd.to_numeric(pd.Series(list(closes), dtype=object), errors="coerce")
+    if len(values) != len(index):
+        raise ParseError(f"{what}: {len(index)} dates but {len(values)} closes")
+    series = pd.Series(values.to_numpy(dtype=np.float64), index=index.normalize(), name="adj_close")
+    series = series.dropna()
+    series = series[~series.index.duplicated(keep="last")].sort_index()
+    if (series <= 0).any():
+        bad_day = series.index[np.argmax(series.to_numpy() <= 0)]
+        raise ParseError(f"{what}: non-positive adjusted close on {bad_day:%Y-%m-%d}")
+    series.index.name = "date"
+    return series
+
+
+def _to_dates(dates: Any, *, what: str) -> pd.DatetimeIndex:
+    """Dates from text (``YYYY-MM-DD``, any time or UTC offset after it ignored) or datetimes."""
+    raw = pd.Index(dates)
+    try:
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
+            text = pd.Index([str(value).strip()[:10] for value in raw])
+            index = pd.DatetimeIndex(pd.to_datetime(text, format="%Y-%m-%d"))
+        else:
+            index = pd.DatetimeIndex(pd.to_datetime(raw))
+    except (ValueError, TypeError) as exc:
+        raise ParseError(f"{what}: unreadable dates, expected YYYY-MM-DD ({_short(exc)})") from None
+    if index.tz is not None:
+        index = index.tz_localize(None)
+    return index
+
+
+def _short(exc: BaseException, limit: int = 120) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def load_json(content: bytes, *, what: str) -> Any:
+    """Decode a JSON body or raise :class:`ParseError` naming ``what``."""
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError(f"{what}: malformed JSON ({_short(exc, 80)})") from None
+
+
+class PriceHttpClient(HttpClient):
+    """The shared :class:`HttpClient`, keeping the body of the last error answer per thread.
+
+    :meth:`HttpClient.get` raises on HTTP errors without the body, but providers put the
+    useful part there (Yahoo's ``chart.error.description``, Tiingo's ``detail``). Each worker
+    thread sees only its own last answer.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._local = threading.local()
+
+    def _get_once(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super()._get_once(*args, **kwargs)
+        self._local.last_error = response if response.status_code >= 400 else None
+        return response
+
+    def last_error(self) -> HttpResponse | None:
+        """The last HTTP error answer (status >= 400) this thread received, if any."""
+        return getattr(self._local, "last_error", None)
+
+    def forget_error(self) -> None:
+        """Clear this thread's last error answer (call before each request)."""
+        self._local.last_error = None
+
+
+__all__ = [
+    "EARLIEST",
+    "PriceHttpClient",
+    "PriceProvider",
+    "PriceRequest",
+    "check_ticker",
+    "clean_closes",
+    "load_json",
+    "resolve_base_url",
+]

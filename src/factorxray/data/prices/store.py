@@ -1,0 +1,311 @@
+"""Download a ticker's daily history through the cache, fetching only the missing tail.
+
+Each ticker's whole history (inception to the last settled trading day) is one cache entry:
+namespace ``prices-<source>``, key = ticker, bytes = CSV ``date,adj_close`` with every
+float written exactly (``repr``). The metadata holds the redacted URL, the first and last
+date and the row count; never an API key.
+
+When a cached history is stale (older than :data:`PRICES_TTL_SECONDS`, or the caller asks
+to refresh), only the tail is requested, from :data:`OVERLAP_DAYS` calendar days before the
+last cached date. Adjusted closes are rescaled backwards each time a fund pays a dividend
+or splits, so the cached levels may all have changed: if the overlapping days of the tail
+disagree with the cache by more than :data:`RESCALE_TOLERANCE` (relative), the whole
+history is downloaded again. A tail that does not overlap the cache at all is treated the
+same way.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from factorxray.data.cache import Cache, CacheEntry
+from factorxray.data.http import HttpClient, redact_text, redact_url
+from factorxray.data.prices.base import EARLIEST, PriceHttpClient, PriceProvider, clean_closes
+from factorxray.errors import DataSourceError, NotCachedError, ParseError, UnknownTickerError
+
+#: Daily prices are re-validated after a day (or the cache's own TTL, if shorter).
+PRICES_TTL_SECONDS = 24 * 3600
+#: Calendar days of overlap requested before the last cached date on a tail update.
+OVERLAP_DAYS = 7
+#: Largest relative difference between cached and fresh adjusted closes on the same day.
+RESCALE_TOLERANCE = 1e-6
+#: Where a trading day's close is settled: after 16:30 New York time.
+_EXCHANGE_TZ = ZoneInfo("America/New_York")
+_SETTLED_AFTER = (16, 30)
+
+
+@dataclass(frozen=True)
+class PriceHistory:
+    """One ticker's daily adjusted closes and where they came from.
+
+    Attributes
+    ----------
+    ticker, source : str
+        The symbol and the provider name (``"yahoo"``).
+    closes : pandas.Series
+        Adjusted closes on a ``DatetimeIndex`` named ``date``.
+    fetched_at : str
+        When the data was last confirmed with the provider (ISO 8601, UTC).
+    origin : str
+        ``"cache"`` (fresh enough, no request), ``"offline"`` (cache only, any age),
+        ``"download"`` (whole history), ``"tail"`` (only the new days were requested) or
+        ``"file"``.
+    """
+
+    ticker: str
+    source: str
+    closes: pd.Series
+    fetched_at: str
+    origin: str
+
+    def record(self) -> dict[str, str]:
+        """The JSON-safe summary kept in ``attrs["sources"]``."""
+        return {
+            "source": self.source,
+            "first": f"{self.closes.index[0]:%Y-%m-%d}",
+            "last": f"{self.closes.index[-1]:%Y-%m-%d}",
+            "fetched_at": self.fetched_at,
+            "origin": self.origin,
+        }
+
+
+def namespace_for(source: str) -> str:
+    """The cache namespace of a price source: ``prices-yahoo``, ``prices-fmp``..."""
+    return f"prices-{source}"
+
+
+def closes_to_bytes(closes: pd.Series) -> bytes:
+    """CSV ``date,adj_close`` with exact (round-trip) floats: the cached form.
+
+    Examples
+    --------
+    >>> s = pd.Series([0.1, 1 / 3], index=pd.to_datetime(["2024-01-02", "2024-01-03"]))
+    >>> closes_to_bytes(s).decode().splitlines()[2]
+    '2024-01-03,0.3333333333333333'
+    """
+    lines = ["date,adj_close"]
+    lines += [
+        f"{day:%Y-%m-%d},{value!r}"
+        for day, value in zip(closes.index, closes.to_numpy(dtype=np.float64).tolist(), strict=True)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def closes_from_bytes(content: bytes, what: str) -> pd.Series:
+    """Read back :func:`closes_to_bytes`."""
+    try:
+        frame = pd.read_csv(io.BytesIO(content), dtype={"date": str})
+        return clean_closes(frame["date"], frame["adj_close"], what=what)
+    except (ValueError, KeyError, pd.errors.ParserError) as exc:
+        raise ParseError(f"{what}: unreadable cached prices ({exc}); clear the cache") from None
+
+
+def settled(closes: pd.Series, now: datetime) -> pd.Series:
+    """Drop rows of days whose close is not final yet at ``now`` (today before 16:30 New York).
+
+    Providers return the running session as a row; caching it would make the next tail
+    update disagree with the cache and force a full download.
+    """
+    local = now.astimezone(_EXCHANGE_TZ)
+    last_final = (
+        local.date()
+        if (local.hour, local.minute) >= _SETTLED_AFTER
+        else (local.date() - timedelta(days=1))
+    )
+    return closes[closes.index <= pd.Timestamp(last_final)]
+
+
+def max_relative_gap(cached: pd.Series, fresh: pd.Series) -> float:
+    """Largest ``|fresh / cached - 1|`` over the days both hold (inf when none are shared)."""
+    common = cached.index.intersection(fresh.index)
+    if len(common) == 0:
+        return float("inf")
+    ratio = fresh.loc[common].to_numpy() / cached.loc[common].to_numpy()
+    return float(np.max(np.abs(ratio - 1.0)))
+
+
+class PriceStore:
+    """Daily histories of one provider, through the cache.
+
+    Parameters
+    ----------
+    provider : PriceProvider
+        Where to download.
+    client : HttpClient
+        The shared client (use :class:`~factorxray.data.prices.base.PriceHttpClient` to
+        get providers' own error descriptions).
+    cache : Cache
+        Where histories live.
+    now : callable, optional
+        Returns the current time (tests freeze it).
+    """
+
+    def __init__(
+        self,
+        provider: PriceProvider,
+        client: HttpClient,
+        cache: Cache,
+        *,
+        now: Any = None,
+    ) -> None:
+        self.provider = provider
+        self.client = client
+        self.cache = cache
+        self.namespace = namespace_for(provider.name)
+        self.ttl_seconds = min(cache.ttl_seconds, PRICES_TTL_SECONDS)
+        self._now = now or (lambda: datetime.now(_EXCHANGE_TZ))
+
+    def history(self, ticker: str, *, offline: bool = False, refresh: bool = False) -> PriceHistory:
+        """``ticker``'s whole daily history, downloading only what the cache lacks.
+
+        Parameters
+        ----------
+        ticker : str
+            A normalised symbol (see :func:`~factorxray.data.prices.base.check_ticker`).
+        offline : bool
+            Use the cache only, however old; raise :class:`NotCachedError` when absent.
+        refresh : bool
+            Bring the cache up to date now even if it is fresh (still tail-only).
+
+        Returns
+        -------
+        PriceHistory
+
+        Raises
+        ------
+        NotCachedError, UnknownTickerError, DataSourceError
+            With a one-line reason; never an API key.
+        """
+        try:
+            return self._history(ticker, offline=offline, refresh=refresh)
+        except DataSourceError as exc:
+            raise type(exc)(redact_text(str(exc), self.provider.secrets)) from None
+
+    def _history(self, ticker: str, *, offline: bool, refresh: bool) -> PriceHistory:
+        entry = self.cache.get(self.namespace, ticker)
+        if offline:
+            if entry is None:
+                raise NotCachedError(
+                    f"no cached {self.provider.name} prices for {ticker} in {self.cache.root}; "
+                    "run once without --offline to download them"
+                )
+            return self._from_entry(ticker, entry, "offline")
+        if entry is not None and not refresh and entry.is_fresh(self.ttl_seconds):
+            return self._from_entry(ticker, entry, "cache")
+        if entry is not None:
+            cached = self._read_entry(ticker, entry)
+            if cached is not None and len(cached):
+                try:
+                    return self._update_tail(ticker, cached)
+                except DataSourceError as exc:
+                    raise type(exc)(
+                        f"{exc} (a cached copy from {entry.meta.get('fetched_at', '?')} is kept; "
+                        "add --offline to use it)"
+                    ) from None
+        return self._download_all(ticker)
+
+    def _read_entry(self, ticker: str, entry: CacheEntry) -> pd.Series | None:
+        try:
+            return closes_from_bytes(entry.data, f"cached {ticker}")
+        except ParseError:
+            return None
+
+    def _from_entry(self, ticker: str, entry: CacheEntry, origin: str) -> PriceHistory:
+        closes = self._read_entry(ticker, entry)
+        if closes is None or closes.empty:
+            if origin == "offline":
+                raise NotCachedError(
+                    f"the cached {self.provider.name} prices for {ticker} are unreadable; "
+                    "run without --offline to download them again"
+                )
+            return self._download_all(ticker)
+        return PriceHistory(ticker, self.provider.name, closes, entry.meta["fetched_at"], origin)
+
+    def _fetch(self, ticker: str, start: date) -> tuple[pd.Series, str]:
+        """Download and parse ``ticker`` from ``start`` to today; returns closes and the URL."""
+        today = self._now().date()
+        request = self.provider.request(ticker, start, today)
+        if isinstance(self.client, PriceHttpClient):
+            self.client.forget_error()
+        what = f"{self.provider.name} prices for {ticker}"
+        try:
+            response = self.client.get(
+                request.url, params=request.params, headers=request.headers, what=what
+            )
+        except DataSourceError as exc:
+            raise self._explain(ticker, exc) from None
+        try:
+            closes = self.provider.parse(ticker, response.content)
+        except DataSourceError:
+            raise
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise ParseError(
+                f"{what}: unexpected answer layout ({type(exc).__name__}: {exc})"
+            ) from None
+        url = redact_url(response.url)
+        return settled(closes, self._now()), url
+
+    def _explain(self, ticker: str, exc: DataSourceError) -> DataSourceError:
+        """Add the provider's own words to an HTTP error; a 404 means an unknown ticker."""
+        answer = self.client.last_error() if isinstance(self.client, PriceHttpClient) else None
+        if answer is None:
+            return exc
+        described = self.provider.describe_error(ticker, answer.status_code, answer.content)
+        if answer.status_code == 404:
+            return UnknownTickerError(
+                f"{described or 'unknown ticker'} (HTTP 404 from {redact_url(answer.url)})"
+            )
+        message = f"{exc}: {described}" if described else str(exc)
+        env_key = getattr(self.provider, "env_key", None)
+        if answer.status_code in (401, 403) and env_key:
+            message += f"; check the key in {env_key}"
+        return type(exc)(message)
+
+    def _download_all(self, ticker: str) -> PriceHistory:
+        closes, url = self._fetch(ticker, EARLIEST)
+        if closes.empty:
+            raise UnknownTickerError(
+                f"{self.provider.name} returned no prices (unknown or delisted ticker?)"
+            )
+        return self._store(ticker, closes, url, "download")
+
+    def _update_tail(self, ticker: str, cached: pd.Series) -> PriceHistory:
+        since = (cached.index[-1] - pd.Timedelta(days=OVERLAP_DAYS)).date()
+        tail, url = self._fetch(ticker, since)
+        if max_relative_gap(cached, tail) > RESCALE_TOLERANCE:
+            return self._download_all(ticker)
+        merged = pd.concat([cached[cached.index < tail.index[0]], tail])
+        return self._store(ticker, merged, url, "tail")
+
+    def _store(self, ticker: str, closes: pd.Series, url: str, origin: str) -> PriceHistory:
+        meta = {
+            "url": url,
+            "source": self.provider.name,
+            "ticker": ticker,
+            "first": f"{closes.index[0]:%Y-%m-%d}",
+            "last": f"{closes.index[-1]:%Y-%m-%d}",
+            "rows": len(closes),
+        }
+        entry = self.cache.put(self.namespace, ticker, closes_to_bytes(closes), meta)
+        return PriceHistory(ticker, self.provider.name, closes, entry.meta["fetched_at"], origin)
+
+
+__all__ = [
+    "OVERLAP_DAYS",
+    "PRICES_TTL_SECONDS",
+    "RESCALE_TOLERANCE",
+    "PriceHistory",
+    "PriceStore",
+    "closes_from_bytes",
+    "closes_to_bytes",
+    "max_relative_gap",
+    "namespace_for",
+    "settled",
+]

@@ -1,0 +1,85 @@
+"""Tiingo: daily prices with ``adjClose`` (key from ``TIINGO_API_KEY``).
+
+``GET {base}/tiingo/daily/{ticker}/prices?startDate=..&endDate=..&format=json`` with the
+header ``Authorization: Token KEY`` answers a JSON list (oldest first) of ``{date, close,
+high, low, open, volume, adjClose, adjHigh, adjLow, adjOpen, adjVolume, divCash,
+splitFactor}``, dates as ``2024-01-02T00:00:00.000Z``. Unknown tickers and bad keys answer
+404/401 with ``{"detail": ...}``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from urllib.parse import quote
+
+import pandas as pd
+
+from factorxray.data.prices.base import PriceRequest, clean_closes, load_json, resolve_base_url
+from factorxray.data.prices.fmp import missing_key_error
+from factorxray.errors import DataSourceError, ParseError
+
+DEFAULT_BASE_URL = "https://api.tiingo.com"
+ENV_URL = "FACTORXRAY_TIINGO_URL"
+ENV_KEY = "TIINGO_API_KEY"
+
+
+class TiingoProvider:
+    """Daily adjusted closes from Tiingo's end-of-day API.
+
+    Parameters
+    ----------
+    api_key : str, optional
+        Default ``$TIINGO_API_KEY``; sent in the ``Authorization`` header only.
+    base_url : str, optional
+        Default ``$FACTORXRAY_TIINGO_URL``, else ``https://api.tiingo.com``.
+
+    Raises
+    ------
+    UsageError
+        No key given and ``TIINGO_API_KEY`` unset.
+    """
+
+    name = "tiingo"
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None) -> None:
+        self.api_key = api_key or os.environ.get(ENV_KEY) or ""
+        if not self.api_key:
+            raise missing_key_error("tiingo", ENV_KEY, "https://www.tiingo.com")
+        self.secrets: tuple[str, ...] = (self.api_key,)
+        self.env_key = ENV_KEY
+        self.base_url = resolve_base_url(base_url, ENV_URL, DEFAULT_BASE_URL)
+
+    def request(self, ticker: str, start: date, end: date) -> PriceRequest:
+        """The daily-prices request for ``ticker`` from ``start`` to ``end``."""
+        params = {"startDate": start.isoformat(), "endDate": end.isoformat(), "format": "json"}
+        url = f"{self.base_url}/tiingo/daily/{quote(ticker.lower(), safe='.-')}/prices"
+        return PriceRequest(url, params, {"Authorization": f"Token {self.api_key}"})
+
+    def parse(self, ticker: str, content: bytes) -> pd.Series:
+        """Adjusted closes from Tiingo's JSON list."""
+        what = f"Tiingo answer for {ticker}"
+        payload = load_json(content, what=what)
+        if isinstance(payload, dict):
+            raise DataSourceError(f"Tiingo: {payload.get('detail') or payload}")
+        if not isinstance(payload, list):
+            raise ParseError(f"{what}: expected a JSON list of daily rows")
+        try:
+            dates = [row["date"] for row in payload]
+            closes = [row["adjClose"] for row in payload]
+        except (KeyError, TypeError):
+            raise ParseError(f"{what}: rows without 'date' and 'adjClose'") from None
+        return clean_closes(dates, closes, what=what)
+
+    def describe_error(self, ticker: str, status: int, body: bytes) -> str | None:
+        """Tiingo's ``detail`` from an error answer, if any."""
+        try:
+            payload = load_json(body, what="")
+        except ParseError:
+            return None
+        if isinstance(payload, dict) and payload.get("detail"):
+            return f"Tiingo: HTTP {status}: {payload['detail']}"
+        return None
+
+
+__all__ = ["DEFAULT_BASE_URL", "ENV_KEY", "ENV_URL", "TiingoProvider"]
