@@ -143,3 +143,18 @@ def test_correlations_exclude_rf(kf_server, cache) -> None:
     assert list(corr.columns) == ["Mkt-RF", "SMB", "HML", "RMW", "CMA", "MOM", "VOL"]
     assert corr.loc["HML", "CMA"] == pytest.approx(np.corrcoef(factors["HML"], factors["CMA"])[0, 1])
     assert corr.loc["Mkt-RF", "VOL"] < -0.5  # low volatility is defensive
+
+
+def test_snapshot_serves_the_bundled_files_offline(cache) -> None:
+    from factorxray import snapshot
+
+    assert "25_Portfolios_ME_VAR_5x5" in snapshot.datasets()
+    factors = load_factors("xray7", cache=cache, snapshot=True)
+    assert factors.attrs["vintages"]["F-F_Research_Data_5_Factors_2x3"] == "202511"
+    assert factors.index[-1] == pd.Period("2025-11", "M")
+    raw = raw_monthly("F-F_Research_Data_5_Factors_2x3")
+    assert factors.loc["2020-03", "HML"] == raw.loc["2020-03", "HML"] / 100
+    with pytest.raises(Exception, match="or --snapshot to use the bundled snapshot"):
+        load_factors("xray7", cache=cache, offline=True)
+    with pytest.raises(Exception, match="Japan_5_Factors is not in the cache"):
+        load_factors("ff5", region="japan", cache=cache, snapshot=True)

@@ -267,6 +267,7 @@ def load_factors(
     base_url: str | None = None,
     refresh: bool = False,
     offline: bool = False,
+    snapshot: bool = False,
     client: HttpClient | None = None,
     progress: Callable[[str], ProgressCallback] | None = None,
 ) -> pd.DataFrame:
@@ -286,6 +287,9 @@ def load_factors(
         Daily where Ken French publishes daily files.
     cache, base_url, refresh, offline, client
         Passed to :func:`factorxray.data.kenfrench.read_dataset`.
+    snapshot : bool
+        Never download: use the cache, else the package's bundled snapshot (US and developed
+        monthly files; see :mod:`factorxray.snapshot`).
     progress : callable, optional
         ``progress(label)`` returns an ``on_progress`` callback for each download.
 
@@ -329,7 +333,8 @@ def load_factors(
                 cache=cache,
                 client=http,
                 refresh=refresh,
-                offline=offline,
+                offline=offline or snapshot,
+                snapshot=snapshot,
                 on_progress=progress(source.dataset) if progress else None,
             )
             for source in sources

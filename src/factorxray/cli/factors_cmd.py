@@ -21,6 +21,7 @@ from factorxray.cli._common import (
     write_csv,
 )
 from factorxray.data.kenfrench import read_dataset
+from factorxray.engine.diagnostics import vif
 from factorxray.factors import MODELS, REGIONS, factor_correlations, load_factors
 
 factors_app = typer.Typer(help="Factor models and Ken French datasets.", no_args_is_help=True)
@@ -38,6 +39,13 @@ RegionOption = Annotated[
 ]
 OfflineOption = Annotated[
     bool, typer.Option("--offline", help="Use only the cache; never download.")
+]
+SnapshotOption = Annotated[
+    bool,
+    typer.Option(
+        "--snapshot",
+        help="Never download: use the cache, else the bundled snapshot (US, developed).",
+    ),
 ]
 RefreshOption = Annotated[
     bool, typer.Option("--refresh", help="Download again even if the cache is fresh.")
@@ -102,6 +110,7 @@ def factors_show(
     ] = (OutputFormat.table),
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
+    snapshot: SnapshotOption = False,
 ) -> None:
     """Show a model's factor returns (table in percent, or CSV in decimals).
 
@@ -119,6 +128,7 @@ def factors_show(
             cache=state(ctx).cache(),
             offline=offline,
             refresh=refresh,
+            snapshot=snapshot,
             progress=lambda name: progress(f"downloading {name}"),
         )
     if output is OutputFormat.csv:
@@ -152,6 +162,7 @@ def factors_corr(
     start: Annotated[str | None, typer.Option(help="First month, YYYY-MM.")] = None,
     end: Annotated[str | None, typer.Option(help="Last month, YYYY-MM.")] = None,
     offline: OfflineOption = False,
+    snapshot: SnapshotOption = False,
 ) -> None:
     """Show the factors' correlation matrix and each factor's variance inflation factor.
 
@@ -165,9 +176,9 @@ def factors_corr(
             end=parse_month(end, "--end"),
             cache=state(ctx).cache(),
             offline=offline,
+            snapshot=snapshot,
             progress=lambda name: progress(f"downloading {name}"),
         )
-    from factorxray.engine.diagnostics import vif
 
     correlations = factor_correlations(factors)
     inflation = vif(factors)

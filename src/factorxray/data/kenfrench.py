@@ -25,7 +25,7 @@ import pandas as pd
 
 from factorxray.data.cache import Cache, CacheEntry, cached_get
 from factorxray.data.http import HttpClient, ProgressCallback
-from factorxray.errors import DataSourceError, ParseError, UsageError
+from factorxray.errors import DataSourceError, NotCachedError, ParseError, UsageError
 
 DEFAULT_BASE_URL = "https://mba.tuck.dartmouth.edu/pages/faculty/ken.french/ftp/"
 BASE_URL_ENV = "FACTORXRAY_KENFRENCH_URL"
@@ -410,6 +410,7 @@ def read_dataset(
     client: HttpClient | None = None,
     refresh: bool = False,
     offline: bool = False,
+    snapshot: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> FrenchDataset:
     """Download (or take from the cache) and parse any dataset of the library.
@@ -429,6 +430,9 @@ def read_dataset(
         Download again even when the cached copy is fresh.
     offline : bool
         Use only the cache.
+    snapshot : bool
+        With ``offline``, when the cache lacks the dataset, fall back to the package's bundled
+        snapshot (:mod:`factorxray.snapshot`) if it holds it.
     on_progress : callable, optional
         ``on_progress(received_bytes, total_bytes_or_None)`` during the download.
 
@@ -477,6 +481,16 @@ def read_dataset(
             offline=offline,
             on_progress=on_progress,
         )
+    except NotCachedError as exc:
+        bundled = _from_snapshot(dataset) if snapshot else None
+        if bundled is None:
+            hint = (
+                " (or --snapshot to use the bundled snapshot)"
+                if dataset in _snapshot_names()
+                else ""
+            )
+            raise NotCachedError(f"{exc}{hint}") from None
+        return bundled
     except DataSourceError as exc:
         if "HTTP 404" in str(exc):
             hint = suggest_datasets(dataset)
@@ -497,6 +511,30 @@ def read_dataset(
         database=result.database,
         sections=result.sections,
         url=url,
+    )
+
+
+def _snapshot_names() -> list[str]:
+    from factorxray import snapshot
+
+    return snapshot.datasets()
+
+
+def _from_snapshot(dataset: str) -> FrenchDataset | None:
+    """The dataset from the package's bundled snapshot (offline fallback), or None."""
+    from factorxray import snapshot as bundled
+
+    data = bundled.dataset_zip(dataset)
+    if data is None:
+        return None
+    result = parse_french_zip(data, dataset)
+    return FrenchDataset(
+        name=result.name,
+        description=result.description,
+        vintage=result.vintage,
+        database=result.database,
+        sections=result.sections,
+        url=f"snapshot:{dataset}_CSV.zip",
     )
 
 
