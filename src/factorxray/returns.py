@@ -1,0 +1,629 @@
+"""Fund returns: daily dividend-adjusted closes -> monthly total returns -> excess returns.
+
+:func:`fetch_prices` gets daily adjusted closes for many tickers at once (concurrently,
+through the cache); :func:`fetch_returns` turns them into monthly total returns with the
+pure :func:`monthly_total_returns`; :func:`excess_returns` subtracts the risk-free rate.
+Returns are decimals (0.01 is 1%) on a monthly ``PeriodIndex``.
+
+Each result carries its provenance in ``.attrs`` (JSON-safe, string values)::
+
+    attrs["sources"] = {"SPY": {"source": "yahoo", "first": "1993-01-29", "last": "2026-07-14",
+                                "fetched_at": "2026-07-15T08:00:00+00:00", "origin": "cache"}}
+    attrs["failed"]  = {"NOSUCH": "Yahoo: No data found, symbol may be delisted (HTTP 404 ...)"}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from factorxray.data.cache import Cache
+from factorxray.data.prices import SOURCES, FilePrices, PriceHistory, PriceStore, get_provider
+from factorxray.data.prices.base import PriceHttpClient, check_ticker
+from factorxray.errors import AllFailedError, FactorXrayError, InsufficientDataError, UsageError
+
+#: ``on_ticker_done(ticker, reason)``: reason is None on success, else why it failed.
+TickerCallback = Callable[[str, str | None], None]
+DateLike = str | date | datetime | pd.Timestamp | pd.Period | None
+
+#: A monthly risk-free rate above this is surely in percent, not decimals.
+_RF_DECIMAL_LIMIT = 0.05
+
+
+# ----------------------------------------------------------------------------- the math
+
+
+def _easter(year: int) -> date:
+    """Gregorian Easter Sunday (anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    weekday_shift = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 19 * weekday_shift) // 433
+    month = (h + weekday_shift - 7 * m + 90) // 25
+    day = (h + weekday_shift - 7 * m + 33 * month + 19) % 32
+    return date(year, month, day)
+
+
+def _is_month_end_holiday(day: date) -> bool:
+    """NYSE holidays that can fall on a month's last weekday: Good Friday, Memorial Day."""
+    memorial_day = day.month == 5 and day.weekday() == 0 and day.day > 24
+    return memorial_day or day == _easter(day.year) - timedelta(days=2)
+
+
+def last_trading_day(month: pd.Period) -> date:
+    """The month's last NYSE trading day (weekends, Good Friday and Memorial Day skipped).
+
+    Parameters
+    ----------
+    month : pandas.Period
+        A monthly period.
+
+    Returns
+    -------
+    datetime.date
+
+    Examples
+    --------
+    >>> last_trading_day(pd.Period("2018-03", "M"))  # March 30, 2018 was Good Friday
+    datetime.date(2018, 3, 29)
+    >>> last_trading_day(pd.Period("2021-05", "M"))  # May 31, 2021 was Memorial Day
+    datetime.date(2021, 5, 28)
+    """
+    day = month.end_time.date()
+    while day.weekday() >= 5 or _is_month_end_holiday(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def is_complete_month(last_price_day: date | pd.Timestamp) -> bool:
+    """True when a series ending on ``last_price_day`` holds that month's final close.
+
+    Examples
+    --------
+    >>> is_complete_month(date(2026, 7, 14)), is_complete_month(date(2026, 6, 30))
+    (False, True)
+    """
+    day = pd.Timestamp(last_price_day).date()
+    return day >= last_trading_day(pd.Period(day, freq="M"))
+
+
+def _monthly_returns_of(closes: pd.Series) -> pd.Series:
+    """One fund's monthly returns: month-end close over the previous month-end close, minus 1."""
+    closes = closes.dropna()
+    if closes.empty:
+        return pd.Series(dtype=np.float64, index=pd.PeriodIndex([], freq="M"))
+    month_end = closes.groupby(closes.index.to_period("M")).last()
+    months = pd.period_range(month_end.index[0], month_end.index[-1], freq="M")
+    month_end = month_end.reindex(months)
+    returns = (month_end / month_end.shift(1) - 1.0).iloc[1:]
+    if not is_complete_month(closes.index[-1]):
+        returns = returns.iloc[:-1]
+    return returns
+
+
+def monthly_total_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    """Monthly total returns (decimals) from daily dividend-adjusted closes.
+
+    For each fund (column), the return of month *m* is the last close of *m* over the last
+    close of *m-1*, minus 1: the same as compounding its daily returns within *m*. Dropped:
+
+    * the fund's **first month**: there is no previous month-end close to start from;
+    * its **last month unless complete**: a month is complete when the series has a close
+      on or after the month's last NYSE trading day (the last weekday, moved back a day
+      when that is Good Friday or Memorial Day). This drops the still-running current
+      month, and the last month of a history that stops mid-month (e.g. data ending
+      2026-07-14 gives no July 2026).
+
+    A month with no close at all inside a history gives NaN for itself and the next month.
+    Months before a fund's first return are NaN.
+
+    Parameters
+    ----------
+    prices : DataFrame or Series
+        Daily adjusted closes, one column per fund, on a ``DatetimeIndex``; NaN where a
+        fund has no price (before its inception, holidays of its market).
+
+    Returns
+    -------
+    DataFrame
+        Monthly returns on a contiguous ``PeriodIndex`` (freq ``M``) named ``period``,
+        the same columns in the same order. ``attrs`` are carried over.
+
+    Raises
+    ------
+    UsageError
+        The index is not a ``DatetimeIndex``.
+
+    Examples
+    --------
+    >>> days = pd.to_datetime(["2024-01-31", "2024-02-15", "2024-02-29", "2024-03-28"])
+    >>> prices = pd.DataFrame({"FUND": [100.0, 104.0, 102.0, 107.1]}, index=days)
+    >>> returns = monthly_total_returns(prices)
+    >>> [str(month) for month in returns.index], returns["FUND"].round(6).tolist()
+    (['2024-02', '2024-03'], [0.02, 0.05])
+    """
+    frame = prices.to_frame() if isinstance(prices, pd.Series) else prices
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise UsageError("prices need a DatetimeIndex of trading days (e.g. from fetch_prices)")
+    per_fund = {column: _monthly_returns_of(frame[column]) for column in frame.columns}
+    result = pd.DataFrame(per_fund, columns=list(frame.columns), dtype=np.float64)
+    if len(result.index):
+        result = result.reindex(pd.period_range(result.index.min(), result.index.max(), freq="M"))
+    else:
+        result.index = pd.PeriodIndex([], freq="M")
+    result.index.name = "period"
+    result.attrs = dict(frame.attrs)
+    return result
+
+
+def excess_returns(
+    returns: pd.DataFrame | pd.Series, factors: pd.DataFrame
+) -> pd.DataFrame | pd.Series:
+    """Fund returns minus the risk-free rate, on the months both cover.
+
+    Parameters
+    ----------
+    returns : DataFrame or Series
+        Monthly total returns in decimals (e.g. from :func:`fetch_returns`).
+    factors : DataFrame
+        Monthly factor returns in decimals with an ``RF`` column (e.g. from
+        ``load_factors``). A ``DatetimeIndex`` is read as months.
+
+    Returns
+    -------
+    DataFrame or Series
+        ``returns - RF`` on the intersection of the two monthly indexes (sorted), with
+        ``returns``' attrs.
+
+    Raises
+    ------
+    UsageError
+        ``factors`` has no ``RF`` column, or RF looks like percent rather than decimals.
+    InsufficientDataError
+        The two share no month.
+
+    Examples
+    --------
+    >>> months = pd.period_range("2024-01", periods=3, freq="M")
+    >>> fund = pd.DataFrame({"FUND": [0.02, 0.01, -0.01]}, index=months)
+    >>> factors = pd.DataFrame({"RF": [0.004, 0.004]}, index=months[1:])
+    >>> excess_returns(fund, factors).round(6)
+              FUND
+    2024-02  0.006
+    2024-03 -0.014
+    """
+    if "RF" not in factors.columns:
+        raise UsageError(
+            "the factors have no 'RF' column (the risk-free rate) to subtract; load a factor "
+            f"set that includes it (columns given: {', '.join(map(str, factors.columns))})"
+        )
+    rf = factors["RF"].copy()
+    rf.index = _as_months(rf.index, "factors")
+    if rf.abs().max() > _RF_DECIMAL_LIMIT:
+        raise UsageError("RF exceeds 5% a month: it looks like percent; divide the factors by 100")
+    fund = returns.copy()
+    fund.index = _as_months(fund.index, "returns")
+    common = fund.index.intersection(rf.index).sort_values()
+    if len(common) == 0:
+        raise InsufficientDataError(
+            f"the returns ({_span(fund.index)}) and the factors ({_span(rf.index)}) share no month"
+        )
+    aligned_rf = rf.loc[common]
+    if isinstance(fund, pd.Series):
+        result = fund.loc[common] - aligned_rf
+    else:
+        result = fund.loc[common].sub(aligned_rf, axis=0)
+    result.attrs = dict(returns.attrs)
+    return result
+
+
+def _as_months(index: pd.Index, what: str) -> pd.PeriodIndex:
+    if isinstance(index, pd.PeriodIndex):
+        return index.asfreq("M")
+    if isinstance(index, pd.DatetimeIndex):
+        return index.to_period("M")
+    raise UsageError(f"the {what} need a monthly PeriodIndex or a DatetimeIndex")
+
+
+def _span(index: pd.Index) -> str:
+    return f"{index.min()} to {index.max()}" if len(index) else "empty"
+
+
+# ----------------------------------------------------------------------------- the I/O
+
+
+def _parse_bound(value: DateLike, option: str, *, end: bool) -> pd.Timestamp | None:
+    """A date bound from ``YYYY-MM`` (whole month), ``YYYY-MM-DD``, a date or a Period."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        if isinstance(value, pd.Period):
+            period = value.asfreq("D", how="end" if end else "start")
+            return pd.Timestamp(period.start_time).normalize()
+        if isinstance(value, str):
+            text = value.strip()
+            if len(text) == 6 and text.isdigit():
+                text = f"{text[:4]}-{text[4:]}"
+            if len(text) == 7:
+                month = pd.Period(text, freq="M")
+                return pd.Timestamp((month.end_time if end else month.start_time).date())
+            return pd.Timestamp(datetime.strptime(text, "%Y-%m-%d"))
+        return pd.Timestamp(value).normalize()
+    except (ValueError, TypeError):
+        raise UsageError(
+            f"{option} {value!r} is not a date; use YYYY-MM (e.g. 2015-01) or YYYY-MM-DD"
+        ) from None
+
+
+def _parse_range(start: DateLike, end: DateLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    first = _parse_bound(start, "start", end=False)
+    last = _parse_bound(end, "end", end=True)
+    if first is not None and last is not None and first > last:
+        raise UsageError(f"start {start} is after end {end}")
+    return first, last
+
+
+def _normalise_tickers(tickers: str | Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """Valid symbols (upper-case, de-duplicated, in order) and the invalid ones with reasons."""
+    raw = [tickers] if isinstance(tickers, str) else list(tickers)
+    valid: list[str] = []
+    invalid: dict[str, str] = {}
+    for item in raw:
+        try:
+            symbol = check_ticker(str(item))
+        except UsageError as exc:
+            invalid[str(item)] = str(exc)
+            continue
+        if symbol not in valid:
+            valid.append(symbol)
+    return valid, invalid
+
+
+class _CacheOnly:
+    """Stands in for a provider in offline mode: no request is ever built, so no key needed."""
+
+    secrets: tuple[str, ...] = ()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def request(self, ticker: str, start: date, end: date) -> Any:
+        raise UsageError("offline: no download allowed")
+
+    def parse(self, ticker: str, content: bytes) -> pd.Series:
+        raise UsageError("offline: nothing to parse")
+
+    def describe_error(self, ticker: str, status: int, body: bytes) -> str | None:
+        return None
+
+
+def _download_histories(
+    tickers: list[str],
+    source: str,
+    *,
+    cache: Cache,
+    offline: bool,
+    refresh: bool,
+    max_workers: int,
+    base_url: str | None,
+    on_ticker_done: TickerCallback | None,
+) -> tuple[dict[str, PriceHistory], dict[str, str]]:
+    provider = _CacheOnly(source) if offline else get_provider(source, base_url=base_url)
+    histories: dict[str, PriceHistory] = {}
+    failures: dict[str, str] = {}
+    workers = max(1, min(int(max_workers), len(tickers)))
+    with (
+        PriceHttpClient(secrets=provider.secrets, max_connections=max(16, workers)) as client,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prices") as pool,
+    ):
+        store = PriceStore(provider, client, cache)
+        futures = {
+            pool.submit(store.history, ticker, offline=offline, refresh=refresh): ticker
+            for ticker in tickers
+        }
+        for future in as_completed(futures):
+            ticker = futures[future]
+            try:
+                histories[ticker] = future.result()
+                reason = None
+            except FactorXrayError as exc:
+                reason = failures[ticker] = " ".join(str(exc).split())
+            if on_ticker_done is not None:
+                on_ticker_done(ticker, reason)
+    return histories, failures
+
+
+def _read_file_histories(
+    tickers: list[str], prices_file: str | os.PathLike[str], on_ticker_done: TickerCallback | None
+) -> tuple[list[str], dict[str, PriceHistory], dict[str, str]]:
+    prices = FilePrices(prices_file)
+    tickers = tickers or prices.tickers()
+    read_at = datetime.now().astimezone().isoformat(timespec="seconds")
+    histories: dict[str, PriceHistory] = {}
+    failures: dict[str, str] = {}
+    for ticker in tickers:
+        reason = None
+        try:
+            closes = prices.load(ticker)
+            if closes.empty:
+                raise InsufficientDataError(f"no prices in {prices.path.name}")
+            histories[ticker] = PriceHistory(ticker, "file", closes, read_at, "file")
+        except FactorXrayError as exc:
+            reason = failures[ticker] = " ".join(str(exc).split())
+        if on_ticker_done is not None:
+            on_ticker_done(ticker, reason)
+    return tickers, histories, failures
+
+
+def _load_histories(
+    tickers: str | Iterable[str],
+    source: str,
+    *,
+    prices_file: str | os.PathLike[str] | None,
+    cache: Cache | None,
+    offline: bool,
+    refresh: bool,
+    max_workers: int,
+    on_ticker_done: TickerCallback | None,
+    base_url: str | None,
+) -> tuple[list[str], dict[str, PriceHistory], dict[str, str]]:
+    """Every ticker's whole history, the requested order, and the failures."""
+    if source not in SOURCES:
+        raise UsageError(f"unknown price source {source!r}; choose one of {', '.join(SOURCES)}")
+    order, failures = _normalise_tickers(tickers)
+    for ticker, reason in failures.items():
+        if on_ticker_done is not None:
+            on_ticker_done(ticker, reason)
+    if source == "file":
+        if prices_file is None:
+            raise UsageError("the file source needs a prices file (--prices-file F)")
+        order, histories, failed = _read_file_histories(order, prices_file, on_ticker_done)
+    else:
+        if prices_file is not None:
+            raise UsageError(f"a prices file is read with the file source, not {source!r}")
+        if not order:
+            raise UsageError("give at least one ticker, e.g. SPY")
+        histories, failed = _download_histories(
+            order,
+            source,
+            cache=cache if cache is not None else Cache(),
+            offline=offline,
+            refresh=refresh,
+            max_workers=max_workers,
+            base_url=base_url,
+            on_ticker_done=on_ticker_done,
+        )
+    failures.update(failed)
+    return order, histories, failures
+
+
+def _all_failed(what: str, failures: dict[str, str]) -> AllFailedError:
+    listed = "; ".join(f"{ticker}: {reason}" for ticker, reason in failures.items())
+    return AllFailedError(f"no {what} for any ticker ({listed})", failures)
+
+
+def fetch_prices(
+    tickers: str | Iterable[str],
+    source: str = "yahoo",
+    start: DateLike = None,
+    end: DateLike = None,
+    *,
+    prices_file: str | os.PathLike[str] | None = None,
+    cache: Cache | None = None,
+    offline: bool = False,
+    refresh: bool = False,
+    max_workers: int = 8,
+    on_ticker_done: TickerCallback | None = None,
+    base_url: str | None = None,
+) -> pd.DataFrame:
+    """Daily dividend-adjusted closes of many tickers, fetched concurrently through the cache.
+
+    Parameters
+    ----------
+    tickers : str or iterable of str
+        Symbols (case-insensitive). With ``source="file"`` an empty list means every ticker
+        in the file.
+    source : {"yahoo", "fmp", "tiingo", "file"}
+        Where the prices come from. ``fmp`` needs ``FMP_API_KEY``, ``tiingo``
+        ``TIINGO_API_KEY``.
+    start, end : str, date or Period, optional
+        Keep only days in this range; ``YYYY-MM`` means the whole month. The cache always
+        holds the whole history.
+    prices_file : path, optional
+        The CSV/Parquet file (or folder) read by ``source="file"``.
+    cache : Cache, optional
+        Default: the user cache folder. Histories are re-validated after one day (or the
+        cache's TTL if shorter), fetching only the new tail.
+    offline : bool
+        Read the cache only (``NotCachedError`` per missing ticker).
+    refresh : bool
+        Update every history now even if the cached copy is fresh (still tail-only).
+    max_workers : int
+        Tickers downloaded at the same time (default 8) over one HTTP client.
+    on_ticker_done : callable, optional
+        Called in the calling thread as ``on_ticker_done(ticker, reason_or_None)`` after
+        each ticker (for progress bars).
+    base_url : str, optional
+        The provider's address (default its ``FACTORXRAY_<SOURCE>_URL`` variable).
+
+    Returns
+    -------
+    DataFrame
+        One column per ticker that succeeded (in the order asked), a ``DatetimeIndex``
+        named ``date`` (union of trading days, NaN where a fund has no price).
+        ``attrs["sources"]``: ticker -> {source, first, last, fetched_at, origin};
+        ``attrs["failed"]``: ticker -> reason.
+
+    Raises
+    ------
+    UsageError
+        Unknown source, bad dates, a missing API key (names the variable to set).
+    AllFailedError
+        Every ticker failed; ``.failures`` maps each to its reason.
+
+    Examples
+    --------
+    >>> prices = fetch_prices(["SPY", "MTUM"], start="2020-01")  # doctest: +SKIP
+    >>> prices.attrs["sources"]["SPY"]["source"]  # doctest: +SKIP
+    'yahoo'
+    """
+    first, last = _parse_range(start, end)
+    order, histories, failures = _load_histories(
+        tickers,
+        source,
+        prices_file=prices_file,
+        cache=cache,
+        offline=offline,
+        refresh=refresh,
+        max_workers=max_workers,
+        on_ticker_done=on_ticker_done,
+        base_url=base_url,
+    )
+    kept: dict[str, pd.Series] = {}
+    for ticker in order:
+        if ticker not in histories:
+            continue
+        closes = histories[ticker].closes.loc[first:last]
+        if closes.empty:
+            failures[ticker] = (
+                f"no prices from {_day(first)} to {_day(last)} "
+                f"(its history runs {histories[ticker].record()['first']} to "
+                f"{histories[ticker].record()['last']})"
+            )
+            continue
+        kept[ticker] = closes
+    if not kept:
+        raise _all_failed("prices", failures)
+    prices = pd.DataFrame(kept, columns=list(kept), dtype=np.float64).sort_index()
+    prices.index.name = "date"
+    prices.attrs = {
+        "sources": {ticker: histories[ticker].record() for ticker in kept},
+        "failed": {ticker: failures[ticker] for ticker in failures},
+    }
+    return prices
+
+
+def _day(value: pd.Timestamp | None) -> str:
+    return "the start" if value is None else f"{value:%Y-%m-%d}"
+
+
+def _parse_month(value: DateLike, option: str) -> pd.Period | None:
+    bound = _parse_bound(value, option, end=False)
+    return None if bound is None else pd.Period(bound, freq="M")
+
+
+def fetch_returns(
+    tickers: str | Iterable[str],
+    source: str = "yahoo",
+    start: DateLike = None,
+    end: DateLike = None,
+    *,
+    prices_file: str | os.PathLike[str] | None = None,
+    cache: Cache | None = None,
+    offline: bool = False,
+    refresh: bool = False,
+    max_workers: int = 8,
+    on_ticker_done: TickerCallback | None = None,
+    base_url: str | None = None,
+) -> pd.DataFrame:
+    """Monthly total returns (decimals) of many funds, from daily dividend-adjusted closes.
+
+    Fetches each fund's whole daily history (see :func:`fetch_prices`), compounds it into
+    monthly returns with :func:`monthly_total_returns` (first month and an incomplete last
+    month dropped), then keeps the months from ``start`` to ``end``.
+
+    Parameters
+    ----------
+    tickers, source, prices_file, cache, offline, refresh, max_workers, on_ticker_done, base_url
+        As in :func:`fetch_prices`.
+    start, end : str, date or Period, optional
+        First and last month kept (``YYYY-MM``); the return of ``start`` still uses the
+        previous month's last close.
+
+    Returns
+    -------
+    DataFrame
+        One column per fund that succeeded, a contiguous monthly ``PeriodIndex`` named
+        ``period``, NaN before a fund's first return. ``attrs["sources"]`` adds
+        ``first_month``/``last_month`` to each fund's record; ``attrs["failed"]`` also lists
+        funds without a single complete monthly return (fewer than two month-end closes).
+
+    Raises
+    ------
+    UsageError
+        Unknown source, bad months, a missing API key.
+    AllFailedError
+        No fund has a monthly return.
+
+    Examples
+    --------
+    >>> returns = fetch_returns(["SPY", "MTUM"], start="2015-01")  # doctest: +SKIP
+    >>> returns.loc["2020-03", "SPY"]  # doctest: +SKIP
+    -0.1249...
+    """
+    first_month = _parse_month(start, "start")
+    last_month = _parse_month(end, "end")
+    if first_month is not None and last_month is not None and first_month > last_month:
+        raise UsageError(f"start {start} is after end {end}")
+    prices = fetch_prices(
+        tickers,
+        source,
+        prices_file=prices_file,
+        cache=cache,
+        offline=offline,
+        refresh=refresh,
+        max_workers=max_workers,
+        on_ticker_done=on_ticker_done,
+        base_url=base_url,
+    )
+    monthly = monthly_total_returns(prices).loc[first_month:last_month]
+    failures = dict(prices.attrs["failed"])
+    sources = {}
+    kept = []
+    for ticker in monthly.columns:
+        months = monthly[ticker].dropna().index
+        record = dict(prices.attrs["sources"][ticker])
+        if len(months) == 0:
+            failures[ticker] = _no_return_reason(record, first_month, last_month)
+            continue
+        record.update(first_month=str(months[0]), last_month=str(months[-1]))
+        sources[ticker] = record
+        kept.append(ticker)
+    if not kept:
+        raise _all_failed("monthly returns", failures)
+    result = monthly[kept]
+    valid = result.dropna(how="all").index
+    result = result.loc[valid[0] : valid[-1]].copy()
+    result.attrs = {"sources": sources, "failed": failures}
+    return result
+
+
+def _no_return_reason(
+    record: dict[str, str], first: pd.Period | None, last: pd.Period | None
+) -> str:
+    span = f"prices from {record['first']} to {record['last']}"
+    if first is not None or last is not None:
+        return f"no complete monthly return between {first or 'the start'} and {last or 'now'} ({span})"
+    return (
+        f"fewer than 2 complete months ({span}); a monthly return needs the previous "
+        "month's last close and a complete month"
+    )
+
+
+__all__ = [
+    "excess_returns",
+    "fetch_prices",
+    "fetch_returns",
+    "is_complete_month",
+    "last_trading_day",
+    "monthly_total_returns",
+]

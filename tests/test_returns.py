@@ -1,0 +1,365 @@
+"""Monthly total returns: the math against hand computations, and fetching many funds at once."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from factorxray.data.cache import Cache
+from factorxray.errors import AllFailedError, InsufficientDataError, UsageError
+from factorxray.returns import (
+    excess_returns,
+    fetch_prices,
+    fetch_returns,
+    is_complete_month,
+    last_trading_day,
+    monthly_total_returns,
+)
+from tests._prices_server import (
+    FMP_KEY,
+    TICKERS,
+    TIINGO_KEY,
+    PriceServer,
+    all_fixture_closes,
+    fixture_closes,
+)
+from tests._server import Reply
+
+
+@pytest.fixture(scope="module")
+def shared_server():
+    with PriceServer() as server:
+        yield server
+
+
+@pytest.fixture
+def prices_server(shared_server):
+    return shared_server.reset()
+
+
+def hand_monthly(closes: pd.Series) -> pd.Series:
+    """Independent reference: month-end close (resample 'ME') over the previous one, minus 1."""
+    month_end = closes.dropna().resample("ME").last()
+    returns = month_end.pct_change(fill_method=None)
+    returns.index = returns.index.to_period("M")
+    return returns.iloc[1:]  # no previous month-end close for the first month
+
+
+# ------------------------------------------------------------------ the math
+
+
+def test_matches_hand_computation_on_all_20_funds() -> None:
+    prices = all_fixture_closes()
+    monthly = monthly_total_returns(prices)
+    assert list(monthly.columns) == list(TICKERS)
+    assert isinstance(monthly.index, pd.PeriodIndex) and monthly.index.freqstr == "M"
+    for ticker in TICKERS:
+        expected = hand_monthly(fixture_closes(ticker)).loc[:"2026-06"]
+        got = monthly[ticker].dropna()
+        assert got.index.equals(expected.index), ticker
+        np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-14)
+
+
+def test_monthly_return_is_the_compounded_daily_returns() -> None:
+    closes = fixture_closes("SPLV")
+    daily = closes.pct_change().iloc[1:]
+    compounded = (1 + daily).groupby(daily.index.to_period("M")).prod() - 1
+    monthly = monthly_total_returns(closes.to_frame())["SPLV"]
+    common = monthly.index.intersection(compounded.index)
+    assert len(common) == len(monthly) > 150
+    np.testing.assert_allclose(monthly.loc[common], compounded.loc[common], atol=1e-12)
+
+
+def test_first_and_running_months_are_dropped() -> None:
+    monthly = monthly_total_returns(fixture_closes("MTUM").to_frame())
+    # MTUM starts 2013-04-18: April 2013 has no previous month-end close.
+    assert str(monthly.index[0]) == "2013-05"
+    # The data end 2026-07-14, before July's last trading day: July is partial.
+    assert str(monthly.index[-1]) == "2026-06"
+
+
+def test_inception_gaps_are_nan_not_dropped() -> None:
+    monthly = monthly_total_returns(all_fixture_closes()[["SPY", "QGRO"]])
+    assert str(monthly.index[0]) == "1993-02"
+    assert monthly.loc[:"2018-09", "QGRO"].isna().all()
+    assert monthly.loc["2018-10":, "QGRO"].notna().all()
+    assert monthly["SPY"].notna().all()
+
+
+def test_a_month_ending_on_its_last_trading_day_is_kept() -> None:
+    closes = fixture_closes("SPY")
+    through_june = closes.loc[:"2026-06-30"]
+    assert str(monthly_total_returns(through_june.to_frame()).index[-1]) == "2026-06"
+    through_june_29 = closes.loc[:"2026-06-29"]
+    assert str(monthly_total_returns(through_june_29.to_frame()).index[-1]) == "2026-05"
+
+
+def test_good_friday_month_end_counts_as_complete() -> None:
+    closes = fixture_closes("SPY").loc[:"2018-03-31"]
+    assert closes.index[-1] == pd.Timestamp("2018-03-29")  # 2018-03-30 was Good Friday
+    assert str(monthly_total_returns(closes.to_frame()).index[-1]) == "2018-03"
+
+
+@pytest.mark.parametrize(
+    ("month", "expected"),
+    [
+        ("2026-06", date(2026, 6, 30)),
+        ("2026-05", date(2026, 5, 29)),  # May 31 2026 is a Sunday
+        ("2021-05", date(2021, 5, 28)),  # May 31 2021 was Memorial Day
+        ("2018-03", date(2018, 3, 29)),  # March 30 2018 was Good Friday
+        ("2024-03", date(2024, 3, 28)),  # March 29 2024 was Good Friday
+        ("2026-07", date(2026, 7, 31)),
+        ("2026-08", date(2026, 8, 31)),
+    ],
+)
+def test_last_trading_day(month, expected) -> None:
+    assert last_trading_day(pd.Period(month, "M")) == expected
+
+
+def test_last_trading_day_agrees_with_real_month_ends() -> None:
+    closes = fixture_closes("SPY").loc[:"2026-06-30"]
+    real_last = closes.groupby(closes.index.to_period("M")).apply(lambda s: s.index[-1].date())
+    computed = {p: last_trading_day(p) for p in real_last.index}
+    mismatched = {str(p): (d, computed[p]) for p, d in real_last.items() if d != computed[p]}
+    # Only unscheduled closures remain (e.g. 2012-10-29/30 Hurricane Sandy is not a month end).
+    assert mismatched == {}
+
+
+def test_is_complete_month() -> None:
+    assert not is_complete_month(date(2026, 7, 14))
+    assert is_complete_month(pd.Timestamp("2026-07-31"))
+
+
+def test_gap_month_inside_a_history_is_nan() -> None:
+    closes = fixture_closes("SPY").loc["2020-01-01":"2020-12-31"]
+    with_gap = closes[closes.index.to_period("M") != pd.Period("2020-05", "M")]
+    monthly = monthly_total_returns(with_gap.to_frame())["SPY"]
+    assert monthly.loc["2020-05":"2020-06"].isna().all()
+    assert monthly.loc["2020-07"] == pytest.approx(hand_monthly(closes).loc["2020-07"], abs=1e-15)
+
+
+def test_monthly_total_returns_rejects_a_non_date_index() -> None:
+    with pytest.raises(UsageError, match="DatetimeIndex"):
+        monthly_total_returns(pd.DataFrame({"A": [1.0, 2.0]}))
+
+
+def test_empty_prices_give_an_empty_monthly_frame() -> None:
+    empty = pd.DataFrame({"A": pd.Series(dtype=float)}, index=pd.DatetimeIndex([]))
+    monthly = monthly_total_returns(empty)
+    assert monthly.empty and isinstance(monthly.index, pd.PeriodIndex)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    log_returns=st.lists(
+        st.floats(min_value=-0.1, max_value=0.1, allow_nan=False), min_size=30, max_size=300
+    ),
+    start=st.dates(min_value=date(2000, 1, 1), max_value=date(2025, 1, 1)),
+)
+def test_compounding_property_on_random_paths(log_returns, start) -> None:
+    days = pd.bdate_range(start, periods=len(log_returns))
+    closes = pd.Series(100 * np.exp(np.cumsum(log_returns)), index=days)
+    monthly = monthly_total_returns(closes.to_frame())[0]
+    daily = closes.pct_change()
+    grouped = (1 + daily.fillna(0)).groupby(days.to_period("M")).prod() - 1
+    for month, value in monthly.items():
+        assert value == pytest.approx(grouped.loc[month], rel=1e-9, abs=1e-12)
+    expected_months = list(days.to_period("M").unique()[1:])  # the first month has no base
+    if not is_complete_month(days[-1]):
+        expected_months = expected_months[:-1]
+    assert list(monthly.index) == expected_months
+
+
+# ------------------------------------------------------------------ excess returns
+
+
+def test_excess_returns_subtracts_rf_on_common_months() -> None:
+    months = pd.period_range("2024-01", periods=4, freq="M")
+    fund = pd.DataFrame(
+        {"A": [0.01, 0.02, 0.03, 0.04], "B": [0.0, -0.01, np.nan, 0.02]}, index=months
+    )
+    fund.attrs = {"sources": {"A": {"source": "file"}}}
+    factors = pd.DataFrame({"Mkt-RF": [0.1] * 3, "RF": [0.001, 0.002, 0.003]}, index=months[1:])
+    excess = excess_returns(fund, factors)
+    assert list(excess.index.astype(str)) == ["2024-02", "2024-03", "2024-04"]
+    np.testing.assert_allclose(excess["A"], [0.019, 0.028, 0.037])
+    assert np.isnan(excess.loc["2024-03", "B"])
+    assert excess.attrs["sources"]["A"]["source"] == "file"
+    series = excess_returns(fund["A"], factors.set_axis(months[1:].to_timestamp(how="end"), axis=0))
+    np.testing.assert_allclose(series, [0.019, 0.028, 0.037])
+
+
+def test_excess_returns_errors() -> None:
+    months = pd.period_range("2024-01", periods=2, freq="M")
+    fund = pd.DataFrame({"A": [0.01, 0.02]}, index=months)
+    with pytest.raises(UsageError, match="no 'RF' column"):
+        excess_returns(fund, pd.DataFrame({"Mkt-RF": [0.1, 0.1]}, index=months))
+    with pytest.raises(UsageError, match="percent"):
+        excess_returns(fund, pd.DataFrame({"RF": [0.4, 0.5]}, index=months))
+    with pytest.raises(InsufficientDataError, match="share no month"):
+        excess_returns(
+            fund,
+            pd.DataFrame({"RF": [0.001]}, index=pd.period_range("2020-01", periods=1, freq="M")),
+        )
+
+
+# ------------------------------------------------------------------ fetching
+
+
+def test_twenty_tickers_one_failing(prices_server, isolated_cache) -> None:
+    tickers = [*TICKERS[:19], "NOSUCH"]
+    done: list[tuple[str, str | None]] = []
+    returns = fetch_returns(
+        tickers,
+        base_url=prices_server.url,
+        cache=Cache(isolated_cache),
+        on_ticker_done=lambda t, r: done.append((t, r)),
+    )
+    assert list(returns.columns) == list(TICKERS[:19])
+    assert set(returns.attrs["failed"]) == {"NOSUCH"}
+    assert "No data found" in returns.attrs["failed"]["NOSUCH"]
+    assert sorted(t for t, _ in done) == sorted(tickers)
+    assert [t for t, r in done if r] == ["NOSUCH"]
+    for ticker in TICKERS[:19]:
+        expected = hand_monthly(fixture_closes(ticker)).loc[:"2026-06"]
+        np.testing.assert_allclose(returns[ticker].dropna(), expected, rtol=0, atol=1e-14)
+        record = returns.attrs["sources"][ticker]
+        assert record["source"] == "yahoo" and record["last"] == "2026-07-14"
+        assert record["first"] == f"{fixture_closes(ticker).index[0]:%Y-%m-%d}"
+        assert record["last_month"] == "2026-06"
+    json.dumps(returns.attrs)  # JSON-serialisable
+    assert all(isinstance(v, str) for r in returns.attrs["sources"].values() for v in r.values())
+
+
+def test_all_failing_raises_with_failures(prices_server) -> None:
+    with pytest.raises(AllFailedError) as info:
+        fetch_returns(["NOSUCH", "NOPE"], base_url=prices_server.url)
+    assert set(info.value.failures) == {"NOSUCH", "NOPE"}
+
+
+def test_downloads_run_in_parallel(isolated_cache) -> None:
+    with PriceServer(delay=0.2) as slow:
+        started = time.perf_counter()
+        prices = fetch_prices(list(TICKERS[:8]), base_url=slow.url, cache=Cache(isolated_cache))
+        elapsed = time.perf_counter() - started
+    assert prices.shape[1] == 8
+    assert elapsed < 8 * 0.2 * 0.6, f"8 downloads of 0.2 s took {elapsed:.2f} s: not concurrent"
+
+
+def test_fewer_than_two_months_fails_that_ticker(prices_server) -> None:
+    prices_server.closes["NEWFUND"] = fixture_closes("SPY").loc["2026-06-10":]
+    returns = fetch_returns(["SPY", "NEWFUND"], base_url=prices_server.url)
+    assert list(returns.columns) == ["SPY"]
+    assert "fewer than 2 complete months" in returns.attrs["failed"]["NEWFUND"]
+
+
+def test_invalid_and_duplicate_tickers(prices_server) -> None:
+    prices = fetch_prices(["spy", "SPY", "../x"], base_url=prices_server.url)
+    assert list(prices.columns) == ["SPY"]
+    assert "not a ticker" in prices.attrs["failed"]["../x"]
+
+
+def test_start_and_end(prices_server) -> None:
+    returns = fetch_returns(
+        ["SPY", "QGRO"], start="2018-01", end="2020-06", base_url=prices_server.url
+    )
+    assert str(returns.index[0]) == "2018-01" and str(returns.index[-1]) == "2020-06"
+    # January 2018 still uses December 2017's last close.
+    assert returns.loc["2018-01", "SPY"] == pytest.approx(
+        hand_monthly(fixture_closes("SPY")).loc["2018-01"], abs=1e-15
+    )
+    assert returns.attrs["sources"]["QGRO"]["first_month"] == "2018-10"
+    prices = fetch_prices(["SPY"], start="2020-03-02", end="2020-03", base_url=prices_server.url)
+    assert prices.index[0] == pd.Timestamp("2020-03-02") and prices.index[-1] == pd.Timestamp(
+        "2020-03-31"
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "match"),
+    [
+        ("2020-13", None, "not a date"),
+        ("soon", None, "not a date"),
+        ("2021-01", "2020-01", "after"),
+    ],
+)
+def test_bad_dates(prices_server, start, end, match) -> None:
+    with pytest.raises(UsageError, match=match):
+        fetch_returns(["SPY"], start=start, end=end, base_url=prices_server.url)
+    assert prices_server.requests == []
+
+
+def test_window_without_data_fails_that_ticker(prices_server) -> None:
+    returns = fetch_returns(["SPY", "QGRO"], end="2017-12", base_url=prices_server.url)
+    assert list(returns.columns) == ["SPY"]
+    assert "no complete monthly return" in returns.attrs["failed"]["QGRO"]
+
+
+def test_unknown_source_and_file_options() -> None:
+    with pytest.raises(UsageError, match="unknown price source"):
+        fetch_returns(["SPY"], source="bloomberg")
+    with pytest.raises(UsageError, match="prices file"):
+        fetch_returns(["SPY"], source="file")
+    with pytest.raises(UsageError, match="file source"):
+        fetch_returns(["SPY"], prices_file="x.csv")
+
+
+def test_missing_key_is_one_usage_error_naming_the_variable(prices_server) -> None:
+    with pytest.raises(UsageError, match="FMP_API_KEY"):
+        fetch_returns(["SPY", "MTUM"], source="fmp", base_url=prices_server.url)
+    assert prices_server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("source", "env", "key"),
+    [("fmp", "FMP_API_KEY", FMP_KEY), ("tiingo", "TIINGO_API_KEY", TIINGO_KEY)],
+)
+def test_keyed_sources_give_the_same_returns_and_hide_the_key(
+    prices_server, isolated_cache, monkeypatch, source, env, key
+) -> None:
+    monkeypatch.setenv(env, key)
+    prices_server.broken["USMV"] = Reply(500, b'{"detail": "boom"}')
+    returns = fetch_returns(
+        ["SPY", "MTUM", "USMV", "NOSUCH"], source=source, base_url=prices_server.url
+    )
+    for ticker in ("SPY", "MTUM"):
+        expected = hand_monthly(fixture_closes(ticker)).loc[:"2026-06"]
+        np.testing.assert_allclose(returns[ticker].dropna(), expected, rtol=0, atol=1e-14)
+    assert set(returns.attrs["failed"]) == {"USMV", "NOSUCH"}
+    assert key not in json.dumps(returns.attrs)
+    stored = b"".join(p.read_bytes() for p in Path(isolated_cache).rglob("*") if p.is_file())
+    assert stored and key.encode() not in stored
+
+
+def test_offline_reads_only_the_cache(prices_server, isolated_cache, monkeypatch) -> None:
+    fetch_returns(["SPY"], base_url=prices_server.url)
+    count = len(prices_server.requests)
+    returns = fetch_returns(["SPY", "MTUM"], offline=True, base_url=prices_server.url)
+    assert len(prices_server.requests) == count
+    assert list(returns.columns) == ["SPY"]
+    assert "no cached yahoo prices for MTUM" in returns.attrs["failed"]["MTUM"]
+    assert returns.attrs["sources"]["SPY"]["origin"] == "offline"
+    # offline never needs a key
+    with pytest.raises(AllFailedError, match="MTUM"):
+        fetch_returns(["MTUM"], source="fmp", offline=True)
+
+
+def test_file_source_gives_the_same_numbers(prices_server, tmp_path) -> None:
+    wide = all_fixture_closes()[["SPY", "VFMO"]]
+    wide.index.name = "date"
+    path = tmp_path / "mine.csv"
+    wide.to_csv(path)
+    from_file = fetch_returns(["SPY", "VFMO"], source="file", prices_file=path)
+    from_yahoo = fetch_returns(["SPY", "VFMO"], base_url=prices_server.url)
+    pd.testing.assert_frame_equal(from_file, from_yahoo, check_exact=False, rtol=0, atol=1e-14)
+    assert from_file.attrs["sources"]["SPY"]["source"] == "file"
+    everything = fetch_prices([], source="file", prices_file=path)
+    assert list(everything.columns) == ["SPY", "VFMO"]
