@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(factors_app, name="factors")
 app.add_typer(cache_app, name="cache")
+app.command("returns")(__import__("factorxray.cli.returns_cmd", fromlist=["_"]).returns_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,167 @@
+"""``factorxray returns``: monthly total returns of funds, as a table or CSV.
+
+A thin wrapper over :func:`factorxray.returns.fetch_returns`. Exit codes: 0 when every
+ticker succeeded, 3 when some failed (each named on stderr, the others printed), 1 when
+none succeeded, 2 for bad options.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from factorxray.cli._common import count_progress, err_console, handle_errors, out_console, state
+from factorxray.errors import AllFailedError
+from factorxray.returns import fetch_returns
+
+#: Exit code when some tickers failed and the others were printed.
+PARTIAL_EXIT_CODE = 3
+
+
+class Source(StrEnum):
+    """Price sources offered on the command line."""
+
+    yahoo = "yahoo"
+    fmp = "fmp"
+    tiingo = "tiingo"
+    file = "file"
+
+
+class OutputFormat(StrEnum):
+    """How the returns are printed."""
+
+    table = "table"
+    csv = "csv"
+
+
+def returns_csv(returns: pd.DataFrame) -> str:
+    """CSV text: ``period,<TICKER...>``, months as ``YYYY-MM``, exact decimals, empty for NaN.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"SPY": [0.1, float("nan")]}, index=pd.period_range("2024-01", periods=2, freq="M"))
+    >>> print(returns_csv(frame), end="")
+    period,SPY
+    2024-01,0.1
+    2024-02,
+    """
+    lines = [",".join(["period", *map(str, returns.columns)])]
+    for period, row in zip(returns.index, returns.to_numpy().tolist(), strict=True):
+        cells = ["" if math.isnan(value) else repr(float(value)) for value in row]
+        lines.append(",".join([f"{period:%Y-%m}", *cells]))
+    return "\n".join(lines) + "\n"
+
+
+def returns_table(returns: pd.DataFrame, source: str) -> Table:
+    """A rich table of the returns in percent, two decimals."""
+    table = Table(
+        title=f"Monthly total returns, % (source: {source})",
+        title_justify="left",
+        show_lines=False,
+    )
+    table.add_column("period")
+    for ticker in returns.columns:
+        table.add_column(str(ticker), justify="right")
+    for period, row in zip(returns.index, returns.to_numpy().tolist(), strict=True):
+        cells = ["" if math.isnan(value) else f"{100 * value:.2f}" for value in row]
+        table.add_row(f"{period:%Y-%m}", *cells)
+    return table
+
+
+def _report_failures(failures: dict[str, str]) -> None:
+    for ticker, reason in failures.items():
+        err_console.print(
+            f"[bold red]failed:[/] {escape(ticker)}: {escape(reason)}",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+@handle_errors
+def returns_command(
+    ctx: typer.Context,
+    tickers: Annotated[
+        list[str],
+        typer.Argument(
+            help="Fund tickers, e.g. SPY MTUM USMV.", metavar="TICKER...", show_default=False
+        ),
+    ],
+    source: Annotated[
+        Source | None,
+        typer.Option(
+            "--source",
+            help="Price source: yahoo (default, no key), fmp (FMP_API_KEY), "
+            "tiingo (TIINGO_API_KEY), file (--prices-file). Default: file when "
+            "--prices-file is given, else yahoo.",
+            show_default=False,
+        ),
+    ] = None,
+    prices_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--prices-file",
+            help="Your own prices: CSV/Parquet, wide (date,SPY,...) or long "
+            "(date,ticker,adj_close), or a folder of TICKER.csv files.",
+        ),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="First month, YYYY-MM.", show_default=False)
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Last month, YYYY-MM.", show_default=False)
+    ] = None,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="table (percent) or csv (decimals, exact)."),
+    ] = OutputFormat.table,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use only cached prices; no network.")
+    ] = False,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Update cached prices now, even if fresh.")
+    ] = False,
+) -> None:
+    """Monthly total returns of funds, compounded from daily dividend-adjusted closes.
+
+    The first (partial) month of each fund and the still-running month are left out.
+    Exit code 3 when some tickers failed (each named on stderr), 1 when all did.
+
+    Example: factorxray returns SPY MTUM USMV --start 2015-01 --format csv
+    """
+    chosen = source.value if source is not None else ("file" if prices_file else "yahoo")
+    with count_progress(f"fetching {chosen} prices", len(tickers)) as progress:
+        task = progress.add_task("fetch", total=len(tickers))
+        try:
+            returns = fetch_returns(
+                tickers,
+                chosen,
+                start,
+                end,
+                prices_file=prices_file,
+                cache=state(ctx).cache(),
+                offline=offline,
+                refresh=refresh,
+                on_ticker_done=lambda _ticker, _reason: progress.advance(task),
+            )
+        except AllFailedError as exc:
+            progress.stop()
+            _report_failures(exc.failures)
+            raise typer.Exit(1) from None
+    if output_format is OutputFormat.csv:
+        typer.echo(returns_csv(returns), nl=False)
+    else:
+        out_console.print(returns_table(returns, chosen))
+    failures = returns.attrs.get("failed", {})
+    _report_failures(failures)
+    if failures:
+        raise typer.Exit(PARTIAL_EXIT_CODE)
+
+
+__all__ = ["PARTIAL_EXIT_CODE", "returns_command", "returns_csv", "returns_table"]
