@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from factorxray.data.cache import Cache
+from factorxray.engine.diagnostics import factor_correlations
 from factorxray.errors import UsageError
 from factorxray.factors import (
     MODELS,
     REGIONS,
-    factor_correlations,
     load_factors,
     model_sources,
     vol_factor,

@@ -1,5 +1,83 @@
-"""factorxray: X-ray what a fund really holds in factor terms."""
+"""factorxray: X-ray what a fund really holds in factor terms.
+
+>>> import factorxray as fx
+>>> factors = fx.load_factors("xray7", region="us")            # doctest: +SKIP
+>>> returns = fx.fetch_returns(["SPY", "MTUM"])                # doctest: +SKIP
+>>> res = fx.regress(fx.excess_returns(returns, factors), factors)  # doctest: +SKIP
+>>> analysis = fx.analyze(preset="smart-beta-20", offline=True)     # doctest: +SKIP
+>>> fx.write_report(analysis, "report/")                            # doctest: +SKIP
+
+Heavy parts (the report, with plotly and matplotlib) are imported on first use.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+#: Public name -> module that defines it (imported lazily on first access).
+_EXPORTS = {
+    # factor data
+    "load_factors": "factorxray.factors",
+    "vol_factor": "factorxray.factors",
+    "MODELS": "factorxray.factors",
+    "REGIONS": "factorxray.factors",
+    "read_dataset": "factorxray.data.kenfrench",
+    "FrenchDataset": "factorxray.data.kenfrench",
+    "Cache": "factorxray.data.cache",
+    # fund returns
+    "fetch_prices": "factorxray.returns",
+    "fetch_returns": "factorxray.returns",
+    "excess_returns": "factorxray.returns",
+    "monthly_total_returns": "factorxray.returns",
+    # engine and results
+    "regress": "factorxray.engine",
+    "rolling_regress": "factorxray.engine",
+    "vif": "factorxray.engine",
+    "factor_correlations": "factorxray.engine",
+    "ExposureResults": "factorxray.results",
+    "RollingExposureResults": "factorxray.results",
+    # universes and verdicts
+    "Universe": "factorxray.universe",
+    "Fund": "factorxray.universe",
+    "Tilt": "factorxray.universe",
+    "load_universe": "factorxray.universe",
+    "universe_from_tickers": "factorxray.universe",
+    "judge": "factorxray.verdicts",
+    "Verdict": "factorxray.verdicts",
+    "verdict_table": "factorxray.verdicts",
+    # the whole job
+    "Analysis": "factorxray.analysis",
+    "build_analysis": "factorxray.analysis",
+    "analyze": "factorxray.pipeline",
+    "write_report": "factorxray.report",
+    # errors
+    "FactorXrayError": "factorxray.errors",
+    "UsageError": "factorxray.errors",
+    "DataSourceError": "factorxray.errors",
+    "NotCachedError": "factorxray.errors",
+    "UnknownTickerError": "factorxray.errors",
+    "InsufficientDataError": "factorxray.errors",
+    "CollinearityError": "factorxray.errors",
+    "AllFailedError": "factorxray.errors",
+}
+_SUBMODULES = ("presets", "snapshot", "errors")
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"factorxray.{name}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'factorxray' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

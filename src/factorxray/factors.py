@@ -354,12 +354,6 @@ def load_factors(
     return factors
 
 
-def factor_correlations(factors: pd.DataFrame) -> pd.DataFrame:
-    """Correlation matrix of the factors (``RF`` excluded), on rows where all are present."""
-    columns = [c for c in factors.columns if c != "RF"]
-    return factors[columns].dropna().corr()
-
-
 def describe_models() -> pd.DataFrame:
     """A table of every model: its factors and what it is."""
     return pd.DataFrame(

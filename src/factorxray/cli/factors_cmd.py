@@ -21,8 +21,8 @@ from factorxray.cli._common import (
     write_csv,
 )
 from factorxray.data.kenfrench import read_dataset
-from factorxray.engine.diagnostics import vif
-from factorxray.factors import MODELS, REGIONS, factor_correlations, load_factors
+from factorxray.engine.diagnostics import factor_correlations, vif
+from factorxray.factors import MODELS, REGIONS, load_factors
 
 factors_app = typer.Typer(help="Factor models and Ken French datasets.", no_args_is_help=True)
 
