@@ -132,9 +132,7 @@ class PriceServer:
         series = self._series(ticker, first.normalize(), last - pd.Timedelta(seconds=1))
         if series is None:
             return _json(YAHOO_UNKNOWN, 404)
-        stamps = [
-            int((day + pd.Timedelta(hours=13, minutes=30)).timestamp()) for day in series.index
-        ]
+        stamps = (series.index.as_unit("s").asi8 + 13 * 3600 + 30 * 60).tolist()  # 9:30 New York
         values = series.tolist()
         result = {
             "meta": {

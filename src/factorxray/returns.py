@@ -152,6 +152,9 @@ def monthly_total_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
     (['2024-02', '2024-03'], [0.02, 0.05])
     """
     frame = prices.to_frame() if isinstance(prices, pd.Series) else prices
+    attrs = dict(frame.attrs)
+    frame = frame.copy(deep=False)
+    frame.attrs = {}  # pandas deep-copies attrs at every step; carry them over once at the end
     if not isinstance(frame.index, pd.DatetimeIndex):
         raise UsageError("prices need a DatetimeIndex of trading days (e.g. from fetch_prices)")
     per_fund = {column: _monthly_returns_of(frame[column]) for column in frame.columns}
@@ -161,7 +164,7 @@ def monthly_total_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
     else:
         result.index = pd.PeriodIndex([], freq="M")
     result.index.name = "period"
-    result.attrs = dict(frame.attrs)
+    result.attrs = attrs
     return result
 
 

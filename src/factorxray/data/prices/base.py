@@ -158,10 +158,10 @@ def clean_closes(dates: Any, closes: Any, *, what: str) -> pd.Series:
     [1.0, 2.0]
     """
     index = _to_dates(dates, what=what)
-    values = pd.to_numeric(pd.Series(list(closes), dtype=object), errors="coerce")
+    values = _to_floats(closes)
     if len(values) != len(index):
         raise ParseError(f"{what}: {len(index)} dates but {len(values)} closes")
-    series = pd.Series(values.to_numpy(dtype=np.float64), index=index.normalize(), name="adj_close")
+    series = pd.Series(values, index=index.normalize(), name="adj_close")
     series = series.dropna()
     series = series[~series.index.duplicated(keep="last")].sort_index()
     if (series <= 0).any():
@@ -171,12 +171,21 @@ def clean_closes(dates: Any, closes: Any, *, what: str) -> pd.Series:
     return series
 
 
+def _to_floats(closes: Any) -> np.ndarray:
+    """Floats from numbers, None or text; anything unreadable becomes NaN."""
+    try:
+        return np.asarray(closes, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        values = pd.to_numeric(pd.Series(list(closes), dtype=object), errors="coerce")
+        return values.to_numpy(dtype=np.float64)
+
+
 def _to_dates(dates: Any, *, what: str) -> pd.DatetimeIndex:
     """Dates from text (``YYYY-MM-DD``, any time or UTC offset after it ignored) or datetimes."""
     raw = pd.Index(dates)
     try:
         if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
-            text = pd.Index([str(value).strip()[:10] for value in raw])
+            text = pd.Index(raw.astype(str)).str.strip().str[:10]
             index = pd.DatetimeIndex(pd.to_datetime(text, format="%Y-%m-%d"))
         else:
             index = pd.DatetimeIndex(pd.to_datetime(raw))

@@ -90,11 +90,9 @@ def closes_to_bytes(closes: pd.Series) -> bytes:
     >>> closes_to_bytes(s).decode().splitlines()[2]
     '2024-01-03,0.3333333333333333'
     """
-    lines = ["date,adj_close"]
-    lines += [
-        f"{day:%Y-%m-%d},{value!r}"
-        for day, value in zip(closes.index, closes.to_numpy(dtype=np.float64).tolist(), strict=True)
-    ]
+    days = pd.DatetimeIndex(closes.index).strftime("%Y-%m-%d").tolist()
+    values = map(repr, closes.to_numpy(dtype=np.float64).tolist())
+    lines = ["date,adj_close", *map(",".join, zip(days, values, strict=True))]
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from factorxray.data.prices.base import PriceRequest, clean_closes, load_json, resolve_base_url
@@ -111,10 +112,11 @@ def _closes_from_result(result: dict[str, Any], what: str) -> pd.Series:
         raise ParseError(f"{what}: {len(stamps)} timestamps but a different number of adjcloses")
     offset = (result.get("meta") or {}).get("gmtoffset") or 0
     try:
-        days = [datetime.fromtimestamp(int(s) + int(offset), UTC).date() for s in stamps]
+        seconds = np.asarray(stamps, dtype=np.int64) + int(offset)
+        days = pd.DatetimeIndex(pd.to_datetime(seconds, unit="s")).normalize()
     except (TypeError, ValueError, OverflowError):
         raise ParseError(f"{what}: unreadable timestamps") from None
-    return clean_closes([d.isoformat() for d in days], adjclose, what=what)
+    return clean_closes(days, adjclose, what=what)
 
 
 __all__ = ["DEFAULT_BASE_URL", "ENV_URL", "YahooProvider"]
