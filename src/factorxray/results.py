@@ -27,18 +27,13 @@ class _Inference:
     """Shared arithmetic: standard errors, t, p and intervals from params and covariances."""
 
     _params: np.ndarray
-    _cov: np.ndarray
+    _bse: np.ndarray
     _nobs: np.ndarray
     _use_t: bool
 
     @property
     def _df_resid(self) -> np.ndarray:
         return self._nobs - self._params.shape[1]
-
-    @cached_property
-    def _bse(self) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            return np.sqrt(np.diagonal(self._cov, axis1=1, axis2=2))
 
     @cached_property
     def _tvalues(self) -> np.ndarray:
@@ -124,6 +119,8 @@ class ExposureResults(_Inference):
         self._terms = pd.Index(list(terms), name="term")
         self._params = np.asarray(params, dtype=float)
         self._cov = np.asarray(cov, dtype=float)
+        with np.errstate(invalid="ignore"):
+            self._bse = np.sqrt(np.diagonal(self._cov, axis1=1, axis2=2))
         self._nobs = np.asarray(nobs, dtype=np.int64)
         self._ssr = np.asarray(ssr, dtype=float)
         self._tss = np.asarray(tss, dtype=float)
@@ -466,14 +463,12 @@ class RollingExposureResults(_Inference):
 
     Parameters
     ----------
-    funds : sequence of str
-        Fund of each window estimate.
-    periods : pandas.Index
-        Window end label of each estimate.
+    index : pandas.MultiIndex
+        ``(fund, period)`` of each window estimate, ``period`` being the window's last label.
     terms : sequence of str
         ``"alpha"`` then the factor names.
-    params, cov : numpy.ndarray
-        Estimates ``(m, P)`` and covariances ``(m, P, P)``.
+    params, bse : numpy.ndarray
+        Estimates and their standard errors, ``(m, P)``.
     nobs, ssr, tss : numpy.ndarray
         Usable observations and sums of squares per window, ``(m,)``.
     cov_type : str
@@ -501,11 +496,10 @@ class RollingExposureResults(_Inference):
     def __init__(
         self,
         *,
-        funds: Sequence[str],
-        periods: pd.Index,
+        index: pd.MultiIndex,
         terms: Sequence[str],
         params: np.ndarray,
-        cov: np.ndarray,
+        bse: np.ndarray,
         nobs: np.ndarray,
         ssr: np.ndarray,
         tss: np.ndarray,
@@ -515,12 +509,10 @@ class RollingExposureResults(_Inference):
         expanding: bool,
         skipped: dict[str, str],
     ) -> None:
-        self._index = pd.MultiIndex.from_arrays(
-            [pd.Index(list(funds)), periods], names=["fund", "period"]
-        )
+        self._index = index
         self._terms = pd.Index(list(terms), name="term")
         self._params = np.asarray(params, dtype=float)
-        self._cov = np.asarray(cov, dtype=float)
+        self._bse = np.asarray(bse, dtype=float)
         self._nobs = np.asarray(nobs, dtype=np.int64)
         self._ssr = np.asarray(ssr, dtype=float)
         self._tss = np.asarray(tss, dtype=float)
@@ -589,7 +581,7 @@ class RollingExposureResults(_Inference):
     @property
     def funds(self) -> list[str]:
         """Funds with at least one window estimate."""
-        return list(self._index.get_level_values("fund").unique())
+        return list(self._index.remove_unused_levels().levels[0])
 
     def plot_data(
         self, fund: str, *, level: float = 0.95, include_alpha: bool = False
@@ -623,7 +615,9 @@ class RollingExposureResults(_Inference):
         """
         if not 0.0 < level < 1.0:
             raise UsageError(f"level must be between 0 and 1, not {level!r}")
-        rows = np.flatnonzero(self._index.get_level_values("fund") == fund)
+        funds = self._index.levels[0]
+        code = funds.get_loc(fund) if fund in funds else -1
+        rows = np.flatnonzero(self._index.codes[0] == code)
         if rows.size == 0:
             raise UsageError(f"no window estimates for fund {fund!r}")
         half = (self._critical_value(1.0 - level) * self._bse)[rows]
@@ -635,7 +629,7 @@ class RollingExposureResults(_Inference):
             data[(term, "estimate")] = estimate[:, j]
             data[(term, "lower")] = estimate[:, j] - half[:, j]
             data[(term, "upper")] = estimate[:, j] + half[:, j]
-        periods = self._index.get_level_values("period")[rows].rename("period")
+        periods = self._index.levels[1][self._index.codes[1][rows]].rename("period")
         frame = pd.DataFrame(data, index=periods)
         frame.columns = frame.columns.set_names(["term", "bound"])
         return frame

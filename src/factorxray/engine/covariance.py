@@ -2,10 +2,10 @@
 
 Every estimator works on a batch of ``m`` regressions at once (funds, or fund-windows in the
 rolling engine) that share the number of parameters ``P``. The engine hands over the *bread*
-``(X'X)^-1`` of each regression and, for the robust estimators, its *scores* ``x_t * u_t``
-stacked as an array of shape ``(m, P, T)`` whose usable observations are packed at the front
-of the time axis (zeros after), so that lag ``l`` always means "``l`` usable observations
-earlier" -- exactly the series statsmodels sees after dropping NaN rows.
+``(X'X)^-1`` of each regression and, for the robust estimators, its *scores* ``x_t * u_t`` as
+a :class:`Scores` object that returns the score autocovariances ``G_l = sum_t s_t s_{t-l}'``.
+Lags count *usable* observations: lag ``l`` means "``l`` usable observations earlier", exactly
+the series statsmodels sees after dropping NaN rows.
 
 The layout follows arch's ``arch.covariance.kernel``: one abstract :class:`CovarianceEstimator`,
 and HAC takes a pluggable :class:`Kernel` (only :class:`Bartlett`, i.e. Newey-West, ships).
@@ -34,8 +34,104 @@ __all__ = [
     "CovarianceEstimator",
     "Kernel",
     "NonRobust",
+    "PackedScores",
+    "Scores",
+    "SharedDesignScores",
     "make_estimator",
 ]
+
+
+class Scores(ABC):
+    """Scores ``s_t = x_t u_t`` of a batch of ``m`` regressions, seen through autocovariances."""
+
+    @property
+    @abstractmethod
+    def n_time(self) -> int:
+        """Length of the (padded) time axis; no lag at or beyond it has any pair."""
+
+    @abstractmethod
+    def autocovariance(self, lag: int) -> np.ndarray:
+        """``G_lag = sum_t s_t s_{t-lag}'`` over usable observations, shape ``(m, P, P)``.
+
+        Parameters
+        ----------
+        lag : int
+            Lag in usable observations, ``>= 0``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(m, P, P)``.
+        """
+
+
+class PackedScores(Scores):
+    """Scores stored as ``(m, P, T)``, each regression's usable rows packed first, zeros after.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        Shape ``(m, P, T)``, C-contiguous.
+
+    Examples
+    --------
+    >>> PackedScores(np.array([[[1.0, -1.0, 2.0]]])).autocovariance(1)
+    array([[[-3.]]])
+    """
+
+    def __init__(self, scores: np.ndarray) -> None:
+        self.scores = scores
+
+    @property
+    def n_time(self) -> int:
+        """Length of the time axis."""
+        return self.scores.shape[-1]
+
+    def autocovariance(self, lag: int) -> np.ndarray:
+        """See :meth:`Scores.autocovariance`."""
+        if lag == 0:
+            return np.matmul(self.scores, self.scores.transpose(0, 2, 1))
+        later, earlier = self.scores[:, :, lag:], self.scores[:, :, :-lag]
+        return np.matmul(later, earlier.transpose(0, 2, 1))
+
+
+class SharedDesignScores(Scores):
+    """Scores of regressions sharing one design, each using one contiguous run of rows.
+
+    ``s_t = x_t u_t`` with ``u`` zero outside each regression's run, so calendar lags are
+    usable-observation lags, and ``G_l = (u_t u_{t-l}) @ (x_t (x) x_{t-l})`` is one matrix
+    product for the whole batch.
+
+    Parameters
+    ----------
+    resid : numpy.ndarray
+        Residuals ``(m, T)``, zero on unusable rows.
+    design : numpy.ndarray
+        Shared design ``(T, P)``.
+
+    Examples
+    --------
+    >>> u = np.array([[0.0, 1.0, -1.0, 2.0]])
+    >>> SharedDesignScores(u, np.ones((4, 1))).autocovariance(1)
+    array([[[-3.]]])
+    """
+
+    def __init__(self, resid: np.ndarray, design: np.ndarray) -> None:
+        self.resid = resid
+        self.design = design
+
+    @property
+    def n_time(self) -> int:
+        """Length of the time axis."""
+        return self.design.shape[0]
+
+    def autocovariance(self, lag: int) -> np.ndarray:
+        """See :meth:`Scores.autocovariance`."""
+        n_time, n_params = self.design.shape
+        later_x, earlier_x = self.design[lag:], self.design[: n_time - lag]
+        cross = (later_x[:, :, None] * earlier_x[:, None, :]).reshape(n_time - lag, -1)
+        products = self.resid[:, lag:] * self.resid[:, : n_time - lag]
+        return (products @ cross).reshape(-1, n_params, n_params)
 
 
 class Kernel(ABC):
@@ -157,7 +253,7 @@ class CovarianceEstimator(ABC):
         *,
         ssr: np.ndarray,
         nobs: np.ndarray,
-        scores: np.ndarray | None,
+        scores: Scores | None,
     ) -> np.ndarray:
         """Covariance of the parameters of each regression.
 
@@ -169,9 +265,8 @@ class CovarianceEstimator(ABC):
             Sum of squared residuals, shape ``(m,)``.
         nobs : numpy.ndarray
             Usable observations, shape ``(m,)``.
-        scores : numpy.ndarray or None
-            ``x_t * u_t``, shape ``(m, P, T)``, usable observations first and zeros after;
-            ``None`` when ``needs_scores`` is false.
+        scores : Scores or None
+            The scores ``x_t * u_t``; ``None`` when ``needs_scores`` is false.
 
         Returns
         -------
@@ -203,7 +298,7 @@ class NonRobust(CovarianceEstimator):
         *,
         ssr: np.ndarray,
         nobs: np.ndarray,
-        scores: np.ndarray | None,
+        scores: Scores | None,
     ) -> np.ndarray:
         """Nonrobust covariance; see :meth:`CovarianceEstimator.cov`."""
         df_resid = nobs - bread.shape[-1]
@@ -227,10 +322,10 @@ class HC1(CovarianceEstimator):
         *,
         ssr: np.ndarray,
         nobs: np.ndarray,
-        scores: np.ndarray | None,
+        scores: Scores | None,
     ) -> np.ndarray:
         """HC1 covariance; see :meth:`CovarianceEstimator.cov`."""
-        meat = _outer_sum(_require(scores))
+        meat = _require(scores).autocovariance(0)
         correction = nobs / (nobs - bread.shape[-1])
         return correction[:, None, None] * _sandwich(bread, meat)
 
@@ -281,7 +376,7 @@ class HAC(CovarianceEstimator):
         *,
         ssr: np.ndarray,
         nobs: np.ndarray,
-        scores: np.ndarray | None,
+        scores: Scores | None,
     ) -> np.ndarray:
         """HAC covariance; see :meth:`CovarianceEstimator.cov`."""
         meat = kernel_meat(_require(scores), self.lags(nobs), self.kernel)
@@ -294,13 +389,13 @@ class HAC(CovarianceEstimator):
         return f"HAC(lags={self._fixed_lags}, kernel={self.kernel.name})"
 
 
-def kernel_meat(scores: np.ndarray, lags: np.ndarray, kernel: Kernel) -> np.ndarray:
+def kernel_meat(scores: Scores, lags: np.ndarray, kernel: Kernel) -> np.ndarray:
     """Kernel-weighted long-run covariance ``S = G_0 + sum_l w_l (G_l + G_l')`` per regression.
 
     Parameters
     ----------
-    scores : numpy.ndarray
-        Scores, shape ``(m, P, T)``, usable observations packed first, zeros after.
+    scores : Scores
+        The scores of the batch.
     lags : numpy.ndarray
         Integer lags per regression, shape ``(m,)``.
     kernel : Kernel
@@ -313,16 +408,15 @@ def kernel_meat(scores: np.ndarray, lags: np.ndarray, kernel: Kernel) -> np.ndar
 
     Examples
     --------
-    >>> x = np.array([[[1.0, -1.0, 2.0]]])
+    >>> x = PackedScores(np.array([[[1.0, -1.0, 2.0]]]))
     >>> kernel_meat(x, np.array([1]), Bartlett())
     array([[[3.]]])
     """
-    meat = _outer_sum(scores)
-    n_time = scores.shape[-1]
-    max_lag = min(int(lags.max(initial=0)), n_time - 1)
+    meat = scores.autocovariance(0)
+    max_lag = min(int(lags.max(initial=0)), scores.n_time - 1)
     for lag in range(1, max_lag + 1):
         weight = kernel.weight(lag, lags)
-        gamma = np.matmul(scores[:, :, lag:], scores[:, :, :-lag].transpose(0, 2, 1))
+        gamma = scores.autocovariance(lag)
         meat += weight[:, None, None] * (gamma + gamma.transpose(0, 2, 1))
     return meat
 
@@ -380,14 +474,10 @@ def _check_lags(lags: int | None) -> int | None:
     return int(lags)
 
 
-def _require(scores: np.ndarray | None) -> np.ndarray:
+def _require(scores: Scores | None) -> Scores:
     if scores is None:
         raise UsageError("this covariance estimator needs the regression scores")
     return scores
-
-
-def _outer_sum(scores: np.ndarray) -> np.ndarray:
-    return np.matmul(scores, scores.transpose(0, 2, 1))
 
 
 def _sandwich(bread: np.ndarray, meat: np.ndarray) -> np.ndarray:

@@ -19,13 +19,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from factorxray.engine.covariance import CovarianceEstimator, make_estimator
+from factorxray.engine.covariance import (
+    CovarianceEstimator,
+    PackedScores,
+    Scores,
+    SharedDesignScores,
+    make_estimator,
+)
 from factorxray.errors import CollinearityError, InsufficientDataError, UsageError
 
 __all__ = ["regress"]
 
-#: Working-memory budget of one chunk of funds, in bytes.
-CHUNK_BYTES = 192 * 2**20
+#: Working-memory budget of one chunk of funds, in bytes (small enough to stay cache-friendly).
+CHUNK_BYTES = 32 * 2**20
 #: A scaled Cholesky pivot below this (1 - R^2 of a regressor on the previous ones) is singular.
 PIVOT_TOL = 1e-10
 ALPHA = "alpha"
@@ -243,7 +249,7 @@ def prepare_inputs(
         returns=np.ascontiguousarray(fund_values.T),
         design=design,
         factor_rows=factor_rows,
-        funds=[str(c) for c in fund_frame.columns],
+        funds=[str(c) for c in fund_frame.columns.tolist()],
         factors=names,
         index=index,
     )
@@ -356,8 +362,8 @@ def collinear_terms(design: np.ndarray, terms: list[str]) -> list[str]:
     return [_term_label(terms[j]) for j in np.flatnonzero(involved)]
 
 
-def packed_scores(resid: np.ndarray, usable: np.ndarray, design: np.ndarray) -> np.ndarray:
-    """Scores ``x_t * u_t`` with each regression's usable rows packed at the front.
+def regression_scores(resid: np.ndarray, usable: np.ndarray, design: np.ndarray) -> Scores:
+    """Scores ``x_t * u_t`` of a batch, with lags counted in usable observations.
 
     Parameters
     ----------
@@ -370,23 +376,27 @@ def packed_scores(resid: np.ndarray, usable: np.ndarray, design: np.ndarray) -> 
 
     Returns
     -------
-    numpy.ndarray
-        Shape ``(n, P, T)``, C-contiguous.
+    Scores
+        :class:`SharedDesignScores` when the design is shared and no regression has a gap
+        inside its rows (one matrix product per lag), else :class:`PackedScores` with each
+        regression's usable rows packed at the front.
 
     Examples
     --------
     >>> u = np.array([[1.0, 0.0, 2.0]])
-    >>> packed_scores(u, np.array([[True, False, True]]), np.ones((3, 1)))
+    >>> regression_scores(u, np.array([[True, False, True]]), np.ones((3, 1))).scores
     array([[[1., 2., 0.]]])
     """
     n_funds, n_time = resid.shape
     per_fund_design = design.ndim == 3
+    gaps = has_internal_gap(usable).any()
+    if not per_fund_design and not gaps:
+        return SharedDesignScores(resid, design)
     n_params = design.shape[-1]
     scores = np.empty((n_funds, n_params, n_time))
-    if not has_internal_gap(usable).any():
-        x = design.transpose(0, 2, 1) if per_fund_design else design.T[None]
-        np.multiply(x, resid[:, None, :], out=scores)
-        return scores
+    if not gaps:
+        np.multiply(design.transpose(0, 2, 1), resid[:, None, :], out=scores)
+        return PackedScores(scores)
     order = np.argsort(~usable, axis=1, kind="stable")
     packed_resid = np.take_along_axis(resid, order, axis=1)
     if per_fund_design:
@@ -394,7 +404,7 @@ def packed_scores(resid: np.ndarray, usable: np.ndarray, design: np.ndarray) -> 
     else:
         packed_design = design[order]
     np.multiply(packed_design.transpose(0, 2, 1), packed_resid[:, None, :], out=scores)
-    return scores
+    return PackedScores(scores)
 
 
 def has_internal_gap(usable: np.ndarray) -> np.ndarray:
@@ -509,7 +519,7 @@ def _fit_chunk(
     mean = y.sum(axis=1) / nobs
     centred = (y - mean[:, None]) * weight
     tss = np.einsum("nt,nt->n", centred, centred)
-    scores = packed_scores(resid, usable, design) if estimator.needs_scores else None
+    scores = regression_scores(resid, usable, design) if estimator.needs_scores else None
     cov = estimator.cov(bread, ssr=ssr, nobs=nobs, scores=scores)
     return ChunkFit(params=params, cov=cov, nobs=nobs, ssr=ssr, tss=tss, singular=singular)
 
@@ -637,7 +647,7 @@ def _regressor_names(
 ) -> list[str]:
     if factors.columns.has_duplicates:
         raise UsageError("factors has duplicate column names")
-    columns = [str(c) for c in factors.columns]
+    columns = [str(c) for c in factors.columns.tolist()]
     if factors_used is None:
         names = [c for c in columns if c != rf_column]
     else:
@@ -658,13 +668,16 @@ def _regressor_names(
 
 
 def _check_numeric(frame: pd.DataFrame, what: str) -> None:
-    bad = [
-        str(col)
-        for col, dtype in frame.dtypes.items()
-        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-    ]
+    dtypes = frame.dtypes
+    if all(_is_number_dtype(dtype) for dtype in set(dtypes.tolist())):
+        return
+    bad = [str(col) for col, dtype in dtypes.items() if not _is_number_dtype(dtype)]
     if bad:
         raise UsageError(f"{what} has non-numeric columns: {', '.join(bad)}")
+
+
+def _is_number_dtype(dtype: object) -> bool:
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
 def _common_index(fund_index: pd.Index, factor_index: pd.Index) -> pd.Index:

@@ -11,6 +11,8 @@ residuals of each window: those are computed on gathered windows in memory-bound
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -19,8 +21,8 @@ from factorxray.engine.covariance import CovarianceEstimator, make_estimator
 from factorxray.engine.ols import (
     PreparedInputs,
     check_design_rank,
-    packed_scores,
     prepare_inputs,
+    regression_scores,
     solve_normal_equations,
 )
 from factorxray.errors import InsufficientDataError, UsageError
@@ -115,21 +117,25 @@ def rolling_regress(
     starts, ends = _window_bounds(n_time, window, expanding)
     usable = inputs.usable()
     counts = _window_counts(usable, starts, ends)
-    has_window = (counts >= min_obs).any(axis=1)
+    valid = counts >= min_obs
+    has_window = valid.any(axis=1)
     if not has_window.any():
         raise InsufficientDataError(
             f"no fund has a window with at least {min_obs} usable observations; "
             "shorten the window or lower min_obs"
         )
     check_design_rank(inputs.design[usable[has_window].any(axis=0)], inputs.terms)
+    shared = _shared_window_inverses(inputs.design, starts, ends)
     parts = [
-        _fit_fund_chunk(inputs, usable, ids, starts, ends, counts[ids] >= min_obs, estimator)
+        _fit_fund_chunk(
+            inputs, usable, ids, starts, ends, counts[ids], valid[ids], shared, estimator
+        )
         for ids in _fund_chunks(np.flatnonzero(has_window), n_time, n_params)
     ]
-    fund_pos, window_pos, params, cov_params, nobs, ssr, tss = (
+    fund_pos, window_pos, params, bse, nobs, ssr, tss = (
         np.concatenate(arrays) for arrays in zip(*parts, strict=True)
     )
-    fitted = set(fund_pos.tolist())
+    fitted = set(np.unique(fund_pos).tolist())
     skipped = {
         fund: _skip_reason(bool(has_window[i]), min_obs)
         for i, fund in enumerate(inputs.funds)
@@ -139,12 +145,17 @@ def rolling_regress(
         raise InsufficientDataError(
             "no window has a non-singular factor design; drop collinear factors"
         )
+    index = pd.MultiIndex(
+        levels=[pd.Index(inputs.funds), inputs.index[ends]],
+        codes=[fund_pos, window_pos],
+        names=["fund", "period"],
+        verify_integrity=False,
+    )
     return RollingExposureResults(
-        funds=[inputs.funds[i] for i in fund_pos],
-        periods=inputs.index[ends[window_pos]],
+        index=index,
         terms=inputs.terms,
         params=params,
-        cov=cov_params,
+        bse=bse,
         nobs=nobs,
         ssr=ssr,
         tss=tss,
@@ -195,76 +206,131 @@ def _fund_chunks(fund_ids: np.ndarray, n_time: int, n_params: int) -> list[np.nd
     return [fund_ids[i : i + size] for i in range(0, fund_ids.size, size)]
 
 
+@dataclass(frozen=True)
+class _SharedInverses:
+    """``(X'X)^-1`` of every window when all its rows are used (shared by complete funds)."""
+
+    inverse: np.ndarray
+    singular: np.ndarray
+
+
+def _shared_window_inverses(
+    design: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> _SharedInverses:
+    outer = _outer_rows(design)
+    cumulative = np.zeros((outer.shape[0] + 1, outer.shape[1]))
+    np.cumsum(outer, axis=0, out=cumulative[1:])
+    n_params = design.shape[1]
+    xtx = (cumulative[ends + 1] - cumulative[starts]).reshape(-1, n_params, n_params)
+    _, inverse, singular = solve_normal_equations(xtx, np.zeros(xtx.shape[:2]))
+    return _SharedInverses(inverse=inverse, singular=singular)
+
+
+def _outer_rows(design: np.ndarray) -> np.ndarray:
+    return (design[:, :, None] * design[:, None, :]).reshape(design.shape[0], -1)
+
+
+def _window_sums(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Window sums of ``values`` (time on axis 0) via cumulative sums: ``(T, ...) -> (W, ...)``."""
+    cumulative = np.zeros((values.shape[0] + 1, *values.shape[1:]))
+    np.cumsum(values, axis=0, out=cumulative[1:])
+    return cumulative[ends + 1] - cumulative[starts]
+
+
 def _fit_fund_chunk(
     inputs: PreparedInputs,
     usable: np.ndarray,
     fund_ids: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
+    counts: np.ndarray,
     valid: np.ndarray,
+    shared: _SharedInverses,
     estimator: CovarianceEstimator,
 ) -> tuple[np.ndarray, ...]:
+    """Fit every valid window of a chunk of funds; dense arrays are (window, fund, ...)."""
     design = inputs.design
-    n_time, n_params = design.shape
+    n_params = design.shape[1]
     fund_usable = usable[fund_ids]
     y = np.where(fund_usable, inputs.returns[fund_ids], 0.0)
-    weight = fund_usable.astype(np.float64)
-    outer = (design[:, :, None] * design[:, None, :]).reshape(n_time, -1)
-    sums = np.concatenate(
-        [
-            weight[:, :, None] * outer[None],
-            y[:, :, None] * design[None],
-            (y * y)[:, :, None],
-            y[:, :, None],
-            weight[:, :, None],
-        ],
-        axis=2,
-    )
-    cumulative = np.zeros((sums.shape[0], n_time + 1, sums.shape[2]))
-    np.cumsum(sums, axis=1, out=cumulative[:, 1:])
-    del sums
-    local_fund, window_pos = np.nonzero(valid)
-    window_sums = (
-        cumulative[local_fund, ends[window_pos] + 1] - cumulative[local_fund, starts[window_pos]]
-    )
-    del cumulative
-    n_outer = n_params * n_params
-    xtx = window_sums[:, :n_outer].reshape(-1, n_params, n_params)
-    xty = window_sums[:, n_outer : n_outer + n_params]
-    yy, ysum = window_sums[:, -3], window_sums[:, -2]
-    nobs = np.rint(window_sums[:, -1]).astype(np.int64)
-    params, bread, singular = solve_normal_equations(xtx, xty)
-    tss = yy - ysum * ysum / nobs
+    y_time = y.T
+    moments = np.empty((design.shape[0], y.shape[0], n_params + 2))
+    np.multiply(design[:, None, :], y_time[:, :, None], out=moments[:, :, :n_params])
+    np.multiply(y_time, y_time, out=moments[:, :, n_params])
+    moments[:, :, n_params + 1] = y_time
+    sums = _window_sums(moments, starts, ends)
+    del moments
+    xty, yy, ysum = sums[:, :, :n_params], sums[:, :, n_params], sums[:, :, n_params + 1]
+    nobs = counts.T
+    valid = valid.T
+    complete = nobs == (ends - starts + 1)[:, None]
+
+    # complete windows: one shared inverse per window, applied to all funds in one product
+    params = np.matmul(xty, shared.inverse)  # the inverse is symmetric
+    bread_diag = np.broadcast_to(
+        np.diagonal(shared.inverse, axis1=1, axis2=2)[:, None, :], params.shape
+    ).copy()
+    singular = np.broadcast_to(shared.singular[:, None], nobs.shape).copy()
+
+    # windows with missing rows: their own X'X from cumulative sums of m_t x_t x_t'
+    partial_w, partial_f = np.nonzero(valid & ~complete)
+    partial_inverse = np.empty((0, n_params, n_params))
+    if partial_w.size:
+        involved, local_of = np.unique(partial_f, return_inverse=True)
+        weight = fund_usable[involved].T.astype(np.float64)
+        weighted = weight[:, :, None] * _outer_rows(design)[:, None, :]
+        xtx_sums = _window_sums(weighted, starts, ends)
+        xtx = xtx_sums[partial_w, local_of].reshape(-1, n_params, n_params)
+        estimate, partial_inverse, bad = solve_normal_equations(xtx, xty[partial_w, partial_f])
+        params[partial_w, partial_f] = estimate
+        bread_diag[partial_w, partial_f] = np.diagonal(partial_inverse, axis1=1, axis2=2)
+        singular[partial_w, partial_f] = bad
+
+    keep = valid & ~singular
+    window_pos, fund_pos = np.nonzero(keep)
+    order = np.argsort(fund_pos, kind="stable")
+    window_pos, fund_pos = window_pos[order], fund_pos[order]
+    pair_params = params[keep][order]
+    pair_nobs = nobs[keep][order]
+    pair_yy, pair_ysum = yy[keep][order], ysum[keep][order]
+    pair_tss = pair_yy - pair_ysum * pair_ysum / pair_nobs
     if estimator.needs_scores:
-        ssr, cov = _robust_cov(
+        breads = shared.inverse[window_pos]
+        is_partial = ~complete[window_pos, fund_pos]
+        if is_partial.any():
+            slot = np.full(valid.shape, -1)
+            slot[partial_w, partial_f] = np.arange(partial_w.size)
+            breads[is_partial] = partial_inverse[slot[window_pos, fund_pos][is_partial]]
+        pair_ssr, pair_bse = _robust_bse(
             y,
             fund_usable,
             design,
-            local_fund,
+            fund_pos,
             starts[window_pos],
             ends[window_pos],
-            params,
-            bread,
-            nobs,
+            pair_params,
+            breads,
+            pair_nobs,
             estimator,
         )
     else:
-        fitted_xty = np.einsum("mp,mp->m", params, xty)
-        ssr = yy - 2.0 * fitted_xty + np.einsum("mp,mpq,mq->m", params, xtx, params)
-        cov = estimator.cov(bread, ssr=ssr, nobs=nobs, scores=None)
-    keep = ~singular
+        pair_xty = xty[keep][order]
+        pair_ssr = pair_yy - np.einsum("mp,mp->m", pair_params, pair_xty)
+        scale = pair_ssr / (pair_nobs - n_params)
+        with np.errstate(invalid="ignore"):
+            pair_bse = np.sqrt(scale[:, None] * bread_diag[keep][order])
     return (
-        fund_ids[local_fund[keep]],
-        window_pos[keep],
-        params[keep],
-        cov[keep],
-        nobs[keep],
-        ssr[keep],
-        tss[keep],
+        fund_ids[fund_pos],
+        window_pos,
+        pair_params,
+        pair_bse,
+        pair_nobs,
+        pair_ssr,
+        pair_tss,
     )
 
 
-def _robust_cov(
+def _robust_bse(
     y: np.ndarray,
     usable: np.ndarray,
     design: np.ndarray,
@@ -279,7 +345,7 @@ def _robust_cov(
     n_time, n_params = design.shape
     n_pairs = params.shape[0]
     ssr = np.empty(n_pairs)
-    cov = np.empty((n_pairs, n_params, n_params))
+    bse = np.empty((n_pairs, n_params))
     length = int((ends - starts).max(initial=0)) + 1
     batch = max(1, _ols.CHUNK_BYTES // (length * (8 * (3 * n_params + 4) + 1)))
     offsets = np.arange(length)
@@ -294,9 +360,11 @@ def _robust_cov(
         fitted = np.einsum("mtp,mp->mt", window_design, params[part])
         resid = np.where(mask, y[funds, rows] - fitted, 0.0)
         ssr[part] = np.einsum("mt,mt->m", resid, resid)
-        scores = packed_scores(resid, mask, window_design)
-        cov[part] = estimator.cov(bread[part], ssr=ssr[part], nobs=nobs[part], scores=scores)
-    return ssr, cov
+        scores = regression_scores(resid, mask, window_design)
+        cov = estimator.cov(bread[part], ssr=ssr[part], nobs=nobs[part], scores=scores)
+        with np.errstate(invalid="ignore"):
+            bse[part] = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    return ssr, bse
 
 
 def _skip_reason(had_window: bool, min_obs: int) -> str:
