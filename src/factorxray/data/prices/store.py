@@ -17,9 +17,9 @@ same way.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -151,7 +151,7 @@ class PriceStore:
         client: HttpClient,
         cache: Cache,
         *,
-        now: Any = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.provider = provider
         self.client = client
