@@ -62,7 +62,9 @@ class LoopbackServer:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-                request = Request(parts.path, query, {k.lower(): v for k, v in self.headers.items()})
+                request = Request(
+                    parts.path, query, {k.lower(): v for k, v in self.headers.items()}
+                )
                 with server._lock:
                     server.requests.append(request)
                 if server.delay:
@@ -78,7 +80,9 @@ class LoopbackServer:
                     if reply.truncate_to is not None:
                         self.send_header("Connection", "close")
                     self.end_headers()
-                    body = reply.body if reply.truncate_to is None else reply.body[: reply.truncate_to]
+                    body = (
+                        reply.body if reply.truncate_to is None else reply.body[: reply.truncate_to]
+                    )
                     self.wfile.write(body)
                     self.wfile.flush()
                     if reply.truncate_to is not None:
@@ -88,7 +92,9 @@ class LoopbackServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def _route(self, request: Request) -> Reply:
         handler = self.routes.get(request.path)

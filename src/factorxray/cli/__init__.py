@@ -13,8 +13,10 @@ import typer
 
 from factorxray import __version__
 from factorxray.cli._common import CliState, err_console, handle_errors, state
+from factorxray.cli.analyze_cmd import analyze_command, presets_command
 from factorxray.cli.cache_cmd import cache_app
 from factorxray.cli.factors_cmd import factors_app
+from factorxray.cli.returns_cmd import returns_command
 
 app = typer.Typer(
     name="factorxray",
@@ -24,9 +26,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+app.command("analyze")(analyze_command)
+app.command("presets")(presets_command)
 app.add_typer(factors_app, name="factors")
 app.add_typer(cache_app, name="cache")
-app.command("returns")(__import__("factorxray.cli.returns_cmd", fromlist=["_"]).returns_command)
+app.command("returns")(returns_command)
 
 
 def _version(value: bool) -> None:

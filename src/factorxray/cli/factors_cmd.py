@@ -21,7 +21,6 @@ from factorxray.cli._common import (
     write_csv,
 )
 from factorxray.data.kenfrench import read_dataset
-from factorxray.engine.diagnostics import factor_correlations, vif
 from factorxray.factors import MODELS, REGIONS, load_factors
 
 factors_app = typer.Typer(help="Factor models and Ken French datasets.", no_args_is_help=True)
@@ -168,6 +167,8 @@ def factors_corr(
 
     Example: factorxray factors corr xray7
     """
+    from factorxray.engine.diagnostics import factor_correlations, vif
+
     with download_progress() as progress:
         factors = load_factors(
             model,

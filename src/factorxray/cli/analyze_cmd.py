@@ -1,0 +1,235 @@
+"""``factorxray analyze`` and ``factorxray presets``: the main job."""
+
+from __future__ import annotations
+
+import math
+import webbrowser
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from factorxray import presets as preset_catalog
+from factorxray.cli._common import (
+    count_progress,
+    download_progress,
+    err_console,
+    handle_errors,
+    out_console,
+    parse_month,
+    state,
+)
+from factorxray.errors import UsageError
+from factorxray.factors import MODELS, REGIONS
+
+if TYPE_CHECKING:
+    from factorxray.analysis import Analysis
+
+#: Exit codes, as in `factorxray returns`: some funds not analyzed / none analyzed.
+EXIT_PARTIAL = 3
+
+
+def stars(p_value: float) -> str:
+    """Significance stars: *** p<0.01, ** p<0.05, * p<0.1."""
+    if math.isnan(p_value):
+        return ""
+    return "***" if p_value < 0.01 else "**" if p_value < 0.05 else "*" if p_value < 0.1 else ""
+
+
+def _check_out_dir(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder for the report")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".factorxray-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the report to {out} ({exc.strerror or exc}); choose another --out"
+        ) from None
+    return out
+
+
+def console_table(analysis: Analysis) -> Table:
+    """Fund, category, verdict, betas with stars (faint when not significant), R², N."""
+    results = analysis.results
+    factors = [c for c in results.params.columns if c != "alpha"]
+    threshold = float(analysis.meta.get("t_threshold", 2.0))
+    table = Table(
+        title=f"{analysis.meta.get('model')} ({analysis.meta.get('region')}), {results.cov_type} errors",
+        title_justify="left",
+    )
+    for column in ("fund", "category", "verdict"):
+        table.add_column(column, overflow="fold")
+    for factor in factors:
+        table.add_column(factor, justify="right")
+    table.add_column("R²", justify="right")
+    table.add_column("N", justify="right")
+    for ticker in analysis.analyzed:
+        verdict = analysis.verdicts[ticker]
+        cells = []
+        for factor in factors:
+            beta = results.params.loc[ticker, factor]
+            t_value = results.tvalues.loc[ticker, factor]
+            text = f"{beta:+.2f}{stars(results.pvalues.loc[ticker, factor])}"
+            cells.append(text if abs(t_value) >= threshold else f"[dim]{text}[/]")
+        colour = {"delivers": "green", "contradicts": "red"}.get(verdict.status, "yellow")
+        table.add_row(
+            ticker,
+            verdict.category,
+            f"[{colour}]{verdict.status}[/]",
+            *cells,
+            f"{results.rsquared[ticker]:.2f}",
+            str(int(results.nobs[ticker])),
+        )
+    return table
+
+
+@handle_errors
+def analyze_command(
+    ctx: typer.Context,
+    tickers: Annotated[
+        list[str] | None,
+        typer.Argument(help="Fund tickers (labelled by the preset if it has them)."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option("--preset", "-p", help="A shipped fund list (see `factorxray presets`)."),
+    ] = None,
+    universe: Annotated[
+        Path | None, typer.Option("--universe", "-u", help="Your fund list: TOML, YAML or CSV.")
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help=f"Factor model: {', '.join(MODELS)}.")
+    ] = "xray7",
+    region: Annotated[
+        str, typer.Option("--region", "-r", help=f"Factor region: {', '.join(REGIONS)}.")
+    ] = "us",
+    cov: Annotated[
+        str, typer.Option("--cov", help="Standard errors: hac (Newey-West), HC1 or nonrobust.")
+    ] = "hac",
+    hac_lags: Annotated[
+        int | None,
+        typer.Option("--hac-lags", help="Newey-West lags (default: per fund from its length)."),
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First month, YYYY-MM.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last month, YYYY-MM.")] = None,
+    min_months: Annotated[
+        int, typer.Option("--min-months", help="Funds with fewer months are not analyzed.")
+    ] = 36,
+    t_threshold: Annotated[
+        float, typer.Option("--t", help="|t| at which a beta counts as significant.")
+    ] = 2.0,
+    source: Annotated[
+        str, typer.Option("--source", help="Prices: yahoo, fmp, tiingo or file.")
+    ] = "yahoo",
+    prices_file: Annotated[
+        Path | None, typer.Option("--prices-file", help="CSV/Parquet prices for --source file.")
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="No network: the cache, else the bundled snapshot.")
+    ] = False,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Download again even if the cache is fresh.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Report folder (default ./factorxray-report)."),
+    ] = None,
+    png: Annotated[
+        bool, typer.Option("--png/--no-png", help="Also write PNG charts (matplotlib).")
+    ] = True,
+    open_report: Annotated[
+        bool, typer.Option("--open", help="Open the report in a browser.")
+    ] = False,
+) -> None:
+    """Reverse-engineer funds: factor exposures, label verdicts and a report.
+
+    Examples: factorxray analyze --preset smart-beta-20 --offline;
+    factorxray analyze SPY MTUM USMV --model ff6 --out report/
+    """
+    from factorxray.pipeline import Hooks, analyze, default_out_dir
+    from factorxray.report import write_report
+
+    if prices_file is not None and source == "yahoo":
+        source = "file"
+    out_dir = _check_out_dir(out or default_out_dir())
+    with download_progress() as download, _TickerProgress() as ticker_progress:
+        analysis = analyze(
+            tickers or [],
+            preset=preset,
+            universe=universe,
+            model=model,
+            region=region,
+            cov=cov,
+            hac_lags=hac_lags,
+            start=parse_month(start, "--start"),
+            end=parse_month(end, "--end"),
+            min_months=min_months,
+            t_threshold=t_threshold,
+            source=source,
+            prices_file=prices_file,
+            offline=offline,
+            refresh=refresh,
+            cache=state(ctx).cache(),
+            hooks=Hooks(
+                download=lambda name: download(f"downloading {name}"),
+                prices_start=ticker_progress.start,
+                ticker_done=ticker_progress.advance,
+            ),
+        )
+    for ticker, reason in analysis.failed.items():
+        err_console.print(f"[yellow]not analyzed:[/] {ticker}: {reason}", soft_wrap=True)
+    out_console.print(console_table(analysis))
+    index = write_report(analysis, out_dir, png=png, open_browser=False)
+    out_console.print(f"report: {index}")
+    if open_report:
+        webbrowser.open(index.resolve().as_uri())
+    if analysis.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+class _TickerProgress:
+    """A progress bar over tickers, driven by the pipeline's hooks."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: int | None = None
+
+    def __enter__(self) -> _TickerProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def start(self, total: int) -> None:
+        self._progress = count_progress("fetching prices", total)
+        self._task = self._progress.add_task("prices", total=total)
+        self._progress.start()
+
+    def advance(self, ticker: str, reason: str | None) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
+
+
+@handle_errors
+def presets_command(ctx: typer.Context) -> None:
+    """List the shipped fund lists (presets) with their funds and categories.
+
+    Example: factorxray presets
+    """
+    for name in preset_catalog.names():
+        universe = preset_catalog.get(name)
+        table = Table(title=f"{name}: {universe.description}", title_justify="left")
+        for column in ("category", "funds", "expected tilts"):
+            table.add_column(column)
+        for category, funds in universe.by_category().items():
+            table.add_row(category, " ".join(f.ticker for f in funds), funds[0].tilts_text())
+        out_console.print(table)
+    out_console.print(
+        "Use one with: factorxray analyze --preset NAME (add tickers to pick some of its funds)"
+    )
