@@ -1,0 +1,100 @@
+"""Render a report and screenshot it at desktop and phone widths (a dev script, not a test).
+
+Usage::
+
+    uv run python docs/make_screenshots.py [--out docs/screenshots] [--report DIR] [--full]
+
+The report is the seed article's study, ``smart-beta-20`` on the bundled offline snapshot
+(``factorxray.analyze(preset="smart-beta-20", offline=True)``); when that is not possible
+(no snapshot, no cache), it falls back to the test fixtures in ``tests/data/engine``.
+Screenshots (headless Chromium at ``/usr/bin/chromium`` through playwright):
+
+- ``desktop-top.png`` and ``phone-top.png``: the first screen (1366 and 390 pixels wide);
+- ``desktop-<section>.png`` / ``phone-<section>.png``: the heatmap, correlations and the
+  first fund card;
+- with ``--full``, ``desktop-full.png``: the whole page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
+SECTIONS = {"heatmap": "#heatmap", "correlations": "#correlations", "fund": "article.fund"}
+
+
+def build_analysis() -> Any:
+    """The smart-beta-20 analysis: bundled snapshot, else the engine test fixtures."""
+    try:
+        import factorxray.pipeline as pipeline
+
+        return pipeline.analyze(preset="smart-beta-20", offline=True)
+    except Exception as exc:  # fall back to the fixtures
+        print(f"offline analyze failed ({exc}); using tests/data/engine", file=sys.stderr)
+    import pandas as pd
+
+    from factorxray import presets
+    from factorxray.analysis import build_analysis as build
+
+    data = ROOT / "tests" / "data" / "engine"
+    excess = pd.read_csv(data / "etf_monthly_excess.csv", index_col=0)
+    excess.index = pd.PeriodIndex(excess.index, freq="M")
+    factors = pd.read_csv(data / "us_factors_monthly.csv", index_col=0)
+    factors.index = pd.PeriodIndex(factors.index, freq="M")
+    factors.attrs.update(model="ff6", region="us", vintages={"test fixture": "202511"})
+    total = excess.add(factors["RF"], axis=0)
+    return build(
+        presets.get("smart-beta-20"), factors, total, meta={"price_source": "test fixture"}
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the screenshots; return the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--report", type=Path, default=None, help="keep the report here")
+    parser.add_argument("--full", action="store_true", help="also a full-page desktop shot")
+    args = parser.parse_args(argv)
+
+    from playwright.sync_api import sync_playwright
+
+    from factorxray.report import write_report
+
+    report_dir = args.report or Path(tempfile.mkdtemp(prefix="factorxray-report-"))
+    index = write_report(build_analysis(), report_dir, png=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+        )
+        for label, (width, height) in WIDTHS.items():
+            page = browser.new_page(
+                viewport={"width": width, "height": height},
+                device_scale_factor=1,
+                is_mobile=label == "phone",
+                has_touch=label == "phone",
+            )
+            page.goto(index.as_uri())
+            page.wait_for_selector("body[data-charts-ready='true']", timeout=60_000)
+            page.screenshot(path=str(args.out / f"{label}-top.png"))
+            for name, selector in SECTIONS.items():
+                page.locator(selector).first.scroll_into_view_if_needed()
+                page.locator(selector).first.screenshot(path=str(args.out / f"{label}-{name}.png"))
+            if args.full and label == "desktop":
+                page.screenshot(path=str(args.out / "desktop-full.png"), full_page=True)
+            page.close()
+        browser.close()
+    for path in sorted(args.out.glob("*.png")):
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,833 @@
+"""Plotly figures of the report: pure functions from the parts of an Analysis to figures.
+
+Every public builder returns a :class:`plotly.graph_objects.Figure`. Each one wraps a
+private ``_*_spec`` function that returns the same figure as a plain dict (``data`` and
+``layout``); the HTML report serializes those dicts directly, which skips plotly.py's
+validation and keeps the page fast to build. Tests check that every spec validates.
+
+Colours are shared with :mod:`factorxray.report.static_png`: betas use one diverging
+red-blue scale (red negative, blue positive) everywhere; insignificant betas are faded
+(bars) or grey (heatmap); each factor has one line colour in every time-series chart.
+
+User-supplied text (tickers, names, categories) is HTML-escaped before it goes into a
+figure, because plotly renders a subset of HTML in its text.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DIVERGING",
+    "FACTOR_COLORS",
+    "NEGATIVE",
+    "POSITIVE",
+    "attribution_bars",
+    "attribution_waterfall",
+    "beta_bars",
+    "beta_heatmap",
+    "beta_range",
+    "category_groups",
+    "correlation_heatmap",
+    "rolling_chart",
+    "rolling_range",
+    "rolling_terms",
+    "significance_threshold",
+]
+
+POSITIVE = "#2166ac"
+NEGATIVE = "#b2182b"
+NEUTRAL = "#f7f7f7"
+#: Diverging scale for betas and correlations (plotly colorscale form).
+DIVERGING: list[list[Any]] = [
+    [0.0, NEGATIVE],
+    [0.25, "#ef8a62"],
+    [0.5, NEUTRAL],
+    [0.75, "#67a9cf"],
+    [1.0, POSITIVE],
+]
+INSIGNIFICANT = "#e6e6e6"
+FAINT_TEXT = "#a0a0a0"
+TOTAL = "#4d4d4d"
+ALPHA_COLOR = "#8c564b"
+FADED_OPACITY = 0.25
+#: One colour per factor in every time-series and attribution chart.
+FACTOR_COLORS: dict[str, str] = {
+    "Mkt-RF": "#6b6b6b",
+    "SMB": "#1b9e77",
+    "HML": "#d95f02",
+    "RMW": "#7570b3",
+    "CMA": "#e7298a",
+    "MOM": "#66a61e",
+    "VOL": "#e6ab02",
+    "WML": "#66a61e",
+}
+_EXTRA_COLORS = ("#a6761d", "#1f78b4", "#b15928", "#6a3d9a", "#33a02c", "#fb9a99")
+FONT_FAMILY = (
+    'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif'
+)
+TEXT_COLOR = "#1f2328"
+GRID_COLOR = "#e8eaed"
+#: Mid-month anchor and mean month length in ms: plotly dates without a month list.
+_MONTH_MS = 2_629_746_000
+DIGITS = 4
+
+
+# ---------------------------------------------------------------------------- shared helpers
+
+
+def significance_threshold(meta: Mapping[str, Any] | None) -> float:
+    """The |t| threshold of a run (``meta["t_threshold"]``, default 2)."""
+    value = (meta or {}).get("t_threshold")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 2.0
+    return value if math.isfinite(value) and value > 0 else 2.0
+
+
+def factor_color(factor: str, position: int = 0) -> str:
+    """The line colour of a factor (a fixed palette, then extras by position)."""
+    return FACTOR_COLORS.get(factor, _EXTRA_COLORS[position % len(_EXTRA_COLORS)])
+
+
+def beta_range(params: pd.DataFrame, *, pad: float = 0.14) -> tuple[float, float]:
+    """One y-range for every fund's beta bars, so the charts compare.
+
+    Parameters
+    ----------
+    params : DataFrame
+        ``results.params`` (the ``alpha`` column is ignored).
+    pad : float
+        Share of the span added on both sides (room for the value labels).
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``, always including 0.
+    """
+    values = params.drop(columns=[c for c in params.columns if c == "alpha"]).to_numpy(float)
+    finite = values[np.isfinite(values)]
+    low = min(0.0, float(finite.min())) if finite.size else -0.5
+    high = max(0.0, float(finite.max())) if finite.size else 1.0
+    span = max(high - low, 0.5)
+    return (round(low - pad * span, 2), round(high + pad * span, 2))
+
+
+def rolling_range(
+    frames: Mapping[str, pd.DataFrame], terms: Mapping[str, Sequence[str]], *, pad: float = 0.12
+) -> tuple[float, float]:
+    """One y-range for every fund's rolling chart: all drawn estimates, padded, with 0.
+
+    Parameters
+    ----------
+    frames : mapping of str to DataFrame
+        ``plot_data`` per fund.
+    terms : mapping of str to sequence of str
+        The factors drawn per fund.
+    pad : float
+        Share of the span added on both sides.
+    """
+    values = [
+        frame[(term, "estimate")].to_numpy(float)
+        for fund, frame in frames.items()
+        for term in terms.get(fund, [])
+        if (term, "estimate") in frame.columns
+    ]
+    stacked = np.concatenate(values) if values else np.array([])
+    finite = stacked[np.isfinite(stacked)]
+    low = min(0.0, float(finite.min())) if finite.size else -0.5
+    high = max(0.0, float(finite.max())) if finite.size else 1.5
+    span = max(high - low, 0.4)
+    return (round(low - pad * span, 2), round(high + pad * span, 2))
+
+
+def category_groups(universe: Any, funds: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """Funds grouped by category, in the universe's category order then fund order.
+
+    Funds missing from the universe go to a last group named ``"Other"``.
+    """
+    wanted = list(funds)
+    remaining = set(wanted)
+    groups: list[tuple[str, list[str]]] = []
+    by_category = universe.by_category() if universe is not None else {}
+    for category, members in by_category.items():
+        tickers = [_ticker(m) for m in members]
+        chosen = [t for t in tickers if t in remaining]
+        if chosen:
+            groups.append((str(category), chosen))
+            remaining.difference_update(chosen)
+    leftovers = [t for t in wanted if t in remaining]
+    if leftovers:
+        groups.append(("Other", leftovers))
+    return groups
+
+
+def tilt_factors(tilts: Any) -> list[str]:
+    """The factor names a fund's label promises (``Fund.tilts`` in any of its shapes).
+
+    Examples
+    --------
+    >>> tilt_factors("SMB>0; HML>0")
+    ['SMB', 'HML']
+    """
+    if not tilts:
+        return []
+    if isinstance(tilts, Mapping):
+        return [str(k) for k in tilts]
+    if isinstance(tilts, str):
+        tilts = re.split(r"[;,]", tilts)
+    names = []
+    for item in tilts:
+        if isinstance(item, str):
+            name = re.split(r"[<>=]", item, maxsplit=1)[0].strip()
+            if name:
+                names.append(name)
+        elif isinstance(item, tuple | list) and item:
+            names.append(str(item[0]))
+        elif hasattr(item, "factor"):
+            names.append(str(item.factor))
+    return names
+
+
+def rolling_terms(
+    tilts: Any, tvalues: pd.Series, available: Sequence[str], *, threshold: float = 2.0
+) -> list[str]:
+    """Which factors a fund's rolling chart shows.
+
+    The factors its label promises (those the model has); for a fund without a label,
+    the market and its biggest significant tilt (by |t|) if any.
+    """
+    available = list(available)
+    labelled = [f for f in tilt_factors(tilts) if f in available]
+    if labelled:
+        return list(dict.fromkeys(labelled))
+    market = [f for f in available if f in ("Mkt-RF", "MKT", "Mkt")][:1] or available[:1]
+    others = tvalues.reindex([f for f in available if f not in market]).abs().dropna()
+    others = others[others >= threshold]
+    if len(others):
+        return [*market, str(others.idxmax())]
+    return market
+
+
+def _ticker(member: Any) -> str:
+    return str(getattr(member, "ticker", member))
+
+
+def _text(value: Any) -> str:
+    """User text made safe for plotly's pseudo-HTML text rendering."""
+    return html.escape(str(value), quote=False)
+
+
+def _num(value: Any, digits: int = DIGITS) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return round(number, digits) if math.isfinite(number) else None
+
+
+def _nums(values: Iterable[Any], digits: int = DIGITS) -> list[float | None]:
+    return [_num(v, digits) for v in values]
+
+
+def _fmt(value: Any, spec: str = ".2f") -> str:
+    number = _num(value, 12)
+    return "n/a" if number is None else format(number, spec)
+
+
+def _tfmt(t: Any) -> str:
+    """A t-value for a label: 2 decimals, 1 from |t| >= 10 (keeps the labels narrow)."""
+    number = _num(t, 12)
+    if number is None:
+        return "n/a"
+    return f"{number:.1f}" if abs(number) >= 10 else f"{number:.2f}"
+
+
+def _base_layout(**overrides: Any) -> dict[str, Any]:
+    axis = {
+        "gridcolor": GRID_COLOR,
+        "zerolinecolor": "#9aa0a6",
+        "linecolor": "#c4c8cc",
+        "automargin": True,
+    }
+    layout: dict[str, Any] = {
+        "template": {},
+        "font": {"family": FONT_FAMILY, "size": 12, "color": TEXT_COLOR},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "autosize": True,
+        "margin": {"l": 56, "r": 16, "t": 36, "b": 48},
+        "hoverlabel": {"font": {"family": FONT_FAMILY}},
+        "xaxis": dict(axis),
+        "yaxis": dict(axis),
+        "showlegend": False,
+    }
+    for key, value in overrides.items():
+        if key in ("xaxis", "yaxis") and isinstance(value, Mapping):
+            layout[key] = {**layout[key], **value}
+        else:
+            layout[key] = value
+    return layout
+
+
+def _figure(spec: dict[str, Any]) -> Any:
+    import plotly.graph_objects as go
+
+    return go.Figure(spec)
+
+
+def _month_x0(period: Any) -> str:
+    """Mid-month date of the first period: with ``dx`` one mean month, every point lands
+    inside its own month for decades."""
+    return f"{pd.Period(period, freq='M').strftime('%Y-%m')}-15"
+
+
+# ---------------------------------------------------------------------------- beta bars
+
+
+def _beta_bars_spec(
+    params: pd.Series,
+    tvalues: pd.Series,
+    *,
+    bse: pd.Series | None = None,
+    pvalues: pd.Series | None = None,
+    threshold: float = 2.0,
+    y_range: tuple[float, float] | None = None,
+    height: int = 340,
+) -> dict[str, Any]:
+    factors = [f for f in params.index if f != "alpha"]
+    betas = params.reindex(factors)
+    tvals = tvalues.reindex(factors)
+    se = bse.reindex(factors) if bse is not None else pd.Series(np.nan, index=factors)
+    pv = pvalues.reindex(factors) if pvalues is not None else pd.Series(np.nan, index=factors)
+    labels = [_text(f) for f in factors]
+    significant = [bool(np.isfinite(t) and abs(t) >= threshold) for t in tvals]
+    colors = [POSITIVE if (b >= 0 or not np.isfinite(b)) else NEGATIVE for b in betas]
+    trace = {
+        "type": "bar",
+        "x": labels,
+        "y": _nums(betas),
+        "text": [_fmt(b) for b in betas],
+        "textposition": "outside",
+        "constraintext": "none",
+        "textfont": {"size": 10},
+        "cliponaxis": False,
+        "marker": {
+            "color": colors,
+            "opacity": [1.0 if s else FADED_OPACITY for s in significant],
+            "line": {"width": 0},
+        },
+        "customdata": [
+            [_num(s), _num(t, 2), _num(p)] for s, t, p in zip(se, tvals, pv, strict=True)
+        ],
+        "hovertemplate": (
+            "<b>%{x}</b><br>beta %{y:.3f}<br>se %{customdata[0]:.3f}"
+            "<br>t %{customdata[1]:.2f}<br>p %{customdata[2]:.3f}<extra></extra>"
+        ),
+    }
+    ticktext = [f"{lab}<br>t={_tfmt(t)}" for lab, t in zip(labels, tvals, strict=True)]
+    yaxis: dict[str, Any] = {"title": {"text": "Beta"}, "zeroline": True}
+    if y_range is not None:
+        yaxis["range"] = [float(y_range[0]), float(y_range[1])]
+    layout = _base_layout(
+        height=height,
+        margin={"l": 52, "r": 12, "t": 16, "b": 56},
+        xaxis={
+            "tickvals": labels,
+            "ticktext": ticktext,
+            "fixedrange": True,
+            "tickfont": {"size": 10},
+        },
+        yaxis=yaxis,
+        bargap=0.35,
+    )
+    return {"data": [trace], "layout": layout}
+
+
+def beta_bars(
+    params: pd.Series,
+    tvalues: pd.Series,
+    *,
+    bse: pd.Series | None = None,
+    pvalues: pd.Series | None = None,
+    threshold: float = 2.0,
+    y_range: tuple[float, float] | None = None,
+) -> Any:
+    """Bar chart of one fund's factor betas, the seed article's per-fund chart.
+
+    The x labels carry the t-values; bars with |t| below ``threshold`` are faded.
+
+    Parameters
+    ----------
+    params, tvalues : Series
+        One fund's row of ``results.params`` / ``results.tvalues`` (``alpha`` is left out).
+    bse, pvalues : Series, optional
+        Standard errors and p-values, shown on hover.
+    threshold : float
+        |t| at or above which a beta is significant.
+    y_range : tuple of float, optional
+        Fixed y-range, e.g. :func:`beta_range` of all funds so the charts compare.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    return _figure(
+        _beta_bars_spec(
+            params, tvalues, bse=bse, pvalues=pvalues, threshold=threshold, y_range=y_range
+        )
+    )
+
+
+# ---------------------------------------------------------------------------- heatmaps
+
+
+def _color_limit(params: pd.DataFrame) -> float:
+    """Colour-scale limit: the biggest non-market |beta| (the market beta, near 1, saturates)."""
+    cols = [c for c in params.columns if c not in ("alpha", "Mkt-RF")]
+    values = params[cols].to_numpy(float) if cols else params.to_numpy(float)
+    finite = np.abs(values[np.isfinite(values)])
+    return round(max(0.3, float(finite.max()) if finite.size else 1.0), 2)
+
+
+def _beta_heatmap_spec(
+    params: pd.DataFrame,
+    tvalues: pd.DataFrame,
+    groups: Sequence[tuple[str, Sequence[str]]],
+    *,
+    threshold: float = 2.0,
+) -> dict[str, Any]:
+    factors = [c for c in params.columns if c != "alpha"]
+    funds = [f for _, members in groups for f in members]
+    betas = params.loc[funds, factors].to_numpy(float)
+    tvals = tvalues.loc[funds, factors].to_numpy(float)
+    significant = np.isfinite(tvals) & (np.abs(tvals) >= threshold)
+    text = [[_fmt(v) for v in row] for row in betas]
+    rows = list(range(len(funds)))
+    labels = [_text(f) for f in factors]
+    limit = _color_limit(params.loc[funds])
+    z_sig = [
+        [_num(b) if s else None for b, s in zip(brow, srow, strict=True)]
+        for brow, srow in zip(betas, significant, strict=True)
+    ]
+    z_ins = [[0 if not s else None for s in srow] for srow in significant]
+    custom = [
+        [[_text(fund), _num(t, 2), label] for t, label in zip(trow, textrow, strict=True)]
+        for fund, trow, textrow in zip(funds, tvals, text, strict=True)
+    ]
+    hover = (
+        "<b>%{customdata[0]}</b> %{x}<br>beta %{customdata[2]}<br>t %{customdata[1]:.2f}"
+        "<extra></extra>"
+    )
+    common = {
+        "x": labels,
+        "y": rows,
+        "texttemplate": "%{text}",
+        "customdata": custom,
+        "hovertemplate": hover,
+        "hoverongaps": False,
+        "xgap": 2,
+        "ygap": 2,
+    }
+    sig_trace = {
+        "type": "heatmap",
+        **common,
+        "z": z_sig,
+        "text": [
+            [t if sig else "" for t, sig in zip(trow, srow, strict=True)]
+            for trow, srow in zip(text, significant, strict=True)
+        ],
+        "colorscale": DIVERGING,
+        "zmin": -limit,
+        "zmid": 0,
+        "zmax": limit,
+        "textfont": {"color": "#111111", "size": 11},
+        "colorbar": {
+            "title": {"text": "Beta", "side": "top"},
+            "orientation": "h",
+            "thickness": 10,
+            "len": 0.6,
+            "x": 0.5,
+            "xanchor": "center",
+            "y": -0.02,
+            "yanchor": "top",
+        },
+        "name": "significant",
+    }
+    ins_trace = {
+        "type": "heatmap",
+        **common,
+        "z": z_ins,
+        "text": [
+            ["" if sig else t for t, sig in zip(trow, srow, strict=True)]
+            for trow, srow in zip(text, significant, strict=True)
+        ],
+        "colorscale": [[0, INSIGNIFICANT], [1, INSIGNIFICANT]],
+        "zmin": 0,
+        "zmax": 1,
+        "showscale": False,
+        "textfont": {"color": FAINT_TEXT, "size": 11},
+        "name": f"|t| < {threshold:g}",
+    }
+    shapes = []
+    annotations = []
+    position = 0
+    for index, (category, members) in enumerate(groups):
+        if index:
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "yref": "y",
+                    "y0": position - 0.5,
+                    "y1": position - 0.5,
+                    "line": {"color": "#000000", "width": 2},
+                }
+            )
+        annotations.append(
+            {
+                "xref": "paper",
+                "x": 1.01,
+                "xanchor": "left",
+                "yref": "y",
+                "y": position + (len(members) - 1) / 2,
+                "text": f"<b>{_text(category)}</b>",
+                "showarrow": False,
+                "align": "left",
+                "font": {"size": 11, "color": "#444444"},
+            }
+        )
+        position += len(members)
+    longest = max((len(str(c)) for c, _ in groups), default=8)
+    layout = _base_layout(
+        height=int(90 + 26 * max(len(funds), 1)),
+        margin={"l": 60, "r": int(min(190, 20 + 6.8 * longest)), "t": 40, "b": 60},
+        xaxis={"side": "top", "showgrid": False, "fixedrange": True, "linecolor": "#ffffff"},
+        yaxis={
+            "tickvals": rows,
+            "ticktext": [_text(f) for f in funds],
+            "autorange": "reversed",
+            "showgrid": False,
+            "zeroline": False,
+            "fixedrange": True,
+            "linecolor": "#ffffff",
+        },
+        shapes=shapes,
+        annotations=annotations,
+    )
+    return {"data": [ins_trace, sig_trace], "layout": layout}
+
+
+def beta_heatmap(
+    params: pd.DataFrame,
+    tvalues: pd.DataFrame,
+    groups: Sequence[tuple[str, Sequence[str]]],
+    *,
+    threshold: float = 2.0,
+) -> Any:
+    """Summary heatmap of all funds' betas, masked by significance (the seed's last chart).
+
+    Significant cells are coloured on the diverging scale; cells with |t| below
+    ``threshold`` are grey with faint text. Rows follow ``groups`` (see
+    :func:`category_groups`), with black lines between categories and the category names
+    on the right.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    return _figure(_beta_heatmap_spec(params, tvalues, groups, threshold=threshold))
+
+
+def _correlation_spec(corr: pd.DataFrame, vif: pd.Series | None = None) -> dict[str, Any]:
+    names = [str(c) for c in corr.columns]
+    labels = [_text(n) for n in names]
+    if vif is not None:
+        ylabels = [
+            f"{lab} · VIF {_fmt(vif.get(n), '.2f')}" for lab, n in zip(labels, names, strict=True)
+        ]
+    else:
+        ylabels = labels
+    values = corr.to_numpy(float)
+    trace = {
+        "type": "heatmap",
+        "x": labels,
+        "y": list(range(len(names))),
+        "z": [_nums(row, 3) for row in values],
+        "text": [[_fmt(v) for v in row] for row in values],
+        "texttemplate": "%{text}",
+        "textfont": {"size": 11},
+        "colorscale": DIVERGING,
+        "zmin": -1,
+        "zmid": 0,
+        "zmax": 1,
+        "xgap": 2,
+        "ygap": 2,
+        "customdata": [[ylabels[i]] * len(names) for i in range(len(names))],
+        "hovertemplate": "%{customdata[0]} vs %{x}<br>correlation %{z:.3f}<extra></extra>",
+        "colorbar": {"title": {"text": "Correlation", "side": "right"}, "thickness": 10},
+    }
+    layout = _base_layout(
+        height=int(140 + 38 * len(names)),
+        margin={"l": 110, "r": 16, "t": 16, "b": 40},
+        xaxis={"showgrid": False, "fixedrange": True, "linecolor": "#ffffff"},
+        yaxis={
+            "tickvals": list(range(len(names))),
+            "ticktext": ylabels,
+            "autorange": "reversed",
+            "showgrid": False,
+            "zeroline": False,
+            "fixedrange": True,
+            "linecolor": "#ffffff",
+        },
+    )
+    return {"data": [trace], "layout": layout}
+
+
+def correlation_heatmap(corr: pd.DataFrame, vif: pd.Series | None = None) -> Any:
+    """Heatmap of the factor correlation matrix, with each factor's VIF in its label.
+
+    Parameters
+    ----------
+    corr : DataFrame
+        Factors x factors correlations (``engine.diagnostics.factor_correlations``).
+    vif : Series, optional
+        Variance inflation factor per factor (``engine.diagnostics.vif``).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    return _figure(_correlation_spec(corr, vif))
+
+
+# ---------------------------------------------------------------------------- rolling
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    value = hex_color.lstrip("#")
+    r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _rolling_spec(
+    plot_data: pd.DataFrame,
+    terms: Sequence[str],
+    *,
+    window: int | None = None,
+    y_range: tuple[float, float] | None = None,
+    height: int = 320,
+) -> dict[str, Any]:
+    data: list[dict[str, Any]] = []
+    x0 = _month_x0(plot_data.index[0]) if len(plot_data) else "2000-01-15"
+    span = "" if window is None else f"{window}-month "
+    for position, term in enumerate(terms):
+        if (term, "estimate") not in plot_data.columns:
+            continue
+        color = factor_color(term, position)
+        label = _text(term)
+        common = {"type": "scatter", "x0": x0, "dx": _MONTH_MS, "legendgroup": label}
+        data.append(
+            {
+                **common,
+                "y": _nums(plot_data[(term, "upper")]),
+                "mode": "lines",
+                "line": {"width": 0, "color": color},
+                "hoverinfo": "skip",
+                "showlegend": False,
+                "name": f"{label} upper",
+            }
+        )
+        data.append(
+            {
+                **common,
+                "y": _nums(plot_data[(term, "lower")]),
+                "mode": "lines",
+                "line": {"width": 0, "color": color},
+                "fill": "tonexty",
+                "fillcolor": _rgba(color, 0.16),
+                "hoverinfo": "skip",
+                "showlegend": False,
+                "name": f"{label} 95% band",
+            }
+        )
+        data.append(
+            {
+                **common,
+                "y": _nums(plot_data[(term, "estimate")]),
+                "mode": "lines",
+                "line": {"width": 2, "color": color},
+                "name": label,
+                "hovertemplate": f"{label} %{{y:.2f}}<extra>%{{x|%b %Y}}</extra>",
+            }
+        )
+    layout = _base_layout(
+        height=height,
+        margin={"l": 52, "r": 12, "t": 30, "b": 36},
+        showlegend=True,
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom", "font": {"size": 11}},
+        xaxis={"type": "date", "tickformat": "%Y"},
+        yaxis={
+            "title": {"text": f"{span}beta".strip().capitalize()},
+            "zeroline": True,
+            **({"range": [float(y_range[0]), float(y_range[1])]} if y_range else {}),
+        },
+        hovermode="x unified",
+    )
+    return {"data": data, "layout": layout}
+
+
+def rolling_chart(
+    plot_data: pd.DataFrame,
+    terms: Sequence[str],
+    *,
+    window: int | None = None,
+    y_range: tuple[float, float] | None = None,
+) -> Any:
+    """Rolling-window betas of one fund with 95% bands.
+
+    Parameters
+    ----------
+    plot_data : DataFrame
+        ``RollingExposureResults.plot_data(fund)``: index period (window end), columns
+        ``(term, estimate|lower|upper)``.
+    terms : sequence of str
+        Factors to draw (see :func:`rolling_terms`).
+    window : int, optional
+        Window length in months, for the axis title.
+    y_range : tuple of float, optional
+        Fixed y-range (e.g. :func:`rolling_range` of all funds) so the charts compare.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    return _figure(_rolling_spec(plot_data, terms, window=window, y_range=y_range))
+
+
+# ---------------------------------------------------------------------------- attribution
+
+
+def _attribution_parts(row: pd.Series) -> tuple[list[str], list[float]]:
+    parts = [c for c in row.index if c not in ("fitted", "total")]
+    return parts, [float(row[c]) for c in parts]
+
+
+def _attribution_waterfall_spec(row: pd.Series, *, height: int = 300) -> dict[str, Any]:
+    parts, values = _attribution_parts(row)
+    total = float(row.get("total", np.nansum(values)))
+    labels = [_text(p) for p in parts] + ["Total"]
+    pct = [v * 100 for v in values]
+    trace = {
+        "type": "waterfall",
+        "x": labels,
+        "y": [*_nums(pct), _num(total * 100)],
+        "measure": ["relative"] * len(parts) + ["total"],
+        "text": [f"{v:+.2f}%" for v in pct] + [f"{total * 100:.2f}%"],
+        "textposition": "outside",
+        "constraintext": "none",
+        "textfont": {"size": 10},
+        "cliponaxis": False,
+        "increasing": {"marker": {"color": POSITIVE}},
+        "decreasing": {"marker": {"color": NEGATIVE}},
+        "totals": {"marker": {"color": TOTAL}},
+        "connector": {"line": {"color": "#b0b0b0", "width": 1}},
+        "hovertemplate": "%{x}: %{text} a year<extra></extra>",
+    }
+    layout = _base_layout(
+        height=height,
+        margin={"l": 52, "r": 12, "t": 20, "b": 40},
+        xaxis={"fixedrange": True, "tickfont": {"size": 10}},
+        yaxis={"title": {"text": "% a year"}, "zeroline": True, "ticksuffix": "%"},
+    )
+    return {"data": [trace], "layout": layout}
+
+
+def attribution_waterfall(row: pd.Series) -> Any:
+    """Waterfall of one fund's annualized mean excess return: alpha, then each factor.
+
+    Parameters
+    ----------
+    row : Series
+        One row of ``Analysis.attribution`` (decimals a year; ``alpha``, factors...,
+        ``fitted``, ``total``). Shown in percent.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    return _figure(_attribution_waterfall_spec(row))
+
+
+def _attribution_bars_spec(attribution: pd.DataFrame, funds: Sequence[str]) -> dict[str, Any]:
+    frame = attribution.loc[list(funds)]
+    parts = [c for c in frame.columns if c not in ("fitted", "total")]
+    rows = [_text(f) for f in funds]
+    data: list[dict[str, Any]] = []
+    for position, part in enumerate(parts):
+        color = ALPHA_COLOR if part == "alpha" else factor_color(part, position)
+        label = _text(part)
+        data.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "y": rows,
+                "x": _nums(frame[part] * 100),
+                "name": label,
+                "marker": {"color": color, "opacity": 0.9},
+                "hovertemplate": f"%{{y}} {label}: %{{x:.2f}}% a year<extra></extra>",
+            }
+        )
+    data.append(
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "y": rows,
+            "x": _nums(frame["total"] * 100) if "total" in frame else [],
+            "name": "Mean excess return",
+            "marker": {
+                "symbol": "diamond",
+                "size": 9,
+                "color": "#ffffff",
+                "line": {"width": 2, "color": "#000000"},
+            },
+            "hovertemplate": "%{y} mean excess %{x:.2f}% a year<extra></extra>",
+        }
+    )
+    layout = _base_layout(
+        height=int(110 + 22 * max(len(rows), 1)),
+        margin={"l": 60, "r": 16, "t": 40, "b": 40},
+        barmode="relative",
+        showlegend=True,
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
+        xaxis={"title": {"text": "% a year"}, "ticksuffix": "%", "zeroline": True},
+        yaxis={"autorange": "reversed", "fixedrange": True, "type": "category"},
+    )
+    return {"data": data, "layout": layout}
+
+
+def attribution_bars(attribution: pd.DataFrame, funds: Sequence[str] | None = None) -> Any:
+    """All funds' return attribution as stacked horizontal bars, the total as a diamond.
+
+    Parameters
+    ----------
+    attribution : DataFrame
+        ``Analysis.attribution`` (decimals a year).
+    funds : sequence of str, optional
+        Row order (default: the frame's).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    return _figure(_attribution_bars_spec(attribution, list(funds or attribution.index)))

@@ -1,0 +1,397 @@
+"""The report: HTML page, PNG charts and exports, built from a real analysis of real data.
+
+The analysis is the seed's 20 ETFs (``tests/data/engine``: real monthly excess returns and
+the US FF5 + momentum factors) plus three extra funds: one named ``<script>alert(1)</script>``
+(analyzed; its name must stay text), one without any returns and one with too few months
+(both must be listed as not analyzed and appear nowhere else).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from factorxray import presets
+from factorxray.analysis import Analysis, build_analysis
+from factorxray.report import charts, exports, static_png, write_report
+from factorxray.universe import Fund, Universe
+
+DATA = Path(__file__).parent / "data" / "engine"
+XSS = "<script>alert(1)</script>"
+XSS_CATEGORY = '<img src=x onerror="alert(2)">'
+MAX_BYTES = 6 * 1024 * 1024
+
+
+def load_engine_data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Real monthly excess returns of the 20 ETFs and the US factors (decimals)."""
+    excess = pd.read_csv(DATA / "etf_monthly_excess.csv", index_col=0)
+    excess.index = pd.PeriodIndex(excess.index, freq="M")
+    factors = pd.read_csv(DATA / "us_factors_monthly.csv", index_col=0)
+    factors.index = pd.PeriodIndex(factors.index, freq="M")
+    factors.attrs.update(
+        model="ff6",
+        region="us",
+        vintages={
+            "F-F_Research_Data_5_Factors_2x3": "202511 CRSP database",
+            "F-F_Momentum_Factor": "202511 CRSP database",
+        },
+    )
+    return excess, factors
+
+
+def build_test_analysis() -> Analysis:
+    """The seed's 20 funds plus a hostile name, a fund with no data and a too-short fund."""
+    excess, factors = load_engine_data()
+    # build_analysis wants TOTAL returns: add the risk-free rate back.
+    total = excess.add(factors["RF"], axis=0)
+    noise = np.random.default_rng(7).normal(0.0, 0.004, len(total))
+    total["XSS"] = total["SPY"] + noise * total["SPY"].notna()
+    short = total["SPY"].copy()
+    short.iloc[:-20] = np.nan
+    total["SHORT"] = short
+    preset = presets.get("smart-beta-20")
+    universe = Universe(
+        "report-test",
+        (
+            *preset.funds,
+            Fund(
+                "XSS",
+                name=XSS,
+                category=XSS_CATEGORY,
+                tilts=["HML>0"],
+                description="</script><script>alert(3)</script> & more",
+            ),
+            Fund("GONE", name="Gone Fund", category="value"),
+            Fund("SHORT", name="Short History Fund", category="value"),
+        ),
+    )
+    return build_analysis(
+        universe,
+        factors,
+        total,
+        failed={"GONE": "download failed: HTTP 404 for GONE"},
+        meta={"price_source": "test fixture (tests/data/engine)"},
+    )
+
+
+@pytest.fixture(scope="module")
+def analysis() -> Analysis:
+    return build_test_analysis()
+
+
+@pytest.fixture(scope="module")
+def report(analysis: Analysis, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(analysis, tmp_path_factory.mktemp("report"), png=True)
+
+
+class _Tags(HTMLParser):
+    """Collects start tags with their attributes, and the overview table's row funds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+def _overview_funds(html: str) -> list[str]:
+    table = html[html.index('id="overview-table"') : html.index("</table>")]
+    return re.findall(r'<tr data-fund="([^"]*)">', table)
+
+
+# ---------------------------------------------------------------------------- the folder
+
+
+def test_report_writes_every_file(report: Path) -> None:
+    folder = report.parent
+    assert report.name == "index.html"
+    for name in ("exposures.csv", "summary.json", "png"):
+        assert (folder / name).exists(), name
+    assert not list(folder.glob(".*.tmp")), "temporary files left behind"
+
+
+def test_html_is_small_and_embeds_plotly_once(report: Path) -> None:
+    size = report.stat().st_size
+    assert size < MAX_BYTES, f"index.html is {size / 1e6:.2f} MB"
+    html = report.read_text(encoding="utf-8")
+    assert html.count("* plotly.js v") == 1
+    assert html.count("<script") == 3  # figure JSON, plotly.js, the page's own script
+
+
+def test_html_loads_nothing_from_outside(report: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    tags = _tags(html)
+    assert not [t for t, a in tags if t == "link"], "no stylesheet or font links"
+    assert not [a for t, a in tags if "src" in a], "no element loads a source"
+    hrefs = [a["href"] for t, a in tags if t == "a" and a.get("href")]
+    remote = [h for h in hrefs if re.match(r"^[a-z]+:", h or "")]
+    assert remote == []
+    assert "@import" not in html and "url(" not in html.split("<script")[0]
+
+
+def test_every_chart_spec_is_valid_plotly_json(report: Path) -> None:
+    import plotly.graph_objects as go
+
+    html = report.read_text(encoding="utf-8")
+    match = re.search(r'<script type="application/json" id="fx-figures">(.*?)</script>', html, re.S)
+    assert match is not None
+    specs = json.loads(match.group(1))
+    chart_ids = re.findall(r'data-fig="([^"]+)"', html)
+    assert sorted(chart_ids) == sorted(specs)
+    for key, spec in specs.items():
+        go.Figure(spec)  # raises on any invalid property
+        assert spec["layout"].get("width") is None, key  # responsive: width from the page
+
+
+# ---------------------------------------------------------------------------- exports
+
+
+def test_exposures_csv_equals_the_engine(report: Path, analysis: Analysis) -> None:
+    frame = pd.read_csv(report.parent / "exposures.csv")
+    assert list(frame.columns) == ["fund", "factor", "beta", "se", "t", "p"]
+    expected = analysis.results.to_frame()
+    assert frame["fund"].tolist() == expected["fund"].tolist()
+    assert frame["factor"].tolist() == expected["term"].tolist()
+    assert "alpha" in set(frame["factor"])
+    for ours, theirs in (("beta", "estimate"), ("se", "se"), ("t", "t"), ("p", "p")):
+        np.testing.assert_allclose(frame[ours], expected[theirs], rtol=0, atol=1e-12)
+    # full precision: the betas come back bit for bit
+    assert (frame["beta"].to_numpy() == expected["estimate"].to_numpy()).all()
+
+
+def _strict_json(path: Path) -> object:
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"summary.json holds {name}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constants)
+
+
+def test_summary_json_equals_the_engine(report: Path, analysis: Analysis) -> None:
+    summary = _strict_json(report.parent / "summary.json")
+    results = analysis.results
+    records = {r["fund"]: r for r in summary["funds"]}
+    assert set(records) == set(results.params.index)
+    alpha_ann = results.alpha_annualized
+    for fund, record in records.items():
+        assert record["nobs"] == int(results.nobs[fund])
+        assert record["start"] == str(results.start[fund])
+        assert record["end"] == str(results.end[fund])
+        assert record["rsquared"] == pytest.approx(results.rsquared[fund], abs=1e-12)
+        assert record["rsquared_adj"] == pytest.approx(results.rsquared_adj[fund], abs=1e-12)
+        assert record["alpha_monthly"] == pytest.approx(
+            results.params.loc[fund, "alpha"], abs=1e-14
+        )
+        geometric = (1 + results.params.loc[fund, "alpha"]) ** 12 - 1
+        assert record["alpha_annual"] == pytest.approx(geometric, abs=1e-12)
+        assert record["alpha_annual"] == pytest.approx(alpha_ann.loc[fund, "geometric"], abs=1e-14)
+        assert record["alpha_annual_arithmetic"] == pytest.approx(
+            12 * results.params.loc[fund, "alpha"], abs=1e-12
+        )
+        assert record["hac_lags"] == int(results.hac_lags[fund])
+        assert record["cov_type"] == results.cov_type
+        assert record["model"] == "ff6"
+        assert record["factors_vintage"]["F-F_Momentum_Factor"] == "202511 CRSP database"
+        assert record["price_source"] == "test fixture (tests/data/engine)"
+        verdict = analysis.verdicts[fund]
+        assert record["verdict"] == verdict.status
+        assert record["verdict_sentence"] == verdict.sentence
+        assert record["tilts"] == verdict.to_dict()["tilts"]
+        for term in results.params.columns:
+            assert record["exposures"][term]["beta"] == results.params.loc[fund, term]
+    assert records["XSS"]["name"] == XSS
+    run = summary["run"]
+    assert run["model"] == "ff6" and run["cov_type"] == results.cov_type
+    assert run["t_threshold"] == 2.0
+    assert set(summary["not_analyzed"]) == {"GONE", "SHORT"}
+    assert "404" in summary["not_analyzed"]["GONE"]
+
+
+def test_summary_json_has_null_not_nan(analysis: Analysis) -> None:
+    cleaned = exports._clean({"a": math.nan, "b": [np.float64("inf"), pd.NA], "c": np.int64(3)})
+    assert cleaned == {"a": None, "b": [None, None], "c": 3}
+    json.dumps(exports.summary(analysis), allow_nan=False)
+
+
+# ---------------------------------------------------------------------------- failures
+
+
+def test_failed_funds_are_listed_and_not_analyzed(report: Path, analysis: Analysis) -> None:
+    html = report.read_text(encoding="utf-8")
+    assert set(analysis.failed) == {"GONE", "SHORT"}
+    box = html[html.index('id="not-analyzed"') : html.index('id="heatmap"')]
+    assert "Not analyzed (2)" in box
+    assert "GONE" in box and "download failed: HTTP 404 for GONE" in box
+    assert "SHORT" in box and "Short History Fund" in box
+    funds = _overview_funds(html)
+    assert "GONE" not in funds and "SHORT" not in funds
+    assert funds and set(funds) == set(analysis.results.params.index)
+    assert 'data-fund="GONE"' not in html and 'data-fund="SHORT"' not in html
+
+
+def test_overview_table_numbers(report: Path, analysis: Analysis) -> None:
+    html = report.read_text(encoding="utf-8")
+    results = analysis.results
+    for fund in ("SPY", "MTUM", "XSS"):
+        row = re.search(rf'<tr data-fund="{fund}">(.*?)</tr>', html, re.S).group(1)
+        r2 = re.search(r'data-col="rsquared"[^>]*data-value="([^"]+)">([^<]+)<', row)
+        assert float(r2.group(1)) == pytest.approx(results.rsquared[fund], abs=1e-12)
+        assert r2.group(2) == f"{results.rsquared[fund]:.3f}"
+        alpha = re.search(r'data-col="alpha_annual"[^>]*data-value="([^"]+)">([^<]+)<', row)
+        geometric = results.alpha_annualized.loc[fund, "geometric"]
+        assert float(alpha.group(1)) == pytest.approx(geometric, abs=1e-12)
+        assert alpha.group(2) == f"{geometric * 100:.2f}%"
+        nobs = re.search(r'data-col="nobs"[^>]*>(\d+)<', row)
+        assert int(nobs.group(1)) == int(results.nobs[fund])
+    assert "Alpha, annual (geometric)" in html
+
+
+# ---------------------------------------------------------------------------- escaping
+
+
+def test_user_text_is_escaped(report: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    assert XSS not in html
+    assert "alert(1)" in html  # it is there, as text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert XSS_CATEGORY not in html
+    assert "<img" not in html
+    assert "</script><script>alert(3)" not in html
+    assert "&lt;/script&gt;&lt;script&gt;alert(3)&lt;/script&gt; &amp; more" in html
+    # inside the figure JSON no markup survives either: no '<' at all
+    blob = re.search(r'id="fx-figures">(.*?)</script>', html, re.S).group(1)
+    assert "<" not in blob and ">" not in blob
+    specs = json.loads(blob)
+    texts = json.dumps(specs)
+    assert "&lt;script&gt;" in texts or "XSS" in texts
+
+
+def test_plotly_text_is_escaped() -> None:
+    assert charts._text("<b>x</b> & y") == "&lt;b&gt;x&lt;/b&gt; &amp; y"
+    groups = [("<i>cat</i>", ["A"])]
+    params = pd.DataFrame({"alpha": [0.0], "F": [0.5]}, index=["A"])
+    spec = charts._beta_heatmap_spec(params, params * 10, groups)
+    assert spec["layout"]["annotations"][0]["text"] == "<b>&lt;i&gt;cat&lt;/i&gt;</b>"
+
+
+# ---------------------------------------------------------------------------- charts
+
+
+def test_public_builders_return_figures(analysis: Analysis) -> None:
+    import plotly.graph_objects as go
+
+    results = analysis.results
+    fund = "MTUM"
+    y_range = charts.beta_range(results.params)
+    bars = charts.beta_bars(
+        results.params.loc[fund], results.tvalues.loc[fund], threshold=2.0, y_range=y_range
+    )
+    assert isinstance(bars, go.Figure)
+    trace = bars.data[0]
+    factors = [c for c in results.params.columns if c != "alpha"]
+    assert list(trace.x) == factors
+    assert list(bars.layout.yaxis.range) == list(y_range)
+    tvals = results.tvalues.loc[fund, factors]
+    expected_opacity = [1.0 if abs(t) >= 2 else charts.FADED_OPACITY for t in tvals]
+    assert list(trace.marker.opacity) == expected_opacity
+    assert all(
+        f"t={charts._tfmt(t)}" in label
+        for label, t in zip(bars.layout.xaxis.ticktext, tvals, strict=True)
+    )
+    groups = charts.category_groups(analysis.universe, results.params.index)
+    assert [g[0] for g in groups][:3] == ["small-cap", "large/core", "value"]
+    heat = charts.beta_heatmap(results.params, results.tvalues, groups)
+    separators = [s for s in heat.layout.shapes if s.type == "line"]
+    assert len(separators) == len(groups) - 1
+    assert len(heat.layout.annotations) == len(groups)
+    rolling = charts.rolling_chart(analysis.rolling.plot_data(fund), ["MOM"], window=36)
+    assert [t.name for t in rolling.data] == ["MOM upper", "MOM 95% band", "MOM"]
+    waterfall = charts.attribution_waterfall(analysis.attribution.loc[fund])
+    values = waterfall.data[0].y
+    assert values[-1] == pytest.approx(analysis.attribution.loc[fund, "total"] * 100, abs=1e-3)
+    assert isinstance(charts.attribution_bars(analysis.attribution), go.Figure)
+    from factorxray.engine.diagnostics import factor_correlations, vif
+
+    factors_frame = analysis.factors.drop(columns="RF")
+    corr = charts.correlation_heatmap(factor_correlations(factors_frame), vif(factors_frame))
+    assert "VIF" in corr.layout.yaxis.ticktext[0]
+
+
+def test_same_beta_range_for_every_fund(report: Path, analysis: Analysis) -> None:
+    html = report.read_text(encoding="utf-8")
+    specs = json.loads(re.search(r'id="fx-figures">(.*?)</script>', html, re.S).group(1))
+    bar_ranges = {
+        tuple(s["layout"]["yaxis"]["range"])
+        for s in specs.values()
+        if s["data"] and s["data"][0]["type"] == "bar" and s["data"][0].get("orientation") != "h"
+    }
+    assert bar_ranges == {charts.beta_range(analysis.results.params)}
+
+
+def test_rolling_terms_rules() -> None:
+    t = pd.Series({"Mkt-RF": 50.0, "SMB": -3.0, "HML": 5.0, "MOM": 1.0})
+    available = ["Mkt-RF", "SMB", "HML", "MOM"]
+    assert charts.rolling_terms(["HML>0"], t, available) == ["HML"]
+    assert charts.rolling_terms((), t, available) == ["Mkt-RF", "HML"]
+    assert charts.rolling_terms((), t * 0.1, available) == ["Mkt-RF"]
+    assert charts.rolling_terms(["VOL>0"], t, available) == ["Mkt-RF", "HML"]
+
+
+# ---------------------------------------------------------------------------- PNG
+
+
+def _is_png(path: Path) -> bool:
+    from PIL import Image
+
+    if path.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+        return False
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        return image.size[0] >= 300 and image.size[1] >= 200
+
+
+def test_png_files_exist_and_are_valid(report: Path, analysis: Analysis) -> None:
+    folder = report.parent / "png"
+    funds = list(analysis.results.params.index)
+    expected = {"heatmap_betas.png", "factor_correlations.png", "attribution.png"}
+    expected |= {f"betas_{f}.png" for f in funds}
+    expected |= {f"rolling_{f}.png" for f in funds if f in analysis.rolling.funds}
+    found = {p.name for p in folder.glob("*.png")}
+    assert found == expected
+    for path in folder.glob("*.png"):
+        assert _is_png(path), path.name
+    html = report.read_text(encoding="utf-8")
+    assert 'href="png/betas_SPY.png"' in html and 'href="png/heatmap_betas.png"' in html
+
+
+def test_png_in_one_process_and_without_png(
+    analysis: Analysis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACTORXRAY_PNG_PROCESSES", "1")
+    written = static_png.write_pngs(analysis, tmp_path / "png")
+    assert written["bars:SPY"] == "png/betas_SPY.png"
+    assert all(_is_png(tmp_path / name) for name in written.values())
+    index = write_report(analysis, tmp_path / "nopng", png=False)
+    assert not (index.parent / "png").exists()
+    assert "png/betas_SPY.png" not in index.read_text(encoding="utf-8")
+
+
+def test_png_names_are_file_safe() -> None:
+    names = static_png.png_names(["A/B", "A_B", "../X"])
+    assert names["bars:A/B"] == "png/betas_A_B.png"
+    assert names["bars:A_B"] == "png/betas_A_B_2.png"
+    assert names["bars:../X"] == "png/betas_X.png"
