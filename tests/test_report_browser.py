@@ -1,0 +1,206 @@
+"""The HTML report in headless Chromium: charts render, nothing leaves the page, tables hold
+the engine's numbers, hostile names stay text, the overview table sorts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from factorxray.analysis import Analysis
+from factorxray.report import write_report
+from tests.test_report import XSS, build_test_analysis
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def analysis() -> Analysis:
+    return build_test_analysis()
+
+
+@pytest.fixture(scope="module")
+def report(analysis: Analysis, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(analysis, tmp_path_factory.mktemp("browser-report"), png=False)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install it (apt-get install -y chromium) to run")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """One page load with every console error, dialog and non-file request recorded."""
+
+    def __init__(self, browser: Any, url: str, *, width: int = 1366, height: int = 900) -> None:
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        self.blocked: list[str] = []
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", self._dialog)
+        self.context.route("**/*", self._route)
+        self.page.goto(url)
+        self.page.wait_for_selector("body[data-charts-ready='true']", timeout=45_000)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def _route(self, route: Any) -> None:
+        url = route.request.url
+        self.requests.append(url)
+        if url.startswith("file://"):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture(scope="module")
+def visit(browser: Any, report: Path) -> Iterator[Visit]:
+    v = Visit(browser, report.as_uri())
+    yield v
+    v.close()
+
+
+def test_every_chart_renders(visit: Visit, analysis: Analysis) -> None:
+    page = visit.page
+    funds = list(analysis.results.params.index)
+    with_rolling = [f for f in funds if f in analysis.rolling.funds]
+    expected = {
+        "heatmap": 1,
+        "correlations": 1,
+        "attribution": 1,
+        "funds": len(funds) + len(with_rolling) + len(funds),
+    }
+    for section, count in expected.items():
+        selector = f"section#{section}"
+        assert page.get_attribute(selector, "data-charts") == str(count), section
+        plots = page.locator(f"{selector} .js-plotly-plot").count()
+        assert plots == count, f"{section}: {plots} charts rendered, {count} expected"
+        svgs = page.locator(f"{selector} .js-plotly-plot .main-svg").count()
+        assert svgs >= count, section
+    total = sum(expected.values())
+    assert page.get_attribute("body", "data-charts-rendered") == str(total)
+    # bars really drawn: one bar path per factor in the first fund's beta chart
+    bars = page.locator("article.fund").first.locator(".js-plotly-plot").first
+    n_factors = len(analysis.results.params.columns) - 1
+    assert bars.locator("g.point path").count() == n_factors
+
+
+def test_no_console_errors_and_no_network(visit: Visit) -> None:
+    assert visit.errors == []
+    assert visit.blocked == [], f"requests left the page: {visit.blocked[:5]}"
+    assert all(u.startswith("file://") for u in visit.requests)
+    assert len(visit.requests) == 1  # the page itself, nothing else
+
+
+def test_hostile_name_stays_text(visit: Visit) -> None:
+    page = visit.page
+    assert visit.dialogs == []
+    cell = page.locator("#overview-table tr[data-fund='XSS'] td").nth(1)
+    assert cell.inner_text() == XSS
+    assert cell.is_visible()
+    card = page.locator("article.fund[data-fund='XSS'] h3")
+    assert XSS in card.inner_text()
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    assert page.evaluate("document.scripts.length") == 3
+
+
+def _table(page: Any) -> list[dict[str, str]]:
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('#overview-table tbody tr')).map(tr => {
+            const out = {fund: tr.dataset.fund};
+            tr.querySelectorAll('td[data-col]').forEach(td => {
+                out[td.dataset.col] = td.dataset.value || '';
+                out[td.dataset.col + '_text'] = td.innerText.trim();
+            });
+            return out;
+        })"""
+    )
+
+
+def test_overview_numbers_equal_the_exports(visit: Visit, report: Path) -> None:
+    rows = _table(visit.page)
+    summary = json.loads((report.parent / "summary.json").read_text(encoding="utf-8"))
+    records = {r["fund"]: r for r in summary["funds"]}
+    assert {r["fund"] for r in rows} == set(records)
+    exposures = pd.read_csv(report.parent / "exposures.csv")
+    alphas = exposures[exposures["factor"] == "alpha"].set_index("fund")["beta"]
+    for row in rows:
+        record = records[row["fund"]]
+        assert float(row["rsquared"]) == pytest.approx(record["rsquared"], abs=1e-12)
+        assert row["rsquared_text"] == f"{record['rsquared']:.3f}"
+        assert float(row["alpha_annual"]) == pytest.approx(record["alpha_annual"], abs=1e-12)
+        assert row["alpha_annual_text"] == f"{record['alpha_annual'] * 100:.2f}%"
+        geometric = (1 + alphas[row["fund"]]) ** 12 - 1
+        assert float(row["alpha_annual"]) == pytest.approx(geometric, abs=1e-12)
+        assert int(row["nobs"]) == record["nobs"]
+        assert row["sample_text"] == f"{record['start']} – {record['end']}"
+
+
+def test_failed_funds_are_visible_not_in_the_table(visit: Visit) -> None:
+    page = visit.page
+    box = page.locator("#not-analyzed")
+    assert box.is_visible()
+    text = box.inner_text()
+    assert "GONE" in text and "SHORT" in text and "404" in text
+    funds = [r["fund"] for r in _table(page)]
+    assert "GONE" not in funds and "SHORT" not in funds
+
+
+def test_sorting_the_table(visit: Visit) -> None:
+    page = visit.page
+    header = page.locator("#overview-table thead th", has_text="N months")
+    header.locator("button").click()
+    ascending = [int(r["nobs"]) for r in _table(page)]
+    assert ascending == sorted(ascending)
+    assert header.get_attribute("aria-sort") == "ascending"
+    header.locator("button").click()
+    descending = [int(r["nobs"]) for r in _table(page)]
+    assert descending == sorted(descending, reverse=True)
+    page.locator("#overview-table thead th", has_text="Fund").locator("button").click()
+    funds = [r["fund"] for r in _table(page)]
+    assert funds == sorted(funds)
+    r2_head = page.locator("#overview-table thead th", has_text="R²")
+    r2_head.locator("button").click()
+    r2 = [float(r["rsquared"]) for r in _table(page)]
+    assert r2 == sorted(r2)
+
+
+def test_phone_width_has_no_page_overflow(browser: Any, report: Path) -> None:
+    v = Visit(browser, report.as_uri(), width=390, height=844)
+    try:
+        width = v.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"page is {width}px wide on a 390px phone"
+        assert v.page.locator("#heatmap .js-plotly-plot").count() == 1
+        assert v.errors == []
+    finally:
+        v.close()
