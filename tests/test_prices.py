@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from factorxray.data.cache import Cache
+from factorxray.data.http import HttpClient
 from factorxray.data.prices import FilePrices, get_provider, parse_prices_file
-from factorxray.data.prices.base import PriceHttpClient, check_ticker, clean_closes
+from factorxray.data.prices.base import check_ticker, clean_closes
 from factorxray.data.prices.file import ticker_from_filename
 from factorxray.data.prices.store import (
     OVERLAP_DAYS,
@@ -64,7 +65,7 @@ def _store(server: PriceServer, cache: Cache, source: str = "yahoo", **kwargs) -
     provider = get_provider(
         source, base_url=server.url, api_key=kwargs.pop("api_key", keys.get(source))
     )
-    client = PriceHttpClient(secrets=provider.secrets, **kwargs)
+    client = HttpClient(secrets=provider.secrets, **kwargs)
     return PriceStore(provider, client, cache)
 
 

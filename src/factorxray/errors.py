@@ -6,6 +6,18 @@ line: they name what went wrong and what to do about it, so the CLI can print th
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
+
+def with_message(exc: E, message: str) -> E:
+    """A copy of ``exc`` (same class, same attributes) with a new message."""
+    renewed = type(exc).__new__(type(exc))
+    renewed.__dict__.update(exc.__dict__)
+    renewed.args = (message,)
+    return renewed
+
 
 class FactorXrayError(Exception):
     """Base class of every error factorxray raises on purpose."""
@@ -21,6 +33,20 @@ class UsageError(FactorXrayError, ValueError):
 
 class DataSourceError(FactorXrayError):
     """A data source failed: HTTP error, timeout, corrupt archive, unparsable file."""
+
+
+class HttpStatusError(DataSourceError):
+    """The server answered an HTTP error status; keeps the status, the (redacted) URL and the body.
+
+    Providers put the useful words in the body (Yahoo's ``chart.error.description``,
+    Tiingo's ``detail``), so callers can explain the failure in their own terms.
+    """
+
+    def __init__(self, message: str, *, status_code: int, url: str, body: bytes = b"") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.url = url
+        self.body = body
 
 
 class ParseError(DataSourceError):

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from factorxray.data.cache import Cache
+from factorxray.data.http import HttpClient
 from factorxray.data.prices import SOURCES, FilePrices, PriceHistory, PriceStore, get_provider
-from factorxray.data.prices.base import PriceHttpClient, check_ticker
+from factorxray.data.prices.base import check_ticker
 from factorxray.errors import AllFailedError, FactorXrayError, InsufficientDataError, UsageError
 
 #: ``on_ticker_done(ticker, reason)``: reason is None on success, else why it failed.
@@ -325,7 +326,7 @@ def _download_histories(
     failures: dict[str, str] = {}
     workers = max(1, min(int(max_workers), len(tickers)))
     with (
-        PriceHttpClient(secrets=provider.secrets, max_connections=max(16, workers)) as client,
+        HttpClient(secrets=provider.secrets, max_connections=max(16, workers)) as client,
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prices") as pool,
     ):
         store = PriceStore(provider, client, cache)

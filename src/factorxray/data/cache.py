@@ -26,7 +26,7 @@ from typing import Any
 import platformdirs
 
 from factorxray.data.http import HttpClient, ProgressCallback, redact_url
-from factorxray.errors import DataSourceError, NotCachedError, UsageError
+from factorxray.errors import DataSourceError, NotCachedError, UsageError, with_message
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9._=-]+")
@@ -267,9 +267,10 @@ def cached_get(
         response = client.get(url, headers=headers, on_progress=on_progress, what=what)
     except DataSourceError as exc:
         if cached is not None:
-            raise type(exc)(
+            raise with_message(
+                exc,
                 f"{exc} (a cached copy from {cached.meta.get('fetched_at', '?')} is kept; "
-                "add --offline to use it)"
+                "add --offline to use it)",
             ) from None
         raise
     if response.not_modified and cached is not None:

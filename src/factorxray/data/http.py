@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from factorxray import __version__
-from factorxray.errors import DataSourceError
+from factorxray.errors import DataSourceError, HttpStatusError
 
 #: Query parameters whose values are secrets and never shown.
 SECRET_PARAMS = frozenset({"apikey", "api_key", "apitoken", "api_token", "token", "key"})
@@ -203,8 +203,10 @@ class HttpClient:
 
         Raises
         ------
+        HttpStatusError
+            On 4xx, and on 5xx/429 after the retries (with ``status_code`` and ``body``).
         DataSourceError
-            On 4xx, on 5xx/429/timeouts after the retries, and on oversized bodies.
+            On timeouts and dropped connections after the retries, and on oversized bodies.
         """
         request_url = str(httpx.URL(url, params=params)) if params else url
         shown = self._safe(request_url)
@@ -228,8 +230,11 @@ class HttpClient:
                 attempt += 1
                 continue
             if response.status_code >= 400:
-                raise DataSourceError(
-                    f"{prefix}{_status_reason(response.status_code)} from {shown}"
+                raise HttpStatusError(
+                    f"{prefix}{_status_reason(response.status_code)} from {shown}",
+                    status_code=response.status_code,
+                    url=shown,
+                    body=response.content,
                 )
             return response
 

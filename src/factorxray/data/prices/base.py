@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
@@ -20,7 +19,6 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from factorxray.data.http import HttpClient, HttpResponse
 from factorxray.errors import ParseError, UsageError
 
 #: Ticker symbols we accept: letters, digits and the punctuation providers use
@@ -209,35 +207,8 @@ def load_json(content: bytes, *, what: str) -> Any:
         raise ParseError(f"{what}: malformed JSON ({_short(exc, 80)})") from None
 
 
-class PriceHttpClient(HttpClient):
-    """The shared :class:`HttpClient`, keeping the body of the last error answer per thread.
-
-    :meth:`HttpClient.get` raises on HTTP errors without the body, but providers put the
-    useful part there (Yahoo's ``chart.error.description``, Tiingo's ``detail``). Each worker
-    thread sees only its own last answer.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._local = threading.local()
-
-    def _get_once(self, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = super()._get_once(*args, **kwargs)
-        self._local.last_error = response if response.status_code >= 400 else None
-        return response
-
-    def last_error(self) -> HttpResponse | None:
-        """The last HTTP error answer (status >= 400) this thread received, if any."""
-        return getattr(self._local, "last_error", None)
-
-    def forget_error(self) -> None:
-        """Clear this thread's last error answer (call before each request)."""
-        self._local.last_error = None
-
-
 __all__ = [
     "EARLIEST",
-    "PriceHttpClient",
     "PriceProvider",
     "PriceRequest",
     "check_ticker",

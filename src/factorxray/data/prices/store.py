@@ -27,8 +27,15 @@ import pandas as pd
 
 from factorxray.data.cache import Cache, CacheEntry
 from factorxray.data.http import HttpClient, redact_text, redact_url
-from factorxray.data.prices.base import EARLIEST, PriceHttpClient, PriceProvider, clean_closes
-from factorxray.errors import DataSourceError, NotCachedError, ParseError, UnknownTickerError
+from factorxray.data.prices.base import EARLIEST, PriceProvider, clean_closes
+from factorxray.errors import (
+    DataSourceError,
+    HttpStatusError,
+    NotCachedError,
+    ParseError,
+    UnknownTickerError,
+    with_message,
+)
 
 #: Daily prices are re-validated after a day (or the cache's own TTL, if shorter).
 PRICES_TTL_SECONDS = 24 * 3600
@@ -137,8 +144,8 @@ class PriceStore:
     provider : PriceProvider
         Where to download.
     client : HttpClient
-        The shared client (use :class:`~factorxray.data.prices.base.PriceHttpClient` to
-        get providers' own error descriptions).
+        The shared client (its HTTP errors carry the body, from which the provider's own
+        error description is taken).
     cache : Cache
         Where histories live.
     now : callable, optional
@@ -184,7 +191,7 @@ class PriceStore:
         try:
             return self._history(ticker, offline=offline, refresh=refresh)
         except DataSourceError as exc:
-            raise type(exc)(redact_text(str(exc), self.provider.secrets)) from None
+            raise with_message(exc, redact_text(str(exc), self.provider.secrets)) from None
 
     def _history(self, ticker: str, *, offline: bool, refresh: bool) -> PriceHistory:
         entry = self.cache.get(self.namespace, ticker)
@@ -203,9 +210,10 @@ class PriceStore:
                 try:
                     return self._update_tail(ticker, cached)
                 except DataSourceError as exc:
-                    raise type(exc)(
+                    raise with_message(
+                        exc,
                         f"{exc} (a cached copy from {entry.meta.get('fetched_at', '?')} is kept; "
-                        "add --offline to use it)"
+                        "add --offline to use it)",
                     ) from None
         return self._download_all(ticker)
 
@@ -230,8 +238,6 @@ class PriceStore:
         """Download and parse ``ticker`` from ``start`` to today; returns closes and the URL."""
         today = self._now().date()
         request = self.provider.request(ticker, start, today)
-        if isinstance(self.client, PriceHttpClient):
-            self.client.forget_error()
         what = f"{self.provider.name} prices for {ticker}"
         try:
             response = self.client.get(
@@ -252,19 +258,16 @@ class PriceStore:
 
     def _explain(self, ticker: str, exc: DataSourceError) -> DataSourceError:
         """Add the provider's own words to an HTTP error; a 404 means an unknown ticker."""
-        answer = self.client.last_error() if isinstance(self.client, PriceHttpClient) else None
-        if answer is None:
+        if not isinstance(exc, HttpStatusError):
             return exc
-        described = self.provider.describe_error(ticker, answer.status_code, answer.content)
-        if answer.status_code == 404:
-            return UnknownTickerError(
-                f"{described or 'unknown ticker'} (HTTP 404 from {redact_url(answer.url)})"
-            )
+        described = self.provider.describe_error(ticker, exc.status_code, exc.body)
+        if exc.status_code == 404:
+            return UnknownTickerError(f"{described or 'unknown ticker'} (HTTP 404 from {exc.url})")
         message = f"{exc}: {described}" if described else str(exc)
         env_key = getattr(self.provider, "env_key", None)
-        if answer.status_code in (401, 403) and env_key:
+        if exc.status_code in (401, 403) and env_key:
             message += f"; check the key in {env_key}"
-        return type(exc)(message)
+        return HttpStatusError(message, status_code=exc.status_code, url=exc.url, body=exc.body)
 
     def _download_all(self, ticker: str) -> PriceHistory:
         closes, url = self._fetch(ticker, EARLIEST)
