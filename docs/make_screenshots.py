@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(index.as_uri())
             page.wait_for_selector("body[data-charts-ready='true']", timeout=60_000)
             page.screenshot(path=str(args.out / f"{label}-top.png"))
+            # the sticky navigation bar would cover the top of each section's shot
+            page.add_style_tag(content="nav.sections { position: static; }")
             for name, selector in SECTIONS.items():
                 page.locator(selector).first.scroll_into_view_if_needed()
                 page.locator(selector).first.screenshot(path=str(args.out / f"{label}-{name}.png"))

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import webbrowser
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -483,14 +482,15 @@ def _environment() -> Any:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write atomically: a temporary file in the same folder, then ``os.replace``."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write atomically: a temporary file beside ``path`` (normal permissions), then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+        with open(temp, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 

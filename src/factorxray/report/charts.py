@@ -344,6 +344,7 @@ def _beta_bars_spec(
             "tickvals": labels,
             "ticktext": ticktext,
             "fixedrange": True,
+            "tickangle": 0,
             "tickfont": {"size": 10},
         },
         yaxis=yaxis,
@@ -733,7 +734,8 @@ def _attribution_waterfall_spec(row: pd.Series, *, height: int = 300) -> dict[st
         "x": labels,
         "y": [*_nums(pct), _num(total * 100)],
         "measure": ["relative"] * len(parts) + ["total"],
-        "text": [f"{v:+.2f}%" for v in pct] + [f"{total * 100:.2f}%"],
+        "text": [f"{v:+.1f}%" for v in pct] + [f"{total * 100:.1f}%"],
+        "customdata": [f"{v:+.2f}%" for v in pct] + [f"{total * 100:.2f}%"],
         "textposition": "outside",
         "constraintext": "none",
         "textfont": {"size": 10},
@@ -742,7 +744,7 @@ def _attribution_waterfall_spec(row: pd.Series, *, height: int = 300) -> dict[st
         "decreasing": {"marker": {"color": NEGATIVE}},
         "totals": {"marker": {"color": TOTAL}},
         "connector": {"line": {"color": "#b0b0b0", "width": 1}},
-        "hovertemplate": "%{x}: %{text} a year<extra></extra>",
+        "hovertemplate": "%{x}: %{customdata} a year<extra></extra>",
     }
     layout = _base_layout(
         height=height,

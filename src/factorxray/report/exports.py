@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +84,9 @@ def _clean(value: Any) -> Any:
 
 
 def _price_source(meta: Mapping[str, Any], fund: str) -> Any:
+    per_fund = meta.get("price_sources")
+    if isinstance(per_fund, Mapping) and per_fund.get(fund):
+        return per_fund[fund]
     source = meta.get("price_source")
     if isinstance(source, Mapping):
         return source.get(fund)
@@ -191,12 +193,13 @@ def write_summary_json(
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write atomically: a temporary file beside ``path`` (normal permissions), then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        with open(temp, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise

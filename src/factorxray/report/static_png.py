@@ -149,8 +149,10 @@ def _beta_bars(
     bars = ax.bar(x, np.zeros(n), width=0.62, animated=True)
     xaxis = ax.get_xaxis_transform()
     values = [ax.text(i, 0, "", ha="center", fontsize=_FONT, animated=True) for i in x]
+    for i, factor in zip(x, factors, strict=True):  # factor names: the same for every fund
+        ax.text(i, -0.03, factor, transform=xaxis, ha="center", va="top", fontsize=_FONT)
     labels = [
-        ax.text(i, -0.03, "", transform=xaxis, ha="center", va="top", fontsize=_FONT, animated=True)
+        ax.text(i, -0.11, "", transform=xaxis, ha="center", va="top", fontsize=_FONT, animated=True)
         for i in x
     ]
     title = fig.text(0.1, 0.955, "", ha="left", va="top", fontsize=10, weight="bold", animated=True)
@@ -171,7 +173,7 @@ def _beta_bars(
             values[i].set_text(_fmt(beta))
             values[i].set_y(height + offset if height >= 0 else height - offset)
             values[i].set_va("bottom" if height >= 0 else "top")
-            labels[i].set_text(f"{factors[i]}\nt={charts._tfmt(t)}")
+            labels[i].set_text(f"t={charts._tfmt(t)}")
             ax.draw_artist(bar)
             ax.draw_artist(values[i])
             ax.draw_artist(labels[i])
@@ -440,6 +442,16 @@ def _attribution(data: ReportData, path: Path, dpi: int) -> bool:
 # ---------------------------------------------------------------------------- entry point
 
 
+def _remove_stale(out: Path, names: dict[str, str]) -> None:
+    """Delete our own PNGs of an earlier report in the same folder that this one lacks."""
+    keep = {Path(name).name for name in names.values()}
+    fixed = {Path(names[key]).name for key in ("heatmap", "correlations", "attribution")}
+    for path in out.glob("*.png"):
+        ours = path.name.startswith(("betas_", "rolling_")) or path.name in fixed
+        if ours and path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
 def _draw_part(
     data: ReportData, out: Path, names: dict[str, str], dpi: int, part: int, parts: int
 ) -> dict[str, str]:
@@ -528,6 +540,7 @@ def write_pngs(data: Any, out_dir: str | os.PathLike[str], *, dpi: int = DPI) ->
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = png_names(data.funds, out.name)
+    _remove_stale(out, names)
     _mpl()  # import before forking, so the helper inherits it
     if _can_fork(data):
         written = _draw_forked(data, out, names, dpi)
