@@ -395,3 +395,39 @@ def test_png_names_are_file_safe() -> None:
     assert names["bars:A/B"] == "png/betas_A_B.png"
     assert names["bars:A_B"] == "png/betas_A_B_2.png"
     assert names["bars:../X"] == "png/betas_X.png"
+
+
+# ---------------------------------------------------------------------------- edge cases
+
+
+def test_report_without_rolling_windows(analysis: Analysis, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    index = write_report(replace(analysis, rolling=None), tmp_path, png=True)
+    html = index.read_text(encoding="utf-8")
+    assert "no rolling window to estimate" in html
+    assert not list((tmp_path / "png").glob("rolling_*.png"))
+    assert (tmp_path / "png" / "betas_SPY.png").exists()
+
+
+def test_small_report_of_two_funds(tmp_path: Path) -> None:
+    excess, factors = load_engine_data()
+    total = excess[["SPY", "MTUM"]].add(factors["RF"], axis=0)
+    universe = presets.get("smart-beta-20").subset(["SPY", "MTUM"])
+    small = build_analysis(universe, factors, total)
+    index = write_report(small, tmp_path)
+    html = index.read_text(encoding="utf-8")
+    assert _overview_funds(html) == ["SPY", "MTUM"]
+    assert 'id="not-analyzed"' not in html
+    assert {p.name for p in (tmp_path / "png").glob("*.png")} == {
+        "heatmap_betas.png",
+        "factor_correlations.png",
+        "attribution.png",
+        "betas_SPY.png",
+        "betas_MTUM.png",
+        "rolling_SPY.png",
+        "rolling_MTUM.png",
+    }
+    summary = _strict_json(tmp_path / "summary.json")
+    assert summary["not_analyzed"] == {}
+    assert summary["run"]["price_source"] is None

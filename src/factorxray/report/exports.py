@@ -168,6 +168,7 @@ def summary(analysis: Analysis, *, generated_at: str | None = None) -> dict[str,
         sample = {"start": None, "end": None}
     run = {
         **meta,
+        "price_source": meta.get("price_source"),
         "factors_vintage": vintages,
         "cov_type": results.cov_type,
         "factors": [c for c in params.columns if c != "alpha"],
