@@ -2,7 +2,13 @@
 
 In the manner of linearmodels' results classes: the estimation code hands over numpy arrays
 once, and every attribute (``params``, ``bse``, ``tvalues`` ...) is a property that returns a
-fresh pandas object labelled by fund and term.
+fresh pandas object labelled by fund and term. Each table is built once, on first use, over the
+(read-only) estimate arrays without copying them; the properties hand out shallow copies, which
+pandas' copy-on-write turns into real copies only if the caller modifies them.
+
+Distributions come from :mod:`scipy.special` (``stdtr``/``ndtr`` and their inverses, the
+functions ``scipy.stats.t`` and ``scipy.stats.norm`` evaluate), which imports in a fraction of
+the time of :mod:`scipy.stats`.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from factorxray.errors import UsageError
 
@@ -42,17 +48,29 @@ class _Inference:
 
     @cached_property
     def _pvalues(self) -> np.ndarray:
-        magnitude = np.abs(self._tvalues)
+        # two-sided: 2 * sf(|t|) = 2 * cdf(-|t|), as scipy.stats.t.sf / norm.sf compute it
+        lower_tail = -np.abs(self._tvalues)
         if self._use_t:
-            return 2.0 * stats.t.sf(magnitude, self._df_resid[:, None])
-        return 2.0 * stats.norm.sf(magnitude)
+            return 2.0 * special.stdtr(self._df_resid[:, None].astype(float), lower_tail)
+        return 2.0 * special.ndtr(lower_tail)
 
     def _critical_value(self, alpha: float) -> np.ndarray:
         if not 0.0 < alpha < 1.0:
             raise UsageError(f"alpha must be between 0 and 1, not {alpha!r}")
         if self._use_t:
-            return stats.t.ppf(1.0 - alpha / 2.0, self._df_resid)[:, None]
-        return np.full((self._params.shape[0], 1), stats.norm.ppf(1.0 - alpha / 2.0))
+            return special.stdtrit(self._df_resid.astype(float), 1.0 - alpha / 2.0)[:, None]
+        return np.full((self._params.shape[0], 1), special.ndtri(1.0 - alpha / 2.0))
+
+    def _frame(self, name: str, values: np.ndarray) -> pd.DataFrame:
+        """Shallow copy of the cached table ``name`` (built once over ``values``, no copy)."""
+        cache = self.__dict__.setdefault("_frames", {})
+        frame = cache.get(name)
+        if frame is None:
+            values = np.asarray(values)
+            values.flags.writeable = False
+            frame = pd.DataFrame(values, index=self._row_index, columns=self._terms, copy=False)
+            cache[name] = frame
+        return frame.copy(deep=False)
 
 
 class ExposureResults(_Inference):
@@ -137,22 +155,22 @@ class ExposureResults(_Inference):
     @property
     def params(self) -> pd.DataFrame:
         """Estimated alpha (per period) and factor betas, funds x terms."""
-        return self._table(self._params)
+        return self._frame("params", self._params)
 
     @property
     def bse(self) -> pd.DataFrame:
         """Standard errors of ``params`` under ``cov_type``."""
-        return self._table(self._bse)
+        return self._frame("bse", self._bse)
 
     @property
     def tvalues(self) -> pd.DataFrame:
         """t-statistics ``params / bse``."""
-        return self._table(self._tvalues)
+        return self._frame("tvalues", self._tvalues)
 
     @property
     def pvalues(self) -> pd.DataFrame:
         """Two-sided p-values: Student t with ``df_resid`` for nonrobust, normal otherwise."""
-        return self._table(self._pvalues)
+        return self._frame("pvalues", self._pvalues)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Confidence intervals, funds x (term, bound) with bound in ``lower``/``upper``.
@@ -412,8 +430,9 @@ class ExposureResults(_Inference):
 
     # ------------------------------------------------------------------ helpers
 
-    def _table(self, values: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame(values, index=self._funds.copy(), columns=self._terms.copy())
+    @property
+    def _row_index(self) -> pd.Index:
+        return self._funds
 
     def _series(self, values: np.ndarray, name: str) -> pd.Series:
         return pd.Series(values, index=self._funds.copy(), name=name)
@@ -525,22 +544,22 @@ class RollingExposureResults(_Inference):
     @property
     def params(self) -> pd.DataFrame:
         """Window estimates, (fund, period) x terms."""
-        return self._table(self._params)
+        return self._frame("params", self._params)
 
     @property
     def bse(self) -> pd.DataFrame:
         """Standard errors of the window estimates."""
-        return self._table(self._bse)
+        return self._frame("bse", self._bse)
 
     @property
     def tvalues(self) -> pd.DataFrame:
         """t-statistics of the window estimates."""
-        return self._table(self._tvalues)
+        return self._frame("tvalues", self._tvalues)
 
     @property
     def pvalues(self) -> pd.DataFrame:
         """p-values (Student t for nonrobust, normal otherwise, as in ``regress``)."""
-        return self._table(self._pvalues)
+        return self._frame("pvalues", self._pvalues)
 
     @property
     def rsquared(self) -> pd.Series:
@@ -641,8 +660,9 @@ class RollingExposureResults(_Inference):
             f"{kind}, cov_type={self._cov_type}>"
         )
 
-    def _table(self, values: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame(values, index=self._index.copy(), columns=self._terms.copy())
+    @property
+    def _row_index(self) -> pd.MultiIndex:
+        return self._index
 
 
 def _stars(pvalue: float) -> str:
