@@ -33,11 +33,14 @@ __all__ = [
     "Bartlett",
     "CovarianceEstimator",
     "Kernel",
+    "LagProducts",
     "NonRobust",
     "PackedScores",
     "Scores",
     "SharedDesignScores",
     "make_estimator",
+    "pack_products",
+    "unpack_symmetric",
 ]
 
 
@@ -63,6 +66,25 @@ class Scores(ABC):
         numpy.ndarray
             Shape ``(m, P, P)``.
         """
+
+    def long_run(self, weights: np.ndarray) -> np.ndarray:
+        """Weighted sum ``G_0 + sum_l w_l (G_l + G_l')`` of each regression.
+
+        Parameters
+        ----------
+        weights : numpy.ndarray
+            ``w_l`` for lags ``1..L`` of each regression, shape ``(m, L)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(m, P, P)``.
+        """
+        meat = self.autocovariance(0)
+        for lag in range(1, weights.shape[1] + 1):
+            gamma = self.autocovariance(lag)
+            meat += weights[:, lag - 1, None, None] * (gamma + gamma.transpose(0, 2, 1))
+        return meat
 
 
 class PackedScores(Scores):
@@ -100,7 +122,9 @@ class SharedDesignScores(Scores):
 
     ``s_t = x_t u_t`` with ``u`` zero outside each regression's run, so calendar lags are
     usable-observation lags, and ``G_l = (u_t u_{t-l}) @ (x_t (x) x_{t-l})`` is one matrix
-    product for the whole batch.
+    product for the whole batch. :meth:`long_run` only needs the symmetric ``G_l + G_l'``,
+    whose upper triangle is ``(u_t u_{t-l}) @ pack(x_t (x) x_{t-l} + x_{t-l} (x) x_t)``:
+    ``P (P + 1) / 2`` columns instead of ``P^2``.
 
     Parameters
     ----------
@@ -108,17 +132,32 @@ class SharedDesignScores(Scores):
         Residuals ``(m, T)``, zero on unusable rows.
     design : numpy.ndarray
         Shared design ``(T, P)``.
+    products : LagProducts, optional
+        Packed products of the full design, shared between batches (built on use).
+    start : int
+        Row of the full design where ``design`` (and the residuals) begin, for batches that
+        cover only part of the time axis.
 
     Examples
     --------
     >>> u = np.array([[0.0, 1.0, -1.0, 2.0]])
     >>> SharedDesignScores(u, np.ones((4, 1))).autocovariance(1)
     array([[[-3.]]])
+    >>> SharedDesignScores(u, np.ones((4, 1))).long_run(np.array([[0.5]]))
+    array([[[3.]]])
     """
 
-    def __init__(self, resid: np.ndarray, design: np.ndarray) -> None:
+    def __init__(
+        self,
+        resid: np.ndarray,
+        design: np.ndarray,
+        products: LagProducts | None = None,
+        start: int = 0,
+    ) -> None:
         self.resid = resid
         self.design = design
+        self.products = LagProducts(design) if products is None else products
+        self.start = start
 
     @property
     def n_time(self) -> int:
@@ -132,6 +171,108 @@ class SharedDesignScores(Scores):
         cross = (later_x[:, :, None] * earlier_x[:, None, :]).reshape(n_time - lag, -1)
         products = self.resid[:, lag:] * self.resid[:, : n_time - lag]
         return (products @ cross).reshape(-1, n_params, n_params)
+
+    def long_run(self, weights: np.ndarray) -> np.ndarray:
+        """See :meth:`Scores.long_run`; one ``(m, T) @ (T, P(P+1)/2)`` product per lag."""
+        n_time, n_params = self.design.shape
+        resid = self.resid
+        start, stop = self.start, self.start + n_time
+        packed = (resid * resid) @ self.products.packed(0, start, stop)
+        for lag in range(1, min(weights.shape[1], n_time - 1) + 1):
+            products = resid[:, lag:] * resid[:, : n_time - lag]
+            packed += weights[:, lag - 1, None] * (
+                products @ self.products.packed(lag, start, stop)
+            )
+        return unpack_symmetric(packed, n_params)
+
+
+class LagProducts:
+    """Packed products ``pack(x_t (x) x_{t-l} + x_{t-l} (x) x_t)`` of a design, cached per lag.
+
+    Lag 0 is ``pack(x_t (x) x_t)``, the rows whose masked sums are ``X'X``.
+
+    Parameters
+    ----------
+    design : numpy.ndarray
+        Shape ``(T, P)``.
+
+    Examples
+    --------
+    >>> LagProducts(np.array([[1.0], [2.0], [3.0]])).packed(1, 1, 3)
+    array([[12.]])
+    """
+
+    def __init__(self, design: np.ndarray) -> None:
+        self.design = design
+        self._cache: dict[int, np.ndarray] = {}
+
+    def packed(self, lag: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows for ``t`` in ``start + lag .. stop - 1`` (pairs inside rows ``start..stop-1``).
+
+        Parameters
+        ----------
+        lag : int
+            The lag, ``>= 0``.
+        start, stop : int
+            Row range of the batch in the full design (``stop`` defaults to its end).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(stop - start - lag, P (P + 1) / 2)``, a view.
+        """
+        n_time = self.design.shape[0]
+        if lag not in self._cache:
+            later, earlier = self.design[lag:], self.design[: n_time - lag]
+            self._cache[lag] = pack_products(later, earlier, symmetric=lag > 0)
+        stop = n_time if stop is None else stop
+        return self._cache[lag][start : stop - lag]
+
+
+def pack_products(a: np.ndarray, b: np.ndarray, *, symmetric: bool = False) -> np.ndarray:
+    """Upper triangles of the row-wise products ``a_t b_t'`` (or ``a_t b_t' + b_t a_t'``).
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray
+        Shape ``(T, P)``.
+    symmetric : bool
+        Pack ``a_t b_t' + b_t a_t'`` (symmetric) instead of ``a_t b_t'`` (symmetric only when
+        ``a is b``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(T, P (P + 1) / 2)``, entries ``(j, k)`` with ``j <= k`` in
+        ``numpy.triu_indices`` order.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 2.0]])
+    >>> pack_products(x, x)
+    array([[1., 2., 4.]])
+    """
+    rows, cols = np.triu_indices(a.shape[1])
+    packed = a[:, rows] * b[:, cols]
+    if symmetric:
+        packed += b[:, rows] * a[:, cols]
+    return packed
+
+
+def unpack_symmetric(packed: np.ndarray, n_params: int) -> np.ndarray:
+    """Symmetric ``(m, P, P)`` matrices from their packed upper triangles ``(m, P(P+1)/2)``.
+
+    Examples
+    --------
+    >>> unpack_symmetric(np.array([[1.0, 2.0, 4.0]]), 2)
+    array([[[1., 2.],
+            [2., 4.]]])
+    """
+    rows, cols = np.triu_indices(n_params)
+    full = np.empty((packed.shape[0], n_params, n_params))
+    full[:, rows, cols] = packed
+    full[:, cols, rows] = packed
+    return full
 
 
 class Kernel(ABC):
@@ -412,13 +553,11 @@ def kernel_meat(scores: Scores, lags: np.ndarray, kernel: Kernel) -> np.ndarray:
     >>> kernel_meat(x, np.array([1]), Bartlett())
     array([[[3.]]])
     """
-    meat = scores.autocovariance(0)
     max_lag = min(int(lags.max(initial=0)), scores.n_time - 1)
+    weights = np.empty((lags.shape[0], max_lag))
     for lag in range(1, max_lag + 1):
-        weight = kernel.weight(lag, lags)
-        gamma = scores.autocovariance(lag)
-        meat += weight[:, None, None] * (gamma + gamma.transpose(0, 2, 1))
-    return meat
+        weights[:, lag - 1] = kernel.weight(lag, lags)
+    return scores.long_run(weights)
 
 
 def make_estimator(cov: str | CovarianceEstimator, hac_lags: int | None) -> CovarianceEstimator:

@@ -7,8 +7,10 @@ inception, gaps, after closure). A boolean mask says which rows each fund uses: 
     X'X_f = sum_t m_ft x_t x_t'   -> (N, T) @ (T, P*P)
     X'y_f = sum_t m_ft y_ft x_t   -> (N, T) @ (T, P)
 
-solved by a vectorized Cholesky of the scaled (unit-diagonal) ``X'X`` with a pivot-based rank
+solved by a batched Cholesky of the scaled (unit-diagonal) ``X'X`` with a pivot-based rank
 check, over chunks of funds sized from a memory budget. There is no Python loop over funds.
+``X'X`` is symmetric, so only its upper triangle is formed: the product is with the
+``(T, P(P+1)/2)`` packed outer products of the design rows.
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ import pandas as pd
 
 from factorxray.engine.covariance import (
     CovarianceEstimator,
+    LagProducts,
     PackedScores,
     Scores,
     SharedDesignScores,
     make_estimator,
+    unpack_symmetric,
 )
 from factorxray.errors import CollinearityError, InsufficientDataError, UsageError
 
 __all__ = ["regress"]
 
 #: Working-memory budget of one chunk of funds, in bytes (small enough to stay cache-friendly).
-CHUNK_BYTES = 32 * 2**20
+CHUNK_BYTES = 8 * 2**20
+#: Fewest funds per chunk, whatever the budget (so long daily series still batch well).
+MIN_CHUNK_FUNDS = 32
 #: A scaled Cholesky pivot below this (1 - R^2 of a regressor on the previous ones) is singular.
 PIVOT_TOL = 1e-10
 ALPHA = "alpha"
@@ -293,10 +299,10 @@ def solve_normal_equations(
     scaled = xtx * scale[:, :, None] * scale[:, None, :]
     lower, singular = _cholesky(scaled)
     singular |= (diag <= 0).any(axis=1)
-    inverse_scaled = _cholesky_inverse(lower)
-    inverse = inverse_scaled * scale[:, :, None] * scale[:, None, :]
+    inverse = _cholesky_inverse(lower)
+    inverse *= scale[:, :, None] * scale[:, None, :]
     inverse[singular] = np.nan
-    params = np.einsum("mij,mj->mi", inverse, xty)
+    params = np.matmul(inverse, xty[:, :, None])[:, :, 0]
     return params, inverse, singular
 
 
@@ -362,7 +368,13 @@ def collinear_terms(design: np.ndarray, terms: list[str]) -> list[str]:
     return [_term_label(terms[j]) for j in np.flatnonzero(involved)]
 
 
-def regression_scores(resid: np.ndarray, usable: np.ndarray, design: np.ndarray) -> Scores:
+def regression_scores(
+    resid: np.ndarray,
+    usable: np.ndarray,
+    design: np.ndarray,
+    products: LagProducts | None = None,
+    start: int = 0,
+) -> Scores:
     """Scores ``x_t * u_t`` of a batch, with lags counted in usable observations.
 
     Parameters
@@ -373,6 +385,11 @@ def regression_scores(resid: np.ndarray, usable: np.ndarray, design: np.ndarray)
         Boolean, shape ``(n, T)``.
     design : numpy.ndarray
         Shared design ``(T, P)`` or per-regression design ``(n, T, P)``.
+    products : LagProducts, optional
+        Packed products of the full design for :class:`SharedDesignScores` (reused across
+        chunks); ``design`` is then rows ``start ..`` of it.
+    start : int
+        First row of ``design`` (and of the residuals) in the full design.
 
     Returns
     -------
@@ -391,7 +408,7 @@ def regression_scores(resid: np.ndarray, usable: np.ndarray, design: np.ndarray)
     per_fund_design = design.ndim == 3
     gaps = has_internal_gap(usable).any()
     if not per_fund_design and not gaps:
-        return SharedDesignScores(resid, design)
+        return SharedDesignScores(resid, design, products, start)
     n_params = design.shape[-1]
     scores = np.empty((n_funds, n_params, n_time))
     if not gaps:
@@ -489,44 +506,83 @@ def _fit_in_chunks(
     kept: np.ndarray,
     estimator: CovarianceEstimator,
 ) -> ChunkFit:
+    """Fit the funds ``kept`` in chunks of funds with similar spans, each on its own rows.
+
+    Funds are ordered by (internal gap, first usable row, last usable row), so a chunk covers a
+    short stretch of the time axis and only those rows enter its products; funds with gaps
+    are grouped so the others keep the one-product HAC path.
+    """
     design = inputs.design
     n_time, n_params = design.shape
-    outer = (design[:, :, None] * design[:, None, :]).reshape(n_time, n_params * n_params)
-    chunk = _chunk_size(n_time, n_params)
+    kept_usable = usable[kept]
+    first, last = _first_last(kept_usable)
+    gap = (last - first + 1) != np.count_nonzero(kept_usable, axis=1)
+    order = np.lexsort((last, first, gap))
+    products = LagProducts(design)  # shared by the chunks
     parts = []
-    for start in range(0, kept.size, chunk):
-        ids = kept[start : start + chunk]
-        parts.append(_fit_chunk(inputs.returns[ids], usable[ids], design, outer, estimator))
+    for local in _chunks(order, _chunk_size(n_time, n_params)):
+        start, stop = int(first[local].min()), int(last[local].max()) + 1
+        ids = kept[local]
+        parts.append(
+            _fit_chunk(
+                inputs.returns[ids, start:stop],
+                usable[ids, start:stop],
+                design[start:stop],
+                products,
+                start,
+                estimator,
+            )
+        )
     fields = zip(*(_fields(part) for part in parts), strict=True)
-    return ChunkFit(*(np.concatenate(arrays) for arrays in fields))
+    back = np.argsort(order)
+    return ChunkFit(*(np.concatenate(arrays)[back] for arrays in fields))
 
 
 def _fit_chunk(
     returns: np.ndarray,
     usable: np.ndarray,
     design: np.ndarray,
-    outer: np.ndarray,
+    products: LagProducts,
+    start: int,
     estimator: CovarianceEstimator,
 ) -> ChunkFit:
     n_params = design.shape[1]
     weight = usable.astype(np.float64)
     y = np.where(usable, returns, 0.0)
-    xtx = (weight @ outer).reshape(-1, n_params, n_params)
+    xtx = unpack_symmetric(weight @ products.packed(0, start, start + design.shape[0]), n_params)
     params, bread, singular = solve_normal_equations(xtx, y @ design)
-    resid = (y - params @ design.T) * weight
-    nobs = usable.sum(axis=1)
+    resid = params @ design.T
+    np.subtract(y, resid, out=resid)
+    resid *= weight
+    nobs = np.count_nonzero(usable, axis=1)
     ssr = np.einsum("nt,nt->n", resid, resid)
-    mean = y.sum(axis=1) / nobs
-    centred = (y - mean[:, None]) * weight
+    centred = y - (y.sum(axis=1) / nobs)[:, None]
+    centred *= weight
     tss = np.einsum("nt,nt->n", centred, centred)
-    scores = regression_scores(resid, usable, design) if estimator.needs_scores else None
+    del centred
+    scores = None
+    if estimator.needs_scores:
+        scores = regression_scores(resid, usable, design, products, start)
     cov = estimator.cov(bread, ssr=ssr, nobs=nobs, scores=scores)
     return ChunkFit(params=params, cov=cov, nobs=nobs, ssr=ssr, tss=tss, singular=singular)
 
 
+def _first_last(usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last usable row of each fund (meaningful for funds with a usable row)."""
+    first = np.argmax(usable, axis=1)
+    last = usable.shape[1] - 1 - np.argmax(usable[:, ::-1], axis=1)
+    return first, last
+
+
 def _chunk_size(n_time: int, n_params: int) -> int:
     bytes_per_fund = n_time * (8 * 6 + 16 * n_params) + 8 * n_params * n_params * 4
-    return max(1, CHUNK_BYTES // bytes_per_fund)
+    return max(MIN_CHUNK_FUNDS, CHUNK_BYTES // bytes_per_fund)
+
+
+def _chunks(ids: np.ndarray, size: int) -> list[np.ndarray]:
+    """Split ``ids`` into equal chunks of at most ``size`` (no small remainder chunk)."""
+    count = -(-ids.size // size)
+    return np.array_split(ids, count) if count > 1 else [ids]
 
 
 def _fields(fit: ChunkFit) -> tuple[np.ndarray, ...]:
@@ -538,7 +594,22 @@ def _subset(fit: ChunkFit, keep: np.ndarray) -> ChunkFit:
 
 
 def _cholesky(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorized Cholesky of unit-diagonal PSD matrices; flags tiny pivots."""
+    """Batched Cholesky of unit-diagonal PSD matrices; flags pivots below :data:`PIVOT_TOL`.
+
+    LAPACK (``numpy.linalg.cholesky``) does the work; if any matrix of the batch is not
+    numerically positive definite it raises for the whole batch, and the column-by-column
+    version below (the same arithmetic, vectorized over the batch) takes over.
+    """
+    try:
+        lower = np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        return _cholesky_columns(matrix)
+    pivots = np.diagonal(lower, axis1=1, axis2=2) ** 2
+    return lower, ~(pivots > PIVOT_TOL).all(axis=1)
+
+
+def _cholesky_columns(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized Cholesky that continues past tiny pivots (then flagged singular)."""
     size = matrix.shape[-1]
     lower = np.zeros_like(matrix)
     singular = np.zeros(matrix.shape[0], dtype=bool)
@@ -555,14 +626,15 @@ def _cholesky(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cholesky_inverse(lower: np.ndarray) -> np.ndarray:
-    """``(L L')^-1 = L^-T L^-1`` by vectorized forward substitution."""
+    """``(L L')^-1 = L^-T L^-1``, ``L^-1`` by forward substitution vectorized over the batch."""
     size = lower.shape[-1]
     lower_inv = np.zeros_like(lower)
+    diag = np.diagonal(lower, axis1=1, axis2=2)
     for i in range(size):
-        rhs = -np.einsum("mk,mkc->mc", lower[:, i, :i], lower_inv[:, :i, :])
-        rhs[:, i] += 1.0
-        lower_inv[:, i, :] = rhs / lower[:, i, i, None]
-    return np.einsum("mki,mkj->mij", lower_inv, lower_inv)
+        row = -np.matmul(lower[:, i : i + 1, :i], lower_inv[:, :i, :])[:, 0, :]
+        row[:, i] += 1.0
+        lower_inv[:, i, :] = row / diag[:, i, None]
+    return np.matmul(lower_inv.transpose(0, 2, 1), lower_inv)
 
 
 # ----------------------------------------------------------------------------- results
@@ -578,9 +650,7 @@ def _build_results(
 ):
     from factorxray.results import ExposureResults
 
-    fund_usable = usable[fund_ids]
-    first = np.argmax(fund_usable, axis=1)
-    last = fund_usable.shape[1] - 1 - np.argmax(fund_usable[:, ::-1], axis=1)
+    first, last = _first_last(usable[fund_ids])
     lags = estimator.lags(fit.nobs)
     return ExposureResults(
         funds=[inputs.funds[i] for i in fund_ids],
