@@ -87,7 +87,9 @@ def _save(canvas: Any, path: Path) -> None:
 
     width, height = canvas.get_width_height(physical=True)
     image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    image.convert("RGB").save(path, format="PNG", compress_level=_COMPRESS)
+    # A 128-colour palette keeps anti-aliased text and lines smooth at a third of the size.
+    palette = image.convert("RGB").quantize(colors=128, method=Image.Quantize.FASTOCTREE)
+    palette.save(path, format="PNG", compress_level=_COMPRESS)
 
 
 def _new(figsize: tuple[float, float], dpi: int) -> tuple[Any, Any]:
