@@ -121,7 +121,7 @@ def analyze_command(
         int, typer.Option("--min-months", help="Funds with fewer months are not analyzed.")
     ] = 36,
     t_threshold: Annotated[
-        float, typer.Option("--t", help="|t| at which a beta counts as significant.")
+        float, typer.Option("--t-threshold", help="|t| at which a beta counts as significant.")
     ] = 2.0,
     source: Annotated[
         str, typer.Option("--source", help="Prices: yahoo, fmp, tiingo or file.")
