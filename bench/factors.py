@@ -58,19 +58,29 @@ def main() -> None:
     finally:
         server.stop()
     print(f"load_factors('xray7') cold (loopback download + parse): {cold * 1000:7.1f} ms")
-    print(f"load_factors('xray7') warm cache, fresh parse:          {warm_best * 1000:7.1f} ms best, "
-          f"{warm_median * 1000:.1f} ms median  (target < 100 ms)")
+    print(
+        f"load_factors('xray7') warm cache, fresh parse:          {warm_best * 1000:7.1f} ms best, "
+        f"{warm_median * 1000:.1f} ms median  (target < 100 ms)"
+    )
 
     zipped = (KF_DIR / "25_Portfolios_ME_VAR_5x5_CSV.zip").read_bytes()
     text = kenfrench.decode_text(kenfrench.read_zip_member(zipped, "25"))
     ours_best, _ = best_of(lambda: kenfrench.parse_french_csv(text, "25"))
-    reference_best, _ = best_of(lambda: pd.read_csv(io.StringIO(text), skiprows=19, nrows=752, index_col=0))
+    reference_best, _ = best_of(
+        lambda: pd.read_csv(io.StringIO(text), skiprows=19, nrows=752, index_col=0)
+    )
     sections = len(kenfrench.parse_french_csv(text, "25").sections)
-    print(f"parse 25_Portfolios_ME_VAR_5x5 ({len(text) / 1e6:.1f} MB, all {sections} sections): "
-          f"{ours_best * 1000:6.1f} ms")
-    print(f"pandas.read_csv, first section only, fixed skiprows:          {reference_best * 1000:6.1f} ms")
-    print(f"ratio ours(all sections) / read_csv(one section): {ours_best / reference_best:.2f}x; "
-          f"per section: {ours_best / sections / reference_best:.2f}x")
+    print(
+        f"parse 25_Portfolios_ME_VAR_5x5 ({len(text) / 1e6:.1f} MB, all {sections} sections): "
+        f"{ours_best * 1000:6.1f} ms"
+    )
+    print(
+        f"pandas.read_csv, first section only, fixed skiprows:          {reference_best * 1000:6.1f} ms"
+    )
+    print(
+        f"ratio ours(all sections) / read_csv(one section): {ours_best / reference_best:.2f}x; "
+        f"per section: {ours_best / sections / reference_best:.2f}x"
+    )
 
 
 if __name__ == "__main__":

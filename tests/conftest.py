@@ -26,8 +26,14 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FACTORXRAY_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("FACTORXRAY_HTTP_BACKOFF", "0.01")
     monkeypatch.setenv("FACTORXRAY_HTTP_TIMEOUT", "5")
-    for name in ("FACTORXRAY_KENFRENCH_URL", "FACTORXRAY_YAHOO_URL", "FACTORXRAY_FMP_URL",
-                 "FACTORXRAY_TIINGO_URL", "FMP_API_KEY", "TIINGO_API_KEY"):
+    for name in (
+        "FACTORXRAY_KENFRENCH_URL",
+        "FACTORXRAY_YAHOO_URL",
+        "FACTORXRAY_FMP_URL",
+        "FACTORXRAY_TIINGO_URL",
+        "FMP_API_KEY",
+        "TIINGO_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     return cache_dir
 

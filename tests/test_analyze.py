@@ -56,10 +56,16 @@ def test_prices_file_exposures_equal_regress_on_the_same_data(kf_server, tmp_pat
     assert f"report: {out / 'index.html'}" in result.stdout
     exposures = pd.read_csv(out / "exposures.csv")
     factors = fx.load_factors("xray7", base_url=kf_server.url, cache=Cache(tmp_path / "c2"))
-    returns = fx.fetch_returns(["VTV", "MTUM"], source="file", prices_file=prices, cache=Cache(tmp_path / "c3"))
-    expected = fx.regress(fx.excess_returns(returns, factors), factors.drop(columns="RF"), cov="hac", min_obs=36)
+    returns = fx.fetch_returns(
+        ["VTV", "MTUM"], source="file", prices_file=prices, cache=Cache(tmp_path / "c3")
+    )
+    expected = fx.regress(
+        fx.excess_returns(returns, factors), factors.drop(columns="RF"), cov="hac", min_obs=36
+    )
     for _, row in exposures.iterrows():
-        assert row["beta"] == pytest.approx(expected.params.loc[row["fund"], row["factor"]], abs=1e-10)
+        assert row["beta"] == pytest.approx(
+            expected.params.loc[row["fund"], row["factor"]], abs=1e-10
+        )
         assert row["se"] == pytest.approx(expected.bse.loc[row["fund"], row["factor"]], abs=1e-10)
     assert set(exposures["fund"]) == {"VTV", "MTUM"}
     summary = json.loads((out / "summary.json").read_text())
@@ -75,7 +81,9 @@ def _fund_entries(summary: object) -> list[dict]:
     return list(summary)
 
 
-def test_yahoo_loopback_end_to_end_with_a_bad_ticker_exit_3(kf_server, price_server, tmp_path) -> None:
+def test_yahoo_loopback_end_to_end_with_a_bad_ticker_exit_3(
+    kf_server, price_server, tmp_path
+) -> None:
     out = tmp_path / "r"
     result = runner.invoke(
         app,
@@ -96,8 +104,20 @@ def test_fund_with_too_few_months_is_listed_and_the_rest_analyzed(kf_server, tmp
     out = tmp_path / "r"
     result = runner.invoke(
         app,
-        ["analyze", "SPY", "QGRO", "--prices-file", str(prices), "--start", "2018-01", "--min-months", "90",
-         "--out", str(out), "--no-png"],
+        [
+            "analyze",
+            "SPY",
+            "QGRO",
+            "--prices-file",
+            str(prices),
+            "--start",
+            "2018-01",
+            "--min-months",
+            "90",
+            "--out",
+            str(out),
+            "--no-png",
+        ],
         env={"FACTORXRAY_KENFRENCH_URL": kf_server.url},
     )
     assert result.exit_code == 3, result.output
@@ -126,16 +146,22 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path) -> None:
 def test_universe_with_an_unknown_factor_and_bad_out_dirs(tmp_path) -> None:
     universe = tmp_path / "funds.csv"
     universe.write_text("ticker,name,category,region,tilts\nSPY,S&P 500,core,us,QMJ>0\n")
-    result = runner.invoke(app, ["analyze", "--universe", str(universe), "--offline", "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app, ["analyze", "--universe", str(universe), "--offline", "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2 and "unknown factor 'QMJ'" in result.stderr
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
-    result = runner.invoke(app, ["analyze", "--preset", "smart-beta-20", "--offline", "--out", str(a_file)])
+    result = runner.invoke(
+        app, ["analyze", "--preset", "smart-beta-20", "--offline", "--out", str(a_file)]
+    )
     assert result.exit_code == 2 and "is a file" in result.stderr
     if os.geteuid() != 0:  # root can write anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
-        result = runner.invoke(app, ["analyze", "--preset", "smart-beta-20", "--offline", "--out", str(locked / "r")])
+        result = runner.invoke(
+            app, ["analyze", "--preset", "smart-beta-20", "--offline", "--out", str(locked / "r")]
+        )
         assert result.exit_code == 2 and "cannot write" in result.stderr
 
 
@@ -147,12 +173,30 @@ def test_presets_command_lists_categories() -> None:
 
 def test_offline_snapshot_main_job_in_a_real_process(tmp_path) -> None:
     """The README's main job on a machine with an empty cache and no network."""
-    env = {**os.environ, "FACTORXRAY_CACHE_DIR": str(tmp_path / "empty-cache"), "FACTORXRAY_HTTP_RETRIES": "0",
-           "FACTORXRAY_KENFRENCH_URL": "http://127.0.0.1:9/", "FACTORXRAY_YAHOO_URL": "http://127.0.0.1:9"}
+    env = {
+        **os.environ,
+        "FACTORXRAY_CACHE_DIR": str(tmp_path / "empty-cache"),
+        "FACTORXRAY_HTTP_RETRIES": "0",
+        "FACTORXRAY_KENFRENCH_URL": "http://127.0.0.1:9/",
+        "FACTORXRAY_YAHOO_URL": "http://127.0.0.1:9",
+    }
     out = tmp_path / "report"
     done = subprocess.run(
-        [sys.executable, "-m", "factorxray", "analyze", "--preset", "smart-beta-20", "--offline", "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "factorxray",
+            "analyze",
+            "--preset",
+            "smart-beta-20",
+            "--offline",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads((out / "summary.json").read_text())

@@ -16,7 +16,9 @@ from tests._server import LoopbackServer, Reply
 
 def test_put_get_roundtrip_with_metadata(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    stored = cache.put("kenfrench", "X_CSV.zip", b"payload", {"url": "http://h/x", "vintage": "202511"})
+    stored = cache.put(
+        "kenfrench", "X_CSV.zip", b"payload", {"url": "http://h/x", "vintage": "202511"}
+    )
     entry = cache.get("kenfrench", "X_CSV.zip")
     assert entry is not None and entry.data == b"payload"
     assert entry.meta["vintage"] == "202511" and entry.meta["size"] == 7
@@ -24,7 +26,9 @@ def test_put_get_roundtrip_with_metadata(tmp_path: Path) -> None:
     assert entry.is_fresh(60) and not entry.is_fresh(-1)
 
 
-def test_default_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_dir_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FACTORXRAY_CACHE_DIR", str(tmp_path / "here"))
     assert default_cache_dir() == tmp_path / "here"
     monkeypatch.delenv("FACTORXRAY_CACHE_DIR")
@@ -50,7 +54,9 @@ def test_a_failed_write_leaves_no_partial_file_and_keeps_the_old_copy(
     assert entry is not None and entry.data == b"old good bytes"
 
 
-def test_an_interrupted_write_mid_file_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_write_mid_file_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "ns" / "file.data"
 
     class Boom(Exception):
@@ -144,8 +150,15 @@ def test_cached_get_fresh_stale_refresh_and_offline(tmp_path: Path) -> None:
         offline = cached_get(Cache(tmp_path, 0), client, offline=True, **kwargs)
         assert offline.data == b"hello"  # server stopped: the cache still answers
         with pytest.raises(NotCachedError, match="other is not in the cache"):
-            cached_get(Cache(tmp_path), client, namespace="ns", key="other", url="http://127.0.0.1:9/x",
-                       what="other", offline=True)
+            cached_get(
+                Cache(tmp_path),
+                client,
+                namespace="ns",
+                key="other",
+                url="http://127.0.0.1:9/x",
+                what="other",
+                offline=True,
+            )
 
 
 def test_a_bad_download_never_replaces_the_good_copy(tmp_path: Path) -> None:
@@ -155,11 +168,26 @@ def test_a_bad_download_never_replaces_the_good_copy(tmp_path: Path) -> None:
     def reject(data: bytes) -> dict:
         raise DataSourceError("garbage")
 
-    with LoopbackServer({"/item": lambda r: Reply(200, b"garbage")}) as server, HttpClient() as client:
+    with (
+        LoopbackServer({"/item": lambda r: Reply(200, b"garbage")}) as server,
+        HttpClient() as client,
+    ):
         with pytest.raises(DataSourceError, match="garbage"):
-            cached_get(cache, client, namespace="ns", key="item", url=f"{server.url}/item", what="item",
-                       validate=reject)
-    with LoopbackServer({"/item": lambda r: Reply(500, b"oops")}) as server, HttpClient(retries=1, backoff=0.01) as client:
+            cached_get(
+                cache,
+                client,
+                namespace="ns",
+                key="item",
+                url=f"{server.url}/item",
+                what="item",
+                validate=reject,
+            )
+    with (
+        LoopbackServer({"/item": lambda r: Reply(500, b"oops")}) as server,
+        HttpClient(retries=1, backoff=0.01) as client,
+    ):
         with pytest.raises(DataSourceError, match=r"HTTP 500 .*a cached copy from .* is kept"):
-            cached_get(cache, client, namespace="ns", key="item", url=f"{server.url}/item", what="item")
+            cached_get(
+                cache, client, namespace="ns", key="item", url=f"{server.url}/item", what="item"
+            )
     assert cache.get("ns", "item").data == b"good"

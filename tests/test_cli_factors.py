@@ -47,19 +47,63 @@ def _published_strings(stem: str, column: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("model", "region", "stems"),
     [
-        ("ff3", "us", {"Mkt-RF": "F-F_Research_Data_Factors", "SMB": "F-F_Research_Data_Factors",
-                       "HML": "F-F_Research_Data_Factors", "RF": "F-F_Research_Data_Factors"}),
-        ("ff5", "us", dict.fromkeys(["Mkt-RF", "SMB", "HML", "RMW", "CMA", "RF"], "F-F_Research_Data_5_Factors_2x3")),
-        ("ff6", "us", {**dict.fromkeys(["Mkt-RF", "SMB", "HML", "RMW", "CMA", "RF"],
-                                       "F-F_Research_Data_5_Factors_2x3"), "Mom": "F-F_Momentum_Factor"}),
-        ("xray7", "us", {**dict.fromkeys(["Mkt-RF", "SMB", "HML", "RMW", "CMA", "RF"],
-                                         "F-F_Research_Data_5_Factors_2x3"), "Mom": "F-F_Momentum_Factor"}),
-        ("ff5", "developed", dict.fromkeys(["Mkt-RF", "SMB", "HML", "RMW", "CMA", "RF"], "Developed_5_Factors")),
+        (
+            "ff3",
+            "us",
+            {
+                "Mkt-RF": "F-F_Research_Data_Factors",
+                "SMB": "F-F_Research_Data_Factors",
+                "HML": "F-F_Research_Data_Factors",
+                "RF": "F-F_Research_Data_Factors",
+            },
+        ),
+        (
+            "ff5",
+            "us",
+            dict.fromkeys(
+                ["Mkt-RF", "SMB", "HML", "RMW", "CMA", "RF"], "F-F_Research_Data_5_Factors_2x3"
+            ),
+        ),
+        (
+            "ff6",
+            "us",
+            {
+                **dict.fromkeys(
+                    ["Mkt-RF", "SMB", "HML", "RMW", "CMA", "RF"], "F-F_Research_Data_5_Factors_2x3"
+                ),
+                "Mom": "F-F_Momentum_Factor",
+            },
+        ),
+        (
+            "xray7",
+            "us",
+            {
+                **dict.fromkeys(
+                    ["Mkt-RF", "SMB", "HML", "RMW", "CMA", "RF"], "F-F_Research_Data_5_Factors_2x3"
+                ),
+                "Mom": "F-F_Momentum_Factor",
+            },
+        ),
+        (
+            "ff5",
+            "developed",
+            dict.fromkeys(["Mkt-RF", "SMB", "HML", "RMW", "CMA", "RF"], "Developed_5_Factors"),
+        ),
     ],
 )
-def test_show_csv_prints_exactly_the_published_values_over_100(kf_server, model, region, stems) -> None:
-    result = run("factors", "show", model, "--region", region, "--format", "csv",
-                 env={"FACTORXRAY_KENFRENCH_URL": kf_server.url})
+def test_show_csv_prints_exactly_the_published_values_over_100(
+    kf_server, model, region, stems
+) -> None:
+    result = run(
+        "factors",
+        "show",
+        model,
+        "--region",
+        region,
+        "--format",
+        "csv",
+        env={"FACTORXRAY_KENFRENCH_URL": kf_server.url},
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     header = result.stdout.splitlines()[0].split(",")
@@ -72,7 +116,10 @@ def test_show_csv_prints_exactly_the_published_values_over_100(kf_server, model,
     for row in rows:
         for column, values in published.items():
             ours = "MOM" if column == "Mom" else column
-            assert Decimal(row[ours]) == Decimal(values[row["period"]]) / 100, (row["period"], column)
+            assert Decimal(row[ours]) == Decimal(values[row["period"]]) / 100, (
+                row["period"],
+                column,
+            )
     if model == "xray7":
         vol = raw_vol()
         for row in rows:
@@ -80,8 +127,16 @@ def test_show_csv_prints_exactly_the_published_values_over_100(kf_server, model,
 
 
 def test_show_table_has_percent_vintage_and_range(kf_server) -> None:
-    result = run("factors", "show", "ff3", "--start", "2024-01", "--end", "2024-03",
-                 env={"FACTORXRAY_KENFRENCH_URL": kf_server.url})
+    result = run(
+        "factors",
+        "show",
+        "ff3",
+        "--start",
+        "2024-01",
+        "--end",
+        "2024-03",
+        env={"FACTORXRAY_KENFRENCH_URL": kf_server.url},
+    )
     assert result.exit_code == 0, result.output
     raw = raw_monthly("F-F_Research_Data_Factors")
     assert f"{raw.loc['2024-01', 'Mkt-RF']:.2f}" in result.stdout
@@ -91,12 +146,30 @@ def test_show_table_has_percent_vintage_and_range(kf_server) -> None:
 
 def test_list_dataset_and_corr(kf_server) -> None:
     listing = run("factors", "list")
-    assert listing.exit_code == 0 and "xray7" in listing.stdout and "asia_pacific_ex_japan" in listing.stdout
-    sections = run("factors", "dataset", "25_Portfolios_ME_VAR_5x5", env={"FACTORXRAY_KENFRENCH_URL": kf_server.url})
+    assert (
+        listing.exit_code == 0
+        and "xray7" in listing.stdout
+        and "asia_pacific_ex_japan" in listing.stdout
+    )
+    sections = run(
+        "factors",
+        "dataset",
+        "25_Portfolios_ME_VAR_5x5",
+        env={"FACTORXRAY_KENFRENCH_URL": kf_server.url},
+    )
     assert sections.exit_code == 0, sections.output
-    assert "Average Equal Weighted Returns -- Annual" in sections.stdout and "202602" in sections.stdout
-    one = run("factors", "dataset", "F-F_Momentum_Factor", "--section", "Annual",
-              env={"FACTORXRAY_KENFRENCH_URL": kf_server.url})
+    assert (
+        "Average Equal Weighted Returns -- Annual" in sections.stdout
+        and "202602" in sections.stdout
+    )
+    one = run(
+        "factors",
+        "dataset",
+        "F-F_Momentum_Factor",
+        "--section",
+        "Annual",
+        env={"FACTORXRAY_KENFRENCH_URL": kf_server.url},
+    )
     assert one.exit_code == 0 and one.stdout.splitlines()[0] == "year,Mom"
     corr = run("factors", "corr", "xray7", env={"FACTORXRAY_KENFRENCH_URL": kf_server.url})
     assert corr.exit_code == 0, corr.output
@@ -122,7 +195,9 @@ def test_bad_input_is_one_line_exit_2(kf_server, args, message) -> None:
 
 
 def _fault_routes() -> dict:
-    good = (Path(__file__).parent / "data" / "kenfrench" / "F-F_Momentum_Factor_CSV.zip").read_bytes()
+    good = (
+        Path(__file__).parent / "data" / "kenfrench" / "F-F_Momentum_Factor_CSV.zip"
+    ).read_bytes()
     garbage = io.BytesIO()
     with zipfile.ZipFile(garbage, "w") as archive:
         archive.writestr("F-F_Momentum_Factor.csv", "<html>we moved</html>\n\n,Mom\n202001, n/a\n")
@@ -134,12 +209,16 @@ def _fault_routes() -> dict:
         archive.writestr("F-F_Momentum_Factor.csv", b"0" * (65 * 1024 * 1024))
     faults = {
         "/corrupt/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(200, good[:-300] + b"\x00" * 300),
-        "/truncated/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(200, good, truncate_to=len(good) // 2),
+        "/truncated/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(
+            200, good, truncate_to=len(good) // 2
+        ),
         "/garbage/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(200, garbage.getvalue()),
         "/notcsv/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(200, notcsv.getvalue()),
         "/bomb/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(200, bomb.getvalue()),
         "/busy/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(503, b"busy", {"Retry-After": "0"}),
-        "/limited/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(429, b"slow down", {"Retry-After": "0"}),
+        "/limited/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(
+            429, b"slow down", {"Retry-After": "0"}
+        ),
         "/slow/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(200, good, sleep=3),
         "/missing/F-F_Momentum_Factor_CSV.zip": lambda r: Reply(404, b"nope"),
     }
@@ -163,17 +242,37 @@ def _fault_routes() -> dict:
         ("missing", "not found", 2),
     ],
 )
-def test_server_faults_are_one_line_and_keep_the_good_cached_copy(kf_server, tmp_path, fault, message, code) -> None:
+def test_server_faults_are_one_line_and_keep_the_good_cached_copy(
+    kf_server, tmp_path, fault, message, code
+) -> None:
     cache_dir = tmp_path / "faultcache"
-    primed = run("--cache-dir", str(cache_dir), "factors", "show", "ff6", "--format", "csv",
-                 env={"FACTORXRAY_KENFRENCH_URL": kf_server.url})
+    primed = run(
+        "--cache-dir",
+        str(cache_dir),
+        "factors",
+        "show",
+        "ff6",
+        "--format",
+        "csv",
+        env={"FACTORXRAY_KENFRENCH_URL": kf_server.url},
+    )
     assert primed.exit_code == 0
     entry = cache_dir / "kenfrench" / "F-F_Momentum_Factor_CSV.zip.data"
     good_bytes = entry.read_bytes()
     with LoopbackServer(_fault_routes()) as faults:
-        result = run("--cache-dir", str(cache_dir), "factors", "show", "ff6", "--refresh",
-                     env={"FACTORXRAY_KENFRENCH_URL": f"{faults.url}/{fault}/", "FACTORXRAY_HTTP_TIMEOUT": "0.5",
-                          "FACTORXRAY_HTTP_RETRIES": "1"})
+        result = run(
+            "--cache-dir",
+            str(cache_dir),
+            "factors",
+            "show",
+            "ff6",
+            "--refresh",
+            env={
+                "FACTORXRAY_KENFRENCH_URL": f"{faults.url}/{fault}/",
+                "FACTORXRAY_HTTP_TIMEOUT": "0.5",
+                "FACTORXRAY_HTTP_RETRIES": "1",
+            },
+        )
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
@@ -195,26 +294,60 @@ def test_debug_shows_the_traceback(kf_server) -> None:
 
 def test_real_process_live_then_cached_then_offline(tmp_path) -> None:
     """The done-when: a real `factorxray` process, a loopback server, then the server stopped."""
-    env = {**os.environ, "FACTORXRAY_CACHE_DIR": str(tmp_path / "proc-cache"), "FACTORXRAY_HTTP_RETRIES": "0"}
+    env = {
+        **os.environ,
+        "FACTORXRAY_CACHE_DIR": str(tmp_path / "proc-cache"),
+        "FACTORXRAY_HTTP_RETRIES": "0",
+    }
     command = [sys.executable, "-m", "factorxray", "factors", "show", "xray7", "--format", "csv"]
     with LoopbackServer(zip_routes()) as server:
-        live = subprocess.run(command, env={**env, "FACTORXRAY_KENFRENCH_URL": server.url},
-                              capture_output=True, text=True, timeout=120)
+        live = subprocess.run(
+            command,
+            env={**env, "FACTORXRAY_KENFRENCH_URL": server.url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert live.returncode == 0, live.stderr
-    cached = subprocess.run(command, env={**env, "FACTORXRAY_KENFRENCH_URL": server.url},
-                            capture_output=True, text=True, timeout=120)
+    cached = subprocess.run(
+        command,
+        env={**env, "FACTORXRAY_KENFRENCH_URL": server.url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cached.returncode == 0, cached.stderr
     assert cached.stdout == live.stdout
-    empty = subprocess.run([*command, "--offline"], env={**env, "FACTORXRAY_CACHE_DIR": str(tmp_path / "empty")},
-                           capture_output=True, text=True, timeout=120)
+    empty = subprocess.run(
+        [*command, "--offline"],
+        env={**env, "FACTORXRAY_CACHE_DIR": str(tmp_path / "empty")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert empty.returncode == 1
-    assert empty.stderr.count("\n") == 1 and "not in the cache" in empty.stderr and "Traceback" not in empty.stderr
+    assert (
+        empty.stderr.count("\n") == 1
+        and "not in the cache" in empty.stderr
+        and "Traceback" not in empty.stderr
+    )
 
 
 def test_cache_info_and_clear(kf_server, tmp_path) -> None:
     cache_dir = tmp_path / "c"
-    run("--cache-dir", str(cache_dir), "factors", "show", "ff3", env={"FACTORXRAY_KENFRENCH_URL": kf_server.url})
+    run(
+        "--cache-dir",
+        str(cache_dir),
+        "factors",
+        "show",
+        "ff3",
+        env={"FACTORXRAY_KENFRENCH_URL": kf_server.url},
+    )
     info = run("--cache-dir", str(cache_dir), "cache", "info")
-    assert info.exit_code == 0 and "F-F_Research_Data_Factors_CSV.zip" in info.stdout and "202511" in info.stdout
+    assert (
+        info.exit_code == 0
+        and "F-F_Research_Data_Factors_CSV.zip" in info.stdout
+        and "202511" in info.stdout
+    )
     cleared = run("--cache-dir", str(cache_dir), "cache", "clear")
     assert cleared.exit_code == 0 and "removed 2 file(s)" in cleared.stderr

@@ -26,7 +26,9 @@ def raw_monthly(stem: str) -> pd.DataFrame:
     columns = [c.strip() for c in header.split(",")[1:]]
     block = _raw_blocks(text)[0]
     index = pd.PeriodIndex([f"{k[:4]}-{k[4:]}" for k, _ in block], freq="M")
-    return pd.DataFrame([[float(c) for c in cells] for _, cells in block], index=index, columns=columns)
+    return pd.DataFrame(
+        [[float(c) for c in cells] for _, cells in block], index=index, columns=columns
+    )
 
 
 def raw_vol() -> pd.Series:
@@ -49,21 +51,36 @@ def test_xray7_columns_values_and_vintages(kf_server, cache: Cache) -> None:
     common = five.index.intersection(mom.index).intersection(raw_vol().index)
     assert factors.index.equals(common)
     for column in ("Mkt-RF", "SMB", "HML", "RMW", "CMA", "RF"):
-        np.testing.assert_array_equal(factors[column].to_numpy(), five.loc[common, column].to_numpy() / 100)
-    np.testing.assert_array_equal(factors["MOM"].to_numpy(), mom.loc[common, "Mom"].to_numpy() / 100)
-    np.testing.assert_allclose(factors["VOL"].to_numpy(), raw_vol().loc[common].to_numpy() / 100, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(
+            factors[column].to_numpy(), five.loc[common, column].to_numpy() / 100
+        )
+    np.testing.assert_array_equal(
+        factors["MOM"].to_numpy(), mom.loc[common, "Mom"].to_numpy() / 100
+    )
+    np.testing.assert_allclose(
+        factors["VOL"].to_numpy(), raw_vol().loc[common].to_numpy() / 100, rtol=0, atol=1e-12
+    )
     assert factors.attrs["vintages"] == {
         "F-F_Research_Data_5_Factors_2x3": "202511",
         "F-F_Momentum_Factor": "202511",
         "25_Portfolios_ME_VAR_5x5": "202602",
     }
     assert factors.index[-1] == pd.Period("2025-11", "M")
-    assert factors.attrs["limited_by"]["end"] == ["F-F_Momentum_Factor", "F-F_Research_Data_5_Factors_2x3"]
+    assert factors.attrs["limited_by"]["end"] == [
+        "F-F_Momentum_Factor",
+        "F-F_Research_Data_5_Factors_2x3",
+    ]
 
 
 def test_vol_formula_on_named_columns() -> None:
-    frame = pd.DataFrame({"SMALL LoVAR": [1.0, 2.0], "BIG LoVAR": [3.0, 0.0], "SMALL HiVAR": [5.0, -1.0],
-                          "BIG HiVAR": [-1.0, 1.0]})
+    frame = pd.DataFrame(
+        {
+            "SMALL LoVAR": [1.0, 2.0],
+            "BIG LoVAR": [3.0, 0.0],
+            "SMALL HiVAR": [5.0, -1.0],
+            "BIG HiVAR": [-1.0, 1.0],
+        }
+    )
     assert vol_factor(frame).tolist() == [0.0, 1.0]
 
 
@@ -77,11 +94,15 @@ def test_vol_formula_on_named_columns() -> None:
         ("ff5", "developed", "Developed_5_Factors", ["Mkt-RF", "SMB", "HML", "RMW", "CMA"]),
     ],
 )
-def test_single_file_models_equal_the_published_values(kf_server, cache, model, region, stem, columns) -> None:
+def test_single_file_models_equal_the_published_values(
+    kf_server, cache, model, region, stem, columns
+) -> None:
     factors = load_factors(model, region=region, base_url=kf_server.url, cache=cache)
     raw = raw_monthly(stem)
     assert list(factors.columns) == [*columns, "RF"]
-    pd.testing.assert_frame_equal(factors, raw[[*columns, "RF"]] / 100, check_names=False, check_freq=False)
+    pd.testing.assert_frame_equal(
+        factors, raw[[*columns, "RF"]] / 100, check_names=False, check_freq=False
+    )
 
 
 def test_carhart_and_ff6_developed_use_wml_and_intersect_ranges(kf_server, cache) -> None:
@@ -91,13 +112,19 @@ def test_carhart_and_ff6_developed_use_wml_and_intersect_ranges(kf_server, cache
     assert factors.index.equals(five.index.intersection(wml.index))
     assert factors.index[-1] == pd.Period("2022-07", "M")  # the momentum file's vintage ends first
     assert factors.attrs["limited_by"]["end"] == ["Developed_Mom_Factor"]
-    np.testing.assert_array_equal(factors["MOM"].to_numpy(), wml.loc[factors.index, "WML"].to_numpy() / 100)
+    np.testing.assert_array_equal(
+        factors["MOM"].to_numpy(), wml.loc[factors.index, "WML"].to_numpy() / 100
+    )
 
 
 def test_article7_mixes_developed_ff5_with_us_mom_and_vol(kf_server, cache) -> None:
     factors = load_factors("article7", base_url=kf_server.url, cache=cache)
     assert factors.attrs["region"] == "developed+us"
-    assert set(factors.attrs["vintages"]) == {"Developed_5_Factors", "F-F_Momentum_Factor", "25_Portfolios_ME_VAR_5x5"}
+    assert set(factors.attrs["vintages"]) == {
+        "Developed_5_Factors",
+        "F-F_Momentum_Factor",
+        "25_Portfolios_ME_VAR_5x5",
+    }
     developed = raw_monthly("Developed_5_Factors")
     month = pd.Period("2020-03", "M")
     assert factors.loc[month, "Mkt-RF"] == developed.loc[month, "Mkt-RF"] / 100
@@ -105,10 +132,18 @@ def test_article7_mixes_developed_ff5_with_us_mom_and_vol(kf_server, cache) -> N
 
 
 def test_start_end_and_daily(kf_server, cache) -> None:
-    window = load_factors("ff3", start="2010-01", end="2010-12", base_url=kf_server.url, cache=cache)
+    window = load_factors(
+        "ff3", start="2010-01", end="2010-12", base_url=kf_server.url, cache=cache
+    )
     assert len(window) == 12 and window.index[0] == pd.Period("2010-01", "M")
-    daily = load_factors("ff3", frequency="daily", start="2020-03-01", end="2020-03-31", base_url=kf_server.url,
-                         cache=cache)
+    daily = load_factors(
+        "ff3",
+        frequency="daily",
+        start="2020-03-01",
+        end="2020-03-31",
+        base_url=kf_server.url,
+        cache=cache,
+    )
     assert isinstance(daily.index, pd.DatetimeIndex) and len(daily) == 22
     assert daily.loc["2020-03-16", "Mkt-RF"] == pytest.approx(-0.1200)
 
@@ -116,8 +151,14 @@ def test_start_end_and_daily(kf_server, cache) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"model": "ff7"}, r"unknown model 'ff7'; choose one of: capm, ff3, carhart, ff5, ff6, xray7, article7"),
-        ({"model": "ff5", "region": "mars"}, r"unknown region 'mars'; choose one of: us, developed"),
+        (
+            {"model": "ff7"},
+            r"unknown model 'ff7'; choose one of: capm, ff3, carhart, ff5, ff6, xray7, article7",
+        ),
+        (
+            {"model": "ff5", "region": "mars"},
+            r"unknown region 'mars'; choose one of: us, developed",
+        ),
         ({"model": "xray7", "region": "europe"}, "VOL factor, which exists only for the US"),
         ({"model": "ff5", "frequency": "weekly"}, "unknown frequency 'weekly'"),
     ],
@@ -134,14 +175,19 @@ def test_every_model_and_region_maps_to_dataset_names() -> None:
                 continue
             names = [s.dataset for s in model_sources(model, region)]
             assert names and all(name for name in names)
-    assert [s.dataset for s in model_sources("carhart", "emerging")] == ["Emerging_5_Factors", "Emerging_MOM_Factor"]
+    assert [s.dataset for s in model_sources("carhart", "emerging")] == [
+        "Emerging_5_Factors",
+        "Emerging_MOM_Factor",
+    ]
 
 
 def test_correlations_exclude_rf(kf_server, cache) -> None:
     factors = load_factors("xray7", base_url=kf_server.url, cache=cache)
     corr = factor_correlations(factors)
     assert list(corr.columns) == ["Mkt-RF", "SMB", "HML", "RMW", "CMA", "MOM", "VOL"]
-    assert corr.loc["HML", "CMA"] == pytest.approx(np.corrcoef(factors["HML"], factors["CMA"])[0, 1])
+    assert corr.loc["HML", "CMA"] == pytest.approx(
+        np.corrcoef(factors["HML"], factors["CMA"])[0, 1]
+    )
     assert corr.loc["Mkt-RF", "VOL"] < -0.5  # low volatility is defensive
 
 

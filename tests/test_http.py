@@ -23,14 +23,20 @@ def _flaky(statuses: list[int], headers: dict[str, str] | None = None):
 
 
 def test_retries_5xx_then_succeeds() -> None:
-    with LoopbackServer({"/x": _flaky([500, 503])}) as server, HttpClient(retries=3, backoff=0.01) as client:
+    with (
+        LoopbackServer({"/x": _flaky([500, 503])}) as server,
+        HttpClient(retries=3, backoff=0.01) as client,
+    ):
         response = client.get(f"{server.url}/x")
     assert response.status_code == 200 and response.content == b"ok"
     assert len(server.requests) == 3
 
 
 def test_429_honours_retry_after() -> None:
-    with LoopbackServer({"/x": _flaky([429], {"Retry-After": "1"})}) as server, HttpClient(backoff=0.01) as client:
+    with (
+        LoopbackServer({"/x": _flaky([429], {"Retry-After": "1"})}) as server,
+        HttpClient(backoff=0.01) as client,
+    ):
         started = time.perf_counter()
         client.get(f"{server.url}/x")
         waited = time.perf_counter() - started
@@ -38,8 +44,13 @@ def test_429_honours_retry_after() -> None:
 
 
 def test_gives_up_with_one_line_after_retries() -> None:
-    with LoopbackServer({"/x": _flaky([500] * 10)}) as server, HttpClient(retries=2, backoff=0.01) as client:
-        with pytest.raises(DataSourceError, match=r"^dataset X: HTTP 500 server error \(retry later\) from http"):
+    with (
+        LoopbackServer({"/x": _flaky([500] * 10)}) as server,
+        HttpClient(retries=2, backoff=0.01) as client,
+    ):
+        with pytest.raises(
+            DataSourceError, match=r"^dataset X: HTTP 500 server error \(retry later\) from http"
+        ):
             client.get(f"{server.url}/x", what="dataset X")
     assert len(server.requests) == 3
 
@@ -68,12 +79,17 @@ def test_truncated_body_is_an_error() -> None:
     body = b"z" * 50_000
     with LoopbackServer({"/t": lambda r: Reply(200, body, truncate_to=1000)}) as server:
         with HttpClient(retries=1, backoff=0.01) as client:
-            with pytest.raises(DataSourceError, match=r"connection dropped mid-response|network error"):
+            with pytest.raises(
+                DataSourceError, match=r"connection dropped mid-response|network error"
+            ):
                 client.get(f"{server.url}/t")
 
 
 def test_size_cap() -> None:
-    with LoopbackServer({"/big": lambda r: Reply(200, b"x" * 5000)}) as server, HttpClient(max_bytes=1000) as client:
+    with (
+        LoopbackServer({"/big": lambda r: Reply(200, b"x" * 5000)}) as server,
+        HttpClient(max_bytes=1000) as client,
+    ):
         with pytest.raises(DataSourceError, match="exceeds the 1000-byte limit"):
             client.get(f"{server.url}/big")
 

@@ -111,16 +111,25 @@ def test_titled_sections_of_the_size_variance_file() -> None:
         "Average Equal Weighted Returns -- Annual",
     ]
     vw = dataset.section("Average Value Weighted Returns -- Monthly")
-    assert list(vw.columns[[0, 4, 20, 24]]) == ["SMALL LoVAR", "SMALL HiVAR", "BIG LoVAR", "BIG HiVAR"]
+    assert list(vw.columns[[0, 4, 20, 24]]) == [
+        "SMALL LoVAR",
+        "SMALL HiVAR",
+        "BIG LoVAR",
+        "BIG HiVAR",
+    ]
     assert vw.index[0] == pd.Period("1963-07", "M")
     assert vw.loc[pd.Period("1963-07", "M"), "SMALL LoVAR"] == pytest.approx(-0.6621)
     # -99.99 / -999 are missing values: as many NaN as such cells in the raw text
     raw_cells = [
-        float(cell) for block in _raw_blocks(_raw_text(KF_DIR / "25_Portfolios_ME_VAR_5x5_CSV.zip"))
-        for _, cells in block for cell in cells
+        float(cell)
+        for block in _raw_blocks(_raw_text(KF_DIR / "25_Portfolios_ME_VAR_5x5_CSV.zip"))
+        for _, cells in block
+        for cell in cells
     ]
     n_missing = sum(value in (-99.99, -999.0) for value in raw_cells)
-    assert sum(int(frame.isna().to_numpy().sum()) for frame in dataset.sections.values()) == n_missing
+    assert (
+        sum(int(frame.isna().to_numpy().sum()) for frame in dataset.sections.values()) == n_missing
+    )
 
 
 def test_missing_value_markers_become_nan() -> None:
@@ -277,7 +286,9 @@ def test_stale_entry_is_revalidated_with_a_conditional_get(kf_server, tmp_path: 
 
 
 def test_unknown_dataset_is_a_usage_error_with_suggestions(kf_server, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match=r"dataset F-F_Momentum_Factr not found .*did you mean F-F_Momentum_Factor"):
+    with pytest.raises(
+        UsageError, match=r"dataset F-F_Momentum_Factr not found .*did you mean F-F_Momentum_Factor"
+    ):
         read_dataset("F-F_Momentum_Factr", base=kf_server.url, cache=Cache(tmp_path))
 
 
