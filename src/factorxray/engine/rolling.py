@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from factorxray.engine import ols as _ols
 from factorxray.engine.covariance import CovarianceEstimator, make_estimator
@@ -29,6 +30,9 @@ from factorxray.errors import InsufficientDataError, UsageError
 from factorxray.results import RollingExposureResults
 
 __all__ = ["rolling_regress"]
+
+#: The rolling engine's chunks of funds may use this many times ``ols.CHUNK_BYTES``.
+ROLLING_CHUNK_FACTOR = 4
 
 
 def rolling_regress(
@@ -126,22 +130,22 @@ def rolling_regress(
         )
     check_design_rank(inputs.design[usable[has_window].any(axis=0)], inputs.terms)
     shared = _shared_window_inverses(inputs.design, starts, ends)
+    partial = bool((valid & (counts < (ends - starts + 1))).any())
     parts = [
         _fit_fund_chunk(
             inputs, usable, ids, starts, ends, counts[ids], valid[ids], shared, estimator
         )
-        for ids in _fund_chunks(np.flatnonzero(has_window), n_time, n_params)
+        for ids in _fund_chunks(np.flatnonzero(has_window), n_time, n_params, partial)
     ]
     fund_pos, window_pos, params, bse, nobs, ssr, tss = (
         np.concatenate(arrays) for arrays in zip(*parts, strict=True)
     )
-    fitted = set(np.unique(fund_pos).tolist())
+    fitted = np.zeros(len(inputs.funds), dtype=bool)
+    fitted[fund_pos] = True
     skipped = {
-        fund: _skip_reason(bool(has_window[i]), min_obs)
-        for i, fund in enumerate(inputs.funds)
-        if i not in fitted
+        inputs.funds[i]: _skip_reason(bool(has_window[i]), min_obs) for i in np.flatnonzero(~fitted)
     }
-    if not fitted:
+    if not fitted.any():
         raise InsufficientDataError(
             "no window has a non-singular factor design; drop collinear factors"
         )
@@ -200,10 +204,15 @@ def _window_counts(usable: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> 
     return cumulative[:, ends + 1] - cumulative[:, starts]
 
 
-def _fund_chunks(fund_ids: np.ndarray, n_time: int, n_params: int) -> list[np.ndarray]:
-    per_fund = 8 * (n_time + 1) * (n_params * n_params + n_params + 4) * 2
-    size = max(1, _ols.CHUNK_BYTES // per_fund)
-    return [fund_ids[i : i + size] for i in range(0, fund_ids.size, size)]
+def _fund_chunks(
+    fund_ids: np.ndarray, n_time: int, n_params: int, partial: bool
+) -> list[np.ndarray]:
+    """Chunks of funds: cumulative moments, window sums and estimates, ``(P + 2)`` columns
+    each, plus the ``P^2`` columns of ``X'X`` sums when some windows have missing rows."""
+    columns = (n_params + 2) * 4 + (2 * n_params * n_params if partial else 0)
+    size = max(1, ROLLING_CHUNK_FACTOR * _ols.CHUNK_BYTES // (8 * (n_time + 1) * columns))
+    count = -(-fund_ids.size // size)
+    return np.array_split(fund_ids, count) if count > 1 else [fund_ids]
 
 
 @dataclass(frozen=True)
@@ -232,9 +241,25 @@ def _outer_rows(design: np.ndarray) -> np.ndarray:
 
 def _window_sums(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Window sums of ``values`` (time on axis 0) via cumulative sums: ``(T, ...) -> (W, ...)``."""
-    cumulative = np.zeros((values.shape[0] + 1, *values.shape[1:]))
+    cumulative = np.empty((values.shape[0] + 1, *values.shape[1:]))
+    cumulative[0] = 0.0
     np.cumsum(values, axis=0, out=cumulative[1:])
-    return cumulative[ends + 1] - cumulative[starts]
+    return _difference(cumulative, starts, ends)
+
+
+def _difference(cumulative: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``cumulative[ends + 1] - cumulative[starts]``, with slices for consecutive windows."""
+    return _rows(cumulative, ends + 1) - _rows(cumulative, starts)
+
+
+def _rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]``, as a view when ``rows`` are consecutive or all equal (broadcast)."""
+    first = int(rows[0])
+    if rows[-1] - first == rows.size - 1 and (np.diff(rows) == 1).all():
+        return array[first : first + rows.size]
+    if (rows == first).all():
+        return array[first : first + 1]
+    return array[rows]
 
 
 def _fit_fund_chunk(
@@ -248,32 +273,27 @@ def _fit_fund_chunk(
     shared: _SharedInverses,
     estimator: CovarianceEstimator,
 ) -> tuple[np.ndarray, ...]:
-    """Fit every valid window of a chunk of funds; dense arrays are (window, fund, ...)."""
+    """Fit every valid window of a chunk of funds.
+
+    Per-pair masks and sums are ``(fund, window)``; ``X'y`` and the estimates are
+    ``(window, fund, P)`` (one matrix product per window); pairs come out fund-major.
+    """
     design = inputs.design
     n_params = design.shape[1]
     fund_usable = usable[fund_ids]
     y = np.where(fund_usable, inputs.returns[fund_ids], 0.0)
-    y_time = y.T
-    moments = np.empty((design.shape[0], y.shape[0], n_params + 2))
-    np.multiply(design[:, None, :], y_time[:, :, None], out=moments[:, :, :n_params])
-    np.multiply(y_time, y_time, out=moments[:, :, n_params])
-    moments[:, :, n_params + 1] = y_time
-    sums = _window_sums(moments, starts, ends)
-    del moments
-    xty, yy, ysum = sums[:, :, :n_params], sums[:, :, n_params], sums[:, :, n_params + 1]
-    nobs = counts.T
-    valid = valid.T
-    complete = nobs == (ends - starts + 1)[:, None]
+    n_funds = y.shape[0]
+    ysum = _window_sums(y.T, starts, ends).T
+    yy = _window_sums((y * y).T, starts, ends).T
+    xty = _window_xty(y, design, starts, ends)
+    complete = counts == (ends - starts + 1)[None, :]
 
     # complete windows: one shared inverse per window, applied to all funds in one product
     params = np.matmul(xty, shared.inverse)  # the inverse is symmetric
-    bread_diag = np.broadcast_to(
-        np.diagonal(shared.inverse, axis1=1, axis2=2)[:, None, :], params.shape
-    ).copy()
-    singular = np.broadcast_to(shared.singular[:, None], nobs.shape).copy()
+    singular = valid & complete & shared.singular[None, :]
 
     # windows with missing rows: their own X'X from cumulative sums of m_t x_t x_t'
-    partial_w, partial_f = np.nonzero(valid & ~complete)
+    partial_f, partial_w = np.nonzero(valid & ~complete)
     partial_inverse = np.empty((0, n_params, n_params))
     if partial_w.size:
         involved, local_of = np.unique(partial_f, return_inverse=True)
@@ -283,24 +303,25 @@ def _fit_fund_chunk(
         xtx = xtx_sums[partial_w, local_of].reshape(-1, n_params, n_params)
         estimate, partial_inverse, bad = solve_normal_equations(xtx, xty[partial_w, partial_f])
         params[partial_w, partial_f] = estimate
-        bread_diag[partial_w, partial_f] = np.diagonal(partial_inverse, axis1=1, axis2=2)
-        singular[partial_w, partial_f] = bad
+        singular[partial_f, partial_w] = bad
 
+    # (fund, window) pairs with estimates, fund-major
     keep = valid & ~singular
-    window_pos, fund_pos = np.nonzero(keep)
-    order = np.argsort(fund_pos, kind="stable")
-    window_pos, fund_pos = window_pos[order], fund_pos[order]
-    pair_params = params[keep][order]
-    pair_nobs = nobs[keep][order]
-    pair_yy, pair_ysum = yy[keep][order], ysum[keep][order]
+    fund_pos, window_pos = np.nonzero(keep)
+    flat = window_pos * n_funds + fund_pos  # row of the pair in (window, fund) arrays
+    pair_params = np.take(params.reshape(-1, n_params), flat, axis=0)
+    pair_nobs = counts[keep]
+    pair_yy, pair_ysum = yy[keep], ysum[keep]
     pair_tss = pair_yy - pair_ysum * pair_ysum / pair_nobs
+    is_partial = ~complete[keep]
+    if is_partial.any():
+        slot = np.full(keep.shape, -1)
+        slot[partial_f, partial_w] = np.arange(partial_w.size)
+        partial_slot = slot[keep][is_partial]
     if estimator.needs_scores:
         breads = shared.inverse[window_pos]
-        is_partial = ~complete[window_pos, fund_pos]
         if is_partial.any():
-            slot = np.full(valid.shape, -1)
-            slot[partial_w, partial_f] = np.arange(partial_w.size)
-            breads[is_partial] = partial_inverse[slot[window_pos, fund_pos][is_partial]]
+            breads[is_partial] = partial_inverse[partial_slot]
         pair_ssr, pair_bse = _robust_bse(
             y,
             fund_usable,
@@ -314,11 +335,14 @@ def _fit_fund_chunk(
             estimator,
         )
     else:
-        pair_xty = xty[keep][order]
+        bread_diag = np.diagonal(shared.inverse, axis1=1, axis2=2)[window_pos]
+        if is_partial.any():
+            bread_diag[is_partial] = np.diagonal(partial_inverse, axis1=1, axis2=2)[partial_slot]
+        pair_xty = np.take(xty.reshape(-1, n_params), flat, axis=0)
         pair_ssr = pair_yy - np.einsum("mp,mp->m", pair_params, pair_xty)
         scale = pair_ssr / (pair_nobs - n_params)
         with np.errstate(invalid="ignore"):
-            pair_bse = np.sqrt(scale[:, None] * bread_diag[keep][order])
+            pair_bse = np.sqrt(scale[:, None] * bread_diag)
     return (
         fund_ids[fund_pos],
         window_pos,
@@ -328,6 +352,24 @@ def _fit_fund_chunk(
         pair_ssr,
         pair_tss,
     )
+
+
+def _window_xty(
+    y: np.ndarray, design: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """``X'y`` of every (window, fund): ``(W, n, P)`` from ``y`` ``(n, T)`` (0 where unusable).
+
+    Rolling windows of one length: for each window one product of the funds' window rows with
+    the window's design rows, read through strided views (no copies, and sums of ``window``
+    terms rather than differences of running sums). Expanding windows: cumulative sums.
+    """
+    length = ends - starts + 1
+    if (length == length[0]).all() and (np.diff(starts) == 1).all():
+        size, first, count = int(length[0]), int(starts[0]), starts.size
+        y_windows = sliding_window_view(y, size, axis=1)[:, first : first + count]
+        x_windows = sliding_window_view(design, size, axis=0)[first : first + count]
+        return np.matmul(y_windows.transpose(1, 0, 2), x_windows.transpose(0, 2, 1))
+    return _window_sums(y.T[:, :, None] * design[:, None, :], starts, ends)
 
 
 def _robust_bse(
