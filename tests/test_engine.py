@@ -103,6 +103,7 @@ def test_single_fund_series(etfs, factors):
 def test_chunking_gives_identical_results(etfs, factors, monkeypatch):
     whole = regress(etfs, factors)
     monkeypatch.setattr(ols_module, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(ols_module, "MIN_CHUNK_FUNDS", 1)  # one fund per chunk, own rows only
     chunked = regress(etfs, factors)
     pd.testing.assert_frame_equal(whole.params, chunked.params, rtol=1e-13)
     pd.testing.assert_frame_equal(whole.bse, chunked.bse, rtol=1e-13)

@@ -21,6 +21,7 @@ The defaults reproduce ``statsmodels`` ``OLS(...).fit(cov_type=...)``:
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -252,7 +253,7 @@ def pack_products(a: np.ndarray, b: np.ndarray, *, symmetric: bool = False) -> n
     >>> pack_products(x, x)
     array([[1., 2., 4.]])
     """
-    rows, cols = np.triu_indices(a.shape[1])
+    rows, cols = _upper(a.shape[1])
     packed = a[:, rows] * b[:, cols]
     if symmetric:
         packed += b[:, rows] * a[:, cols]
@@ -268,7 +269,7 @@ def unpack_symmetric(packed: np.ndarray, n_params: int) -> np.ndarray:
     array([[[1., 2.],
             [2., 4.]]])
     """
-    rows, cols = np.triu_indices(n_params)
+    rows, cols = _upper(n_params)
     full = np.empty((packed.shape[0], n_params, n_params))
     full[:, rows, cols] = packed
     full[:, cols, rows] = packed
@@ -611,6 +612,11 @@ def _check_lags(lags: int | None) -> int | None:
     if lags < 0:
         raise UsageError(f"hac_lags must be a non-negative integer, not {lags}")
     return int(lags)
+
+
+@functools.cache
+def _upper(n_params: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n_params)
 
 
 def _require(scores: Scores | None) -> Scores:

@@ -241,7 +241,8 @@ def prepare_inputs(
     if not isinstance(factors, pd.DataFrame):
         raise UsageError(f"factors must be a pandas DataFrame, not {type(factors).__name__}")
     names = _regressor_names(factors, factors_used, rf_column)
-    factor_frame = factors.loc[:, names]
+    columns = [str(c) for c in factors.columns.tolist()]
+    factor_frame = factors.take([columns.index(name) for name in names], axis=1)
     _check_numeric(fund_frame, "returns")
     _check_numeric(factor_frame, "factors")
     index = _common_index(fund_frame.index, factor_frame.index)
