@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 
 import platformdirs
 
+from factorxray._atomic import atomic_write_bytes
 from factorxray.data.http import HttpClient, ProgressCallback, redact_url
 from factorxray.errors import DataSourceError, NotCachedError, UsageError, with_message
 
@@ -72,27 +72,6 @@ class CacheEntry:
     def is_fresh(self, ttl_seconds: float) -> bool:
         """True while the entry is younger than ``ttl_seconds``."""
         return self.age_seconds() < ttl_seconds
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`.
-
-    A crash or error at any point leaves either the old file or the new one, never a
-    partial file; the temporary file is removed on failure.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; written files are ordinary readable files
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
 
 
 class Cache:

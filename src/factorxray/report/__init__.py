@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from factorxray._atomic import atomic_write_text
 from factorxray.report import charts, exports, glossary
 
 if TYPE_CHECKING:
@@ -481,19 +482,6 @@ def _environment() -> Any:
     )
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write atomically: a temporary file beside ``path`` (normal permissions), then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def write_report(
     analysis: Analysis,
     out_dir: str | os.PathLike[str],
@@ -538,7 +526,7 @@ def write_report(
 
         pngs = static_png.write_pngs(data, out / "png")
     index = out / "index.html"
-    _write_text(index, _build_page(data, pngs, generated_at))
+    atomic_write_text(index, _build_page(data, pngs, generated_at))
     if open_browser:
         webbrowser.open(index.resolve().as_uri())
     return index

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from factorxray._atomic import atomic_write_text
+
 if TYPE_CHECKING:
     from factorxray.analysis import Analysis
 
@@ -53,7 +55,7 @@ def write_exposures_csv(analysis: Analysis, path: str | os.PathLike[str]) -> Pat
     """Write :func:`exposures_frame` as CSV (full-precision floats, empty for NaN)."""
     path = Path(path)
     text = exposures_frame(analysis).to_csv(index=False, lineterminator="\n")
-    _write_atomic(path, text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -189,18 +191,5 @@ def write_summary_json(
     """Write :func:`summary` as indented JSON (strict: no NaN)."""
     path = Path(path)
     text = json.dumps(summary(analysis, generated_at=generated_at), indent=2, allow_nan=False)
-    _write_atomic(path, text + "\n")
+    atomic_write_text(path, text + "\n")
     return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write atomically: a temporary file beside ``path`` (normal permissions), then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
