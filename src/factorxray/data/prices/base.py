@@ -207,12 +207,37 @@ def load_json(content: bytes, *, what: str) -> Any:
         raise ParseError(f"{what}: malformed JSON ({_short(exc, 80)})") from None
 
 
+def closes_from_rows(payload: Any, *, what: str) -> pd.Series:
+    """Adjusted closes from a JSON list of daily rows with ``date`` and ``adjClose`` (FMP, Tiingo)."""
+    if not isinstance(payload, list):
+        raise ParseError(f"{what}: expected a JSON list of daily rows")
+    try:
+        dates = [row["date"] for row in payload]
+        closes = [row["adjClose"] for row in payload]
+    except (KeyError, TypeError):
+        raise ParseError(f"{what}: rows without 'date' and 'adjClose'") from None
+    return clean_closes(dates, closes, what=what)
+
+
+def json_error_field(body: bytes, field: str) -> str | None:
+    """The text of ``field`` in a JSON error answer, or None when absent or not JSON."""
+    try:
+        payload = load_json(body, what="")
+    except ParseError:
+        return None
+    if isinstance(payload, dict) and payload.get(field):
+        return str(payload[field])
+    return None
+
+
 __all__ = [
     "EARLIEST",
     "PriceProvider",
     "PriceRequest",
     "check_ticker",
     "clean_closes",
+    "closes_from_rows",
+    "json_error_field",
     "load_json",
     "resolve_base_url",
 ]

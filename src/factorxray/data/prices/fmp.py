@@ -13,8 +13,14 @@ from datetime import date
 
 import pandas as pd
 
-from factorxray.data.prices.base import PriceRequest, clean_closes, load_json, resolve_base_url
-from factorxray.errors import DataSourceError, ParseError, UsageError
+from factorxray.data.prices.base import (
+    PriceRequest,
+    closes_from_rows,
+    json_error_field,
+    load_json,
+    resolve_base_url,
+)
+from factorxray.errors import DataSourceError, UsageError
 
 DEFAULT_BASE_URL = "https://financialmodelingprep.com"
 ENV_URL = "FACTORXRAY_FMP_URL"
@@ -74,24 +80,12 @@ class FmpProvider:
         if isinstance(payload, dict):
             message = payload.get("Error Message") or payload.get("error") or payload
             raise DataSourceError(f"FMP: {message}")
-        if not isinstance(payload, list):
-            raise ParseError(f"{what}: expected a JSON list of daily rows")
-        try:
-            dates = [row["date"] for row in payload]
-            closes = [row["adjClose"] for row in payload]
-        except (KeyError, TypeError):
-            raise ParseError(f"{what}: rows without 'date' and 'adjClose'") from None
-        return clean_closes(dates, closes, what=what)
+        return closes_from_rows(payload, what=what)
 
     def describe_error(self, ticker: str, status: int, body: bytes) -> str | None:
         """FMP's ``Error Message`` from an error answer, if any."""
-        try:
-            payload = load_json(body, what="")
-        except ParseError:
-            return None
-        if isinstance(payload, dict) and payload.get("Error Message"):
-            return f"FMP: HTTP {status}: {payload['Error Message']}"
-        return None
+        message = json_error_field(body, "Error Message")
+        return f"FMP: HTTP {status}: {message}" if message else None
 
 
 __all__ = ["DEFAULT_BASE_URL", "ENV_KEY", "ENV_URL", "FmpProvider", "missing_key_error"]

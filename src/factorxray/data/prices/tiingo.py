@@ -15,9 +15,15 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from factorxray.data.prices.base import PriceRequest, clean_closes, load_json, resolve_base_url
+from factorxray.data.prices.base import (
+    PriceRequest,
+    closes_from_rows,
+    json_error_field,
+    load_json,
+    resolve_base_url,
+)
 from factorxray.data.prices.fmp import missing_key_error
-from factorxray.errors import DataSourceError, ParseError
+from factorxray.errors import DataSourceError
 
 DEFAULT_BASE_URL = "https://api.tiingo.com"
 ENV_URL = "FACTORXRAY_TIINGO_URL"
@@ -62,24 +68,12 @@ class TiingoProvider:
         payload = load_json(content, what=what)
         if isinstance(payload, dict):
             raise DataSourceError(f"Tiingo: {payload.get('detail') or payload}")
-        if not isinstance(payload, list):
-            raise ParseError(f"{what}: expected a JSON list of daily rows")
-        try:
-            dates = [row["date"] for row in payload]
-            closes = [row["adjClose"] for row in payload]
-        except (KeyError, TypeError):
-            raise ParseError(f"{what}: rows without 'date' and 'adjClose'") from None
-        return clean_closes(dates, closes, what=what)
+        return closes_from_rows(payload, what=what)
 
     def describe_error(self, ticker: str, status: int, body: bytes) -> str | None:
         """Tiingo's ``detail`` from an error answer, if any."""
-        try:
-            payload = load_json(body, what="")
-        except ParseError:
-            return None
-        if isinstance(payload, dict) and payload.get("detail"):
-            return f"Tiingo: HTTP {status}: {payload['detail']}"
-        return None
+        message = json_error_field(body, "detail")
+        return f"Tiingo: HTTP {status}: {message}" if message else None
 
 
 __all__ = ["DEFAULT_BASE_URL", "ENV_KEY", "ENV_URL", "TiingoProvider"]
