@@ -50,6 +50,9 @@ class LoopbackServer:
         self.routes: dict[str, Handler] = dict(routes or {})
         self.delay = delay
         self.requests: list[Request] = []
+        #: Requests being answered right now, and the most there ever were at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         server = self
 
@@ -67,11 +70,17 @@ class LoopbackServer:
                 )
                 with server._lock:
                     server.requests.append(request)
-                if server.delay:
-                    time.sleep(server.delay)
-                reply = server._route(request)
-                if reply.sleep:
-                    time.sleep(reply.sleep)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    if server.delay:
+                        time.sleep(server.delay)
+                    reply = server._route(request)
+                    if reply.sleep:
+                        time.sleep(reply.sleep)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
                 try:
                     self.send_response(reply.status)
                     headers = {"Content-Length": str(len(reply.body)), **reply.headers}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import date
 from pathlib import Path
 
@@ -246,12 +245,23 @@ def test_all_failing_raises_with_failures(prices_server) -> None:
 
 
 def test_downloads_run_in_parallel(isolated_cache) -> None:
+    """Concurrency seen by the server (requests in flight at once), not a timing."""
     with PriceServer(delay=0.2) as slow:
-        started = time.perf_counter()
         prices = fetch_prices(list(TICKERS[:8]), base_url=slow.url, cache=Cache(isolated_cache))
-        elapsed = time.perf_counter() - started
-    assert prices.shape[1] == 8
-    assert elapsed < 8 * 0.2 * 0.6, f"8 downloads of 0.2 s took {elapsed:.2f} s: not concurrent"
+        most_at_once = slow.server.max_in_flight
+        slow.server.max_in_flight = 0
+        single = fetch_prices(
+            list(TICKERS[8:11]),
+            base_url=slow.url,
+            cache=Cache(isolated_cache / "one"),
+            max_workers=1,
+        )
+        one_worker = slow.server.max_in_flight
+    assert prices.shape[1] == 8 and single.shape[1] == 3
+    assert most_at_once >= 4, (
+        f"at most {most_at_once} request(s) in flight: downloads are not concurrent"
+    )
+    assert one_worker == 1
 
 
 def test_fewer_than_two_months_fails_that_ticker(prices_server) -> None:
