@@ -208,3 +208,15 @@ def test_offline_snapshot_main_job_in_a_real_process(tmp_path) -> None:
     assert len(list((out / "png").glob("*.png"))) >= 20
     exposures = pd.read_csv(out / "exposures.csv")
     assert np.isfinite(exposures[["beta", "se", "t", "p"]].to_numpy()).all()
+
+
+def test_offline_fund_missing_from_the_snapshot_is_listed_not_dropped(tmp_path) -> None:
+    out = tmp_path / "r"
+    result = runner.invoke(
+        app, ["analyze", "SPY", "QQQ", "--offline", "--out", str(out), "--no-png"]
+    )
+    assert result.exit_code == 3, result.output
+    assert "not analyzed: QQQ" in result.stderr and "not in the bundled snapshot" in result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert [entry["fund"] for entry in _fund_entries(summary)] == ["SPY"]
+    assert "not in the bundled snapshot" in summary["not_analyzed"]["QQQ"]
