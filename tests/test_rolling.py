@@ -12,6 +12,7 @@ from statsmodels.regression.rolling import RollingOLS
 
 from factorxray.engine import ols as ols_module
 from factorxray.engine import regress, rolling_regress
+from factorxray.engine import rolling as rolling_module
 from factorxray.errors import CollinearityError, InsufficientDataError, UsageError
 from tests._engine_data import FACTORS, etf_excess, ragged_panel, statsmodels_fit, us_factors
 
@@ -98,6 +99,7 @@ def test_windows_with_missing_rows_use_the_rest(etfs, factors):
 def test_random_gaps_with_hac_match_loop(monkeypatch):
     returns, factors = ragged_panel(7, 90, 2, 3, gap_share=0.15)
     monkeypatch.setattr(ols_module, "CHUNK_BYTES", 20_000)  # many small batches
+    monkeypatch.setattr(rolling_module, "ROLLING_CHUNK_FACTOR", 1)
     res = rolling_regress(returns, factors, window=24, min_obs=12, cov="hac")
     for fund in res.funds:
         for period in res.params.loc[fund].index:
@@ -170,6 +172,7 @@ def test_collinear_factors(etfs, factors):
 def test_chunking_gives_identical_results(etfs, factors, monkeypatch):
     whole = rolling_regress(etfs, factors, cov="hac")
     monkeypatch.setattr(ols_module, "CHUNK_BYTES", 50_000)
+    monkeypatch.setattr(rolling_module, "ROLLING_CHUNK_FACTOR", 1)
     chunked = rolling_regress(etfs, factors, cov="hac")
     pd.testing.assert_frame_equal(whole.params, chunked.params, rtol=1e-13)
     pd.testing.assert_frame_equal(whole.bse, chunked.bse, rtol=1e-13)

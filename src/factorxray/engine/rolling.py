@@ -1,12 +1,16 @@
 """Rolling-window factor regressions of many funds in one vectorized pass.
 
-For every fund ``f`` and window ``w`` (rows ``s_w..e_w``), ``X'X`` and ``X'y`` are differences
-of cumulative sums over time of ``m_ft x_t x_t'`` and ``m_ft y_ft x_t`` (``m`` the usable-row
-mask), so all windows of all funds come out of a few array operations; the ``(fund, window)``
-systems with enough observations are then solved together by the batched Cholesky of
-:mod:`factorxray.engine.ols`. The running sums are what statsmodels' ``RollingOLS`` updates
-row by row, so the rounding behaviour is the same. Robust covariances (HC1, HAC) need the
-residuals of each window: those are computed on gathered windows in memory-bounded batches.
+For every fund ``f`` and window ``w`` (rows ``s_w..e_w``) with all its rows usable (a
+*complete* window), ``X'X`` is the same for every fund: its inverse is computed once per window
+(from cumulative sums of ``x_t x_t'``) and applied to the ``X'y`` of all funds with one matrix
+product. For fixed-length windows ``X'y`` itself is, per window, one product of the funds'
+window rows with the window's design rows, read through strided views of the ``(funds, time)``
+array (plain sums of ``window`` terms, no copies); expanding windows use cumulative sums.
+Windows with missing rows get their own ``X'X`` from cumulative sums of ``m_ft x_t x_t'``
+(``m`` the usable-row mask) and the batched Cholesky of :mod:`factorxray.engine.ols`.
+``y'y`` and ``sum y`` per window are differences of cumulative sums, ``SSR = y'y - b'X'y``.
+Robust covariances (HC1, HAC) need the residuals of each window: those are computed on
+gathered windows in memory-bounded batches.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from factorxray.results import RollingExposureResults
 __all__ = ["rolling_regress"]
 
 #: The rolling engine's chunks of funds may use this many times ``ols.CHUNK_BYTES``.
-ROLLING_CHUNK_FACTOR = 4
+ROLLING_CHUNK_FACTOR = 16
 
 
 def rolling_regress(
@@ -389,7 +393,8 @@ def _robust_bse(
     ssr = np.empty(n_pairs)
     bse = np.empty((n_pairs, n_params))
     length = int((ends - starts).max(initial=0)) + 1
-    batch = max(1, _ols.CHUNK_BYTES // (length * (8 * (3 * n_params + 4) + 1)))
+    budget = ROLLING_CHUNK_FACTOR * _ols.CHUNK_BYTES
+    batch = max(1, budget // (length * (8 * (3 * n_params + 4) + 1)))
     offsets = np.arange(length)
     for first in range(0, n_pairs, batch):
         part = slice(first, first + batch)
