@@ -209,3 +209,30 @@ def test_phone_width_has_no_page_overflow(browser: Any, report: Path) -> None:
         assert v.errors == []
     finally:
         v.close()
+
+
+def test_main_job_report_from_the_snapshot_renders(browser: Any, tmp_path: Path) -> None:
+    """The README's main job (`analyze --preset smart-beta-20 --offline`), opened in Chromium."""
+    from typer.testing import CliRunner
+
+    from factorxray.cli import app
+
+    out = tmp_path / "main-job"
+    result = CliRunner().invoke(
+        app, ["analyze", "--preset", "smart-beta-20", "--offline", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    n_funds = len(summary["funds"])
+    assert n_funds == 20
+    v = Visit(browser, (out / "index.html").as_uri())
+    try:
+        charts = v.page.locator(".js-plotly-plot")
+        drawn = v.page.locator(".js-plotly-plot .main-svg")
+        # heatmap + correlations + attribution + per fund: betas, rolling, attribution
+        assert charts.count() == 3 + 3 * n_funds
+        assert drawn.count() >= charts.count()
+        assert v.page.get_attribute("body", "data-charts-rendered") == str(charts.count())
+        assert v.errors == [] and v.blocked == []
+    finally:
+        v.close()
