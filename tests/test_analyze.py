@@ -75,10 +75,8 @@ def test_prices_file_exposures_equal_regress_on_the_same_data(kf_server, tmp_pat
     assert funds["VTV"]["category"] == "value"  # labelled by the smart-beta-20 preset
 
 
-def _fund_entries(summary: object) -> list[dict]:
-    if isinstance(summary, dict):
-        return summary.get("funds", [])
-    return list(summary)
+def _fund_entries(summary: dict) -> list[dict]:
+    return summary["funds"]
 
 
 def test_yahoo_loopback_end_to_end_with_a_bad_ticker_exit_3(
@@ -132,7 +130,7 @@ def test_fund_with_too_few_months_is_listed_and_the_rest_analyzed(kf_server, tmp
         (["--preset", "smart-beta-99"], "unknown preset"),
         (["--universe", "/nonexistent/funds.toml"], "funds.toml"),
         (["SPY", "--model", "ff9"], "unknown model 'ff9'"),
-        (["SPY", "--cov", "robust"], "unknown covariance 'robust'"),
+        (["SPY", "--cov", "robust"], "unknown cov 'robust' (--cov)"),
         ([], "name funds to analyze"),
     ],
 )
@@ -156,13 +154,12 @@ def test_universe_with_an_unknown_factor_and_bad_out_dirs(tmp_path) -> None:
         app, ["analyze", "--preset", "smart-beta-20", "--offline", "--out", str(a_file)]
     )
     assert result.exit_code == 2 and "is a file" in result.stderr
-    if os.geteuid() != 0:  # root can write anywhere
-        locked = tmp_path / "locked"
-        locked.mkdir(mode=0o500)
-        result = runner.invoke(
-            app, ["analyze", "--preset", "smart-beta-20", "--offline", "--out", str(locked / "r")]
-        )
-        assert result.exit_code == 2 and "cannot write" in result.stderr
+    under_a_file = a_file / "report"  # unwritable even for root: its parent is a file
+    result = runner.invoke(
+        app, ["analyze", "--preset", "smart-beta-20", "--offline", "--out", str(under_a_file)]
+    )
+    assert result.exit_code == 2 and "is a file, not a folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_presets_command_lists_categories() -> None:
@@ -220,3 +217,60 @@ def test_offline_fund_missing_from_the_snapshot_is_listed_not_dropped(tmp_path) 
     summary = json.loads((out / "summary.json").read_text())
     assert [entry["fund"] for entry in _fund_entries(summary)] == ["SPY"]
     assert "not in the bundled snapshot" in summary["not_analyzed"]["QQQ"]
+
+
+def test_every_fund_failing_is_exit_1_with_one_line_each(tmp_path) -> None:
+    out = tmp_path / "none"
+    result = runner.invoke(app, ["analyze", "NOSUCH1", "NOSUCH2", "--offline", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(":")[1].strip() for line in lines[:2]] == ["NOSUCH1", "NOSUCH2"]
+    assert lines[-1].startswith("error: none of the 2 fund(s) could be analyzed")
+    assert not out.exists()  # nothing half-made
+
+
+def test_options_are_checked_before_any_download(tmp_path) -> None:
+    """No server is reachable here: each bad option must be named before anything is fetched."""
+    env = {"FACTORXRAY_KENFRENCH_URL": "http://127.0.0.1:9/", "FACTORXRAY_HTTP_RETRIES": "0"}
+    cases = [
+        (["SPY", "--hac-lags", "-1"], "--hac-lags"),
+        (["SPY", "--min-months", "0"], "--min-months 0 is too small"),
+        (["SPY", "--t-threshold", "0"], "--t-threshold 0.0 must be positive"),
+        (
+            ["SPY", "--source", "file", "--prices-file", str(tmp_path / "missing.csv")],
+            "does not exist",
+        ),
+        (["SPY", "--source", "bloomberg"], "unknown price source 'bloomberg'"),
+        (["SPY", "--start", "2020-13"], "--start '2020-13' is not a month"),
+        (
+            ["SPY", "--start", "2020-01", "--end", "2019-01"],
+            "--start 2020-01 is after --end 2019-01",
+        ),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["analyze", *args, "--out", str(tmp_path / "o")], env=env)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_cache_is_one_line(kf_server, tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = runner.invoke(
+        app,
+        ["--cache-dir", str(blocker / "cache"), "factors", "show", "ff3"],
+        env={"FACTORXRAY_KENFRENCH_URL": kf_server.url},
+    )
+    assert result.exit_code == 1, result.output
+    assert "cannot write to the cache folder" in result.stderr and "--cache-dir" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_presets_show_each_funds_own_tilts() -> None:
+    result = runner.invoke(app, ["presets"])
+    rows = [
+        line for line in result.stdout.splitlines() if "large/core" in line or "SPY RSP" in line
+    ]
+    assert any("USMC" in row and "SMB<0" in row for row in rows)
+    assert any("SPY RSP" in row and "none" in row for row in rows)

@@ -351,3 +351,49 @@ def test_cache_info_and_clear(kf_server, tmp_path) -> None:
     )
     cleared = run("--cache-dir", str(cache_dir), "cache", "clear")
     assert cleared.exit_code == 0 and "removed 2 file(s)" in cleared.stderr
+
+
+def test_daily_show_takes_months_or_days(kf_server) -> None:
+    env = {"FACTORXRAY_KENFRENCH_URL": kf_server.url}
+    by_month = run(
+        "factors",
+        "show",
+        "ff3",
+        "--frequency",
+        "daily",
+        "--start",
+        "2020-03",
+        "--end",
+        "2020-03",
+        "--format",
+        "csv",
+        env=env,
+    )
+    assert by_month.exit_code == 0, by_month.output
+    days = [line.split(",")[0] for line in by_month.stdout.splitlines()[1:]]
+    assert days[0] == "2020-03-02" and days[-1] == "2020-03-31" and len(days) == 22
+    by_day = run(
+        "factors",
+        "show",
+        "ff3",
+        "--frequency",
+        "daily",
+        "--start",
+        "2020-03-16",
+        "--end",
+        "2020-03-16",
+        "--format",
+        "csv",
+        env=env,
+    )
+    assert by_day.exit_code == 0 and by_day.stdout.splitlines()[1].startswith("2020-03-16,-0.12,")
+
+
+def test_ambiguous_or_missing_section_is_a_usage_error(kf_server) -> None:
+    env = {"FACTORXRAY_KENFRENCH_URL": kf_server.url}
+    ambiguous = run(
+        "factors", "dataset", "25_Portfolios_ME_VAR_5x5", "--section", "Monthly", env=env
+    )
+    assert ambiguous.exit_code == 2 and "is ambiguous" in ambiguous.stderr
+    missing = run("factors", "dataset", "F-F_Momentum_Factor", "--section", "99", env=env)
+    assert missing.exit_code == 2 and "no section #99" in missing.stderr

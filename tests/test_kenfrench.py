@@ -251,7 +251,7 @@ def test_fuzzed_real_files_raise_only_parse_errors(source: str, edits: list) -> 
         assert frame.dtypes.eq(np.float64).all()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.integers(min_value=0, max_value=6000), st.binary(min_size=1, max_size=8))
 def test_fuzzed_zip_bytes_raise_only_parse_errors(position: int, junk: bytes) -> None:
     real = (KF_DIR / "Developed_Mom_Factor_CSV.zip").read_bytes()

@@ -470,3 +470,14 @@ def test_describe_presets() -> None:
     row = table.loc["smart-beta-20"]
     assert row["funds"] == 20
     assert row["categories"].startswith("small-cap, large/core, value")
+
+
+def test_validate_rejects_an_unknown_region() -> None:
+    from factorxray.errors import UsageError
+    from factorxray.universe import Fund, Universe
+
+    with pytest.raises(
+        UsageError, match="fund 'X' has unknown region 'mars'; valid regions: us, developed"
+    ):
+        Universe("u", [Fund("X", region="mars")]).validate()
+    assert Universe("u", [Fund("X", region="Developed")]).validate().fund("X").region == "developed"

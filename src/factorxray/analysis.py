@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from factorxray.engine import regress, rolling_regress
-from factorxray.errors import FactorXrayError, InsufficientDataError
+from factorxray.errors import AllFailedError, CollinearityError, InsufficientDataError
 from factorxray.results import ExposureResults, RollingExposureResults
 from factorxray.universe import Universe
 from factorxray.verdicts import Verdict, judge
@@ -105,6 +105,11 @@ def return_attribution(
     return pd.DataFrame.from_dict(rows, orient="index")[["alpha", *factor_names, "fitted", "total"]]
 
 
+def _none_analyzed(failures: dict[str, str]) -> str:
+    detail = "; ".join(f"{ticker}: {reason}" for ticker, reason in failures.items())
+    return f"no fund could be analyzed ({detail})" if detail else "no fund could be analyzed"
+
+
 def build_analysis(
     universe: Universe,
     factors: pd.DataFrame,
@@ -145,8 +150,8 @@ def build_analysis(
 
     Raises
     ------
-    InsufficientDataError
-        When no fund at all can be analyzed (the reasons are in the message).
+    AllFailedError
+        When no fund at all can be analyzed (``failures`` maps each fund to its reason).
     """
     from factorxray.returns import excess_returns as to_excess
 
@@ -155,16 +160,17 @@ def build_analysis(
         if ticker not in returns.columns and ticker not in failures:
             failures[ticker] = "no returns were fetched"
     present = [t for t in universe.tickers if t in returns.columns]
-    excess = to_excess(returns[present], factors) if present else pd.DataFrame()
+    if not present:
+        raise AllFailedError(_none_analyzed(failures), failures)
+    excess = to_excess(returns[present], factors)
     factor_names = [c for c in factors.columns if c != "RF"]
     try:
         results = regress(
             excess, factors[factor_names], cov=cov, hac_lags=hac_lags, min_obs=min_months
         )
     except InsufficientDataError as exc:
-        failures.update(getattr(exc, "skipped", {}) or {})
-        detail = "; ".join(f"{k}: {v}" for k, v in failures.items())
-        raise InsufficientDataError(f"no fund could be analyzed ({detail or exc})") from None
+        failures.update(exc.skipped)
+        raise AllFailedError(_none_analyzed(failures), failures) from None
     failures.update(results.skipped)
     analyzed = list(results.params.index)
     try:
@@ -175,8 +181,11 @@ def build_analysis(
             cov=cov,
             hac_lags=hac_lags,
         )
-    except FactorXrayError:
+    except (InsufficientDataError, CollinearityError) as exc:
         rolling = None
+        rolling_note = f"no rolling {rolling_window}-month windows: {exc}"
+    else:
+        rolling_note = None
     verdicts = judge(results, universe, t_threshold=t_threshold)
     attribution = return_attribution(results, excess, factors)
     info = {
@@ -187,6 +196,7 @@ def build_analysis(
         "min_months": min_months,
         "t_threshold": t_threshold,
         "rolling_window": rolling_window,
+        "rolling_note": rolling_note,
         "factors_start": str(factors.index[0]),
         "factors_end": str(factors.index[-1]),
         **(meta or {}),

@@ -49,6 +49,10 @@ class HttpStatusError(DataSourceError):
         self.body = body
 
 
+class CacheError(FactorXrayError):
+    """The cache folder cannot be written (or read)."""
+
+
 class ParseError(DataSourceError):
     """A downloaded file does not have the layout we expect."""
 
@@ -62,7 +66,12 @@ class UnknownTickerError(DataSourceError):
 
 
 class InsufficientDataError(FactorXrayError):
-    """Too few observations for what was asked (e.g. fewer months than ``min_obs``)."""
+    """Too few observations for what was asked (e.g. fewer months than ``min_obs``).
+
+    ``skipped`` maps each fund that could not be used to the reason, when known.
+    """
+
+    skipped: dict[str, str] = {}  # noqa: RUF012 (replaced per instance, never mutated)
 
 
 class CollinearityError(FactorXrayError):

@@ -242,18 +242,21 @@ def combine_sources(
 
 
 def _parse_bound(
-    value: str | pd.Period | pd.Timestamp | None, frequency: str
+    value: str | pd.Period | pd.Timestamp | None, frequency: str, *, end: bool
 ) -> pd.Period | pd.Timestamp | None:
+    """A monthly Period, or for daily data the first (last) day of a month or the day given."""
     if value is None:
         return None
     try:
         if frequency == "monthly":
             return pd.Period(value, freq="M")
-        return pd.Timestamp(value)
+        period = value if isinstance(value, pd.Period) else pd.Period(value)
     except (ValueError, TypeError):
         raise UsageError(
-            f"date {value!r} is not valid; use YYYY-MM (monthly) or YYYY-MM-DD (daily)"
+            f"date {value!r} is not valid; use YYYY-MM (monthly) or YYYY-MM[-DD] (daily)"
         ) from None
+    bound = period.end_time if end else period.start_time
+    return bound.normalize()
 
 
 def load_factors(
@@ -321,7 +324,10 @@ def load_factors(
         region.strip().lower(),
         frequency.strip().lower(),
     )
-    first, last = _parse_bound(start, frequency), _parse_bound(end, frequency)
+    first = _parse_bound(start, frequency, end=False)
+    last = _parse_bound(end, frequency, end=True)
+    if first is not None and last is not None and first > last:
+        raise UsageError(f"start {start} is after end {end}; swap them")
     own_client = client is None
     http = client if client is not None else HttpClient()
     cache = cache if cache is not None else Cache()

@@ -18,12 +18,12 @@ from factorxray import presets, snapshot
 from factorxray.analysis import DEFAULT_ROLLING_WINDOW, Analysis, build_analysis
 from factorxray.data.cache import Cache
 from factorxray.data.http import ProgressCallback
+from factorxray.data.prices import SOURCES
+from factorxray.engine.covariance import make_estimator
 from factorxray.errors import AllFailedError, UsageError
 from factorxray.factors import FACTOR_ORDER, load_factors
 from factorxray.returns import fetch_returns, monthly_total_returns
 from factorxray.universe import Universe, load_universe, universe_from_tickers
-
-COVARIANCES = ("hac", "HC1", "nonrobust")
 
 
 @dataclass(frozen=True)
@@ -207,11 +207,7 @@ def analyze(
     hooks = hooks or Hooks()
     cache = cache if cache is not None else Cache()
     funds = resolve_universe(tickers, preset=preset, universe=universe).validate(FACTOR_ORDER)
-    cov_type = _cov_choice(cov)
-    if min_months < 2:
-        raise UsageError(
-            f"--min-months {min_months} is too small; use at least 2 (36 is the default)"
-        )
+    _check_options(cov, hac_lags, min_months, t_threshold, rolling_window, source, prices_file)
     factors = load_factors(
         model,
         region,
@@ -240,7 +236,7 @@ def analyze(
         funds,
         factors,
         returns,
-        cov=cov_type,
+        cov=cov,
         hac_lags=hac_lags,
         min_months=min_months,
         t_threshold=t_threshold,
@@ -255,11 +251,36 @@ def analyze(
     )
 
 
-def _cov_choice(cov: str) -> str:
-    for choice in COVARIANCES:
-        if cov.strip().lower() == choice.lower():
-            return choice
-    raise UsageError(f"unknown covariance {cov!r}; choose one of: hac, HC1, nonrobust")
+def _check_options(
+    cov: str,
+    hac_lags: int | None,
+    min_months: int,
+    t_threshold: float,
+    rolling_window: int,
+    source: str,
+    prices_file: str | os.PathLike[str] | None,
+) -> None:
+    """Every option checked before anything is downloaded (one line per problem)."""
+    make_estimator(cov, hac_lags)
+    if min_months < 2:
+        raise UsageError(
+            f"--min-months {min_months} is too small; use at least 2 (36 is the default)"
+        )
+    if not t_threshold > 0:
+        raise UsageError(f"--t-threshold {t_threshold} must be positive (2 is the default)")
+    if rolling_window < 3:
+        raise UsageError(
+            f"the rolling window ({rolling_window} months) must be at least 3 (36 is the default)"
+        )
+    if source not in SOURCES:
+        raise UsageError(f"unknown price source {source!r}; choose one of: {', '.join(SOURCES)}")
+    if source == "file":
+        if prices_file is None:
+            raise UsageError(
+                "--source file needs --prices-file F (a CSV or Parquet of adjusted closes)"
+            )
+        if not Path(prices_file).exists():
+            raise UsageError(f"--prices-file {prices_file} does not exist")
 
 
 def default_out_dir() -> Path:

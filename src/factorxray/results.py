@@ -449,7 +449,7 @@ class ExposureResults(_Inference):
     def _cells(self) -> list[list[str]]:
         return [
             [
-                f"{b:.4f}{_stars(p)} ({t:.2f})"
+                f"{b:.4f}{significance_stars(p)} ({t:.2f})"
                 for b, t, p in zip(self._params[i], self._tvalues[i], self._pvalues[i], strict=True)
             ]
             for i in range(len(self._funds))
@@ -665,7 +665,8 @@ class RollingExposureResults(_Inference):
         return self._index
 
 
-def _stars(pvalue: float) -> str:
+def significance_stars(pvalue: float) -> str:
+    """``***`` for p < 0.01, ``**`` for p < 0.05, ``*`` for p < 0.10, else empty (NaN: empty)."""
     for threshold, stars in STARS:
         if pvalue < threshold:
             return stars

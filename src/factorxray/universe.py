@@ -32,7 +32,7 @@ import pandas as pd
 import yaml
 
 from factorxray.errors import UsageError
-from factorxray.factors import FACTOR_ORDER
+from factorxray.factors import FACTOR_ORDER, REGIONS
 
 __all__ = [
     "CATEGORY_TILTS",
@@ -598,7 +598,7 @@ class Universe:
         return Universe(self.name if name is None else name, funds, self.description)
 
     def validate(self, factor_names: Iterable[str] = FACTOR_ORDER) -> Universe:
-        """Check that every tilt names a known factor.
+        """Check that every tilt names a known factor and every region is known.
 
         A tilt may name a factor the chosen model lacks (the verdict then says "not in
         model"), but not a factor that does not exist at all: that is a typo.
@@ -627,6 +627,11 @@ class Universe:
         """
         valid = list(factor_names)
         for fund in self.funds:
+            if fund.region not in REGIONS:
+                raise UsageError(
+                    f"fund {fund.ticker!r} has unknown region {fund.region!r}; "
+                    f"valid regions: {', '.join(REGIONS)}"
+                )
             for tilt in fund.tilts:
                 if not tilt.is_multi and tilt.factor not in valid:
                     raise UsageError(

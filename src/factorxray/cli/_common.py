@@ -109,6 +109,13 @@ def handle_errors(func: F) -> F:
             if debug:
                 raise
             raise fail(_one_line(str(exc)), exc.exit_code) from None
+        except OSError as exc:
+            if debug:
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            raise fail(
+                f"{exc.strerror or exc}{where}; check the path and its permissions", 1
+            ) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 
@@ -130,6 +137,16 @@ def parse_month(value: str | None, option: str) -> pd.Period | None:
         return pd.Period(text, freq="M")
     except (ValueError, TypeError):
         raise UsageError(f"{option} {value!r} is not a month; use YYYY-MM, e.g. 2015-01") from None
+
+
+def parse_month_range(
+    start: str | None, end: str | None
+) -> tuple[pd.Period | None, pd.Period | None]:
+    """``--start`` and ``--end`` as monthly Periods, checked for order."""
+    first, last = parse_month(start, "--start"), parse_month(end, "--end")
+    if first is not None and last is not None and first > last:
+        raise UsageError(f"--start {first} is after --end {last}; swap them")
+    return first, last
 
 
 @contextmanager

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import math
+import os
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -16,13 +18,15 @@ from factorxray.cli._common import (
     count_progress,
     download_progress,
     err_console,
+    fail,
     handle_errors,
     out_console,
-    parse_month,
+    parse_month_range,
     state,
 )
-from factorxray.errors import UsageError
+from factorxray.errors import AllFailedError, UsageError
 from factorxray.factors import MODELS, REGIONS
+from factorxray.results import significance_stars
 
 if TYPE_CHECKING:
     from factorxray.analysis import Analysis
@@ -31,25 +35,19 @@ if TYPE_CHECKING:
 EXIT_PARTIAL = 3
 
 
-def stars(p_value: float) -> str:
-    """Significance stars: *** p<0.01, ** p<0.05, * p<0.1."""
-    if math.isnan(p_value):
-        return ""
-    return "***" if p_value < 0.01 else "**" if p_value < 0.05 else "*" if p_value < 0.1 else ""
-
-
 def _check_out_dir(out: Path) -> Path:
+    """Fail early (before any download) when the report folder cannot be written; create nothing."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the report")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".factorxray-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is a file, not a folder; choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(
-            f"cannot write the report to {out} ({exc.strerror or exc}); choose another --out"
-        ) from None
+            f"cannot write the report to {out} ({existing} is not writable); choose another --out"
+        )
     return out
 
 
@@ -74,7 +72,7 @@ def console_table(analysis: Analysis) -> Table:
         for factor in factors:
             beta = results.params.loc[ticker, factor]
             t_value = results.tvalues.loc[ticker, factor]
-            text = f"{beta:+.2f}{stars(results.pvalues.loc[ticker, factor])}"
+            text = f"{beta:+.2f}{significance_stars(results.pvalues.loc[ticker, factor])}"
             cells.append(text if abs(t_value) >= threshold else f"[dim]{text}[/]")
         colour = {"delivers": "green", "contradicts": "red"}.get(verdict.status, "yellow")
         table.add_row(
@@ -157,8 +155,10 @@ def analyze_command(
     if prices_file is not None and source == "yahoo":
         source = "file"
     out_dir = _check_out_dir(out or default_out_dir())
+    first, last = parse_month_range(start, end)
     with download_progress() as download, _TickerProgress() as ticker_progress:
-        analysis = analyze(
+        analysis = _analyze_or_report_failures(
+            analyze,
             tickers or [],
             preset=preset,
             universe=universe,
@@ -166,8 +166,8 @@ def analyze_command(
             region=region,
             cov=cov,
             hac_lags=hac_lags,
-            start=parse_month(start, "--start"),
-            end=parse_month(end, "--end"),
+            start=first,
+            end=last,
             min_months=min_months,
             t_threshold=t_threshold,
             source=source,
@@ -181,8 +181,7 @@ def analyze_command(
                 ticker_done=ticker_progress.advance,
             ),
         )
-    for ticker, reason in analysis.failed.items():
-        err_console.print(f"[yellow]not analyzed:[/] {ticker}: {reason}", soft_wrap=True)
+    _print_failures(analysis.failed)
     out_console.print(console_table(analysis))
     index = write_report(analysis, out_dir, png=png, open_browser=False)
     out_console.print(f"report: {index}")
@@ -190,6 +189,26 @@ def analyze_command(
         webbrowser.open(index.resolve().as_uri())
     if analysis.failed:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_failures(failures: dict[str, str]) -> None:
+    for ticker, reason in failures.items():
+        err_console.print(
+            f"[yellow]not analyzed:[/] {escape(ticker)}: {escape(reason)}", soft_wrap=True
+        )
+
+
+def _analyze_or_report_failures(
+    run: Callable[..., Analysis], *args: Any, **kwargs: Any
+) -> Analysis:
+    """Run the analysis; when no fund at all can be analyzed, one line per fund, then exit 1."""
+    try:
+        return run(*args, **kwargs)
+    except AllFailedError as exc:
+        _print_failures(exc.failures)
+        raise fail(
+            f"none of the {len(exc.failures)} fund(s) could be analyzed; see the reasons above", 1
+        ) from None
 
 
 class _TickerProgress:
@@ -228,7 +247,11 @@ def presets_command(ctx: typer.Context) -> None:
         for column in ("category", "funds", "expected tilts"):
             table.add_column(column)
         for category, funds in universe.by_category().items():
-            table.add_row(category, " ".join(f.ticker for f in funds), funds[0].tilts_text())
+            by_tilts: dict[str, list[str]] = {}
+            for fund in funds:
+                by_tilts.setdefault(fund.tilts_text(), []).append(fund.ticker)
+            for tilts, tickers in by_tilts.items():
+                table.add_row(category, " ".join(tickers), tilts or "none (a plain index fund)")
         out_console.print(table)
     out_console.print(
         "Use one with: factorxray analyze --preset NAME (add tickers to pick some of its funds)"

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from factorxray.cli._common import err_console, handle_errors, out_console, state
+from factorxray.data.prices.store import PRICES_TTL_SECONDS
 
 cache_app = typer.Typer(help="Inspect or clear the download cache.", no_args_is_help=True)
 
@@ -42,8 +43,9 @@ def cache_info(ctx: typer.Context) -> None:
         )
     out_console.print(table)
     out_console.print(
-        f"{len(entries)} item(s), {_human_size(cache.size_bytes())} on disk; "
-        f"entries older than {cache.ttl_seconds / 86400:g} days are re-validated"
+        f"{len(entries)} item(s), {_human_size(cache.size_bytes())} on disk; factor files are "
+        f"re-validated after {cache.ttl_seconds / 86400:g} days, price histories after "
+        f"{min(cache.ttl_seconds, PRICES_TTL_SECONDS) / 86400:g} day(s)"
     )
 
 

@@ -16,11 +16,12 @@ from factorxray.cli._common import (
     format_periods,
     handle_errors,
     out_console,
-    parse_month,
+    parse_month_range,
     state,
     write_csv,
 )
 from factorxray.data.kenfrench import read_dataset
+from factorxray.errors import ParseError, UsageError
 from factorxray.factors import MODELS, REGIONS, load_factors
 
 factors_app = typer.Typer(help="Factor models and Ken French datasets.", no_args_is_help=True)
@@ -115,8 +116,10 @@ def factors_show(
 
     Example: factorxray factors show ff5 --region developed --start 2010-01 --format csv
     """
-    first = parse_month(start, "--start")
-    last = parse_month(end, "--end")
+    if frequency is Frequency.daily:  # days allowed: YYYY-MM-DD (or whole months, YYYY-MM)
+        first, last = start, end
+    else:
+        first, last = parse_month_range(start, end)
     with download_progress() as progress:
         factors = load_factors(
             model,
@@ -169,12 +172,13 @@ def factors_corr(
     """
     from factorxray.engine.diagnostics import factor_correlations, vif
 
+    first, last = parse_month_range(start, end)
     with download_progress() as progress:
         factors = load_factors(
             model,
             region,
-            start=parse_month(start, "--start"),
-            end=parse_month(end, "--end"),
+            start=first,
+            end=last,
             cache=state(ctx).cache(),
             offline=offline,
             snapshot=snapshot,
@@ -235,7 +239,10 @@ def factors_dataset(
             on_progress=progress(f"downloading {name}"),
         )
     if section is not None:
-        frame = dataset.section(int(section) if section.lstrip("-").isdigit() else section)
+        try:
+            frame = dataset.section(int(section) if section.lstrip("-").isdigit() else section)
+        except ParseError as exc:
+            raise UsageError(f"--section {section!r}: {exc}") from None
         write_csv(frame, frame.index.name or "period")
         return
     table = Table(

@@ -26,7 +26,7 @@ import platformdirs
 
 from factorxray._atomic import atomic_write_bytes
 from factorxray.data.http import HttpClient, ProgressCallback, redact_url
-from factorxray.errors import DataSourceError, NotCachedError, UsageError, with_message
+from factorxray.errors import CacheError, DataSourceError, NotCachedError, UsageError, with_message
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9._=-]+")
@@ -127,8 +127,14 @@ class Cache:
             key=key,
         )
         data_path, meta_path = self._paths(namespace, key)
-        atomic_write_bytes(data_path, data)
-        atomic_write_bytes(meta_path, json.dumps(full_meta, indent=2, sort_keys=True).encode())
+        try:
+            atomic_write_bytes(data_path, data)
+            atomic_write_bytes(meta_path, json.dumps(full_meta, indent=2, sort_keys=True).encode())
+        except OSError as exc:
+            raise CacheError(
+                f"cannot write to the cache folder {self.root} ({exc.strerror or exc}); "
+                "choose another with --cache-dir or FACTORXRAY_CACHE_DIR"
+            ) from None
         return CacheEntry(namespace, key, data, full_meta)
 
     def touch(self, entry: CacheEntry, **updates: Any) -> CacheEntry:
@@ -137,7 +143,10 @@ class Cache:
         meta.update(updates)
         meta["fetched_at"] = _now_iso()
         _, meta_path = self._paths(entry.namespace, entry.key)
-        atomic_write_bytes(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
+        try:
+            atomic_write_bytes(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
+        except OSError:
+            return entry  # could not record the revalidation; the entry itself is still good
         return CacheEntry(entry.namespace, entry.key, entry.data, meta)
 
     def entries(self) -> Iterator[CacheEntry]:

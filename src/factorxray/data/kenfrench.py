@@ -25,7 +25,13 @@ import pandas as pd
 
 from factorxray.data.cache import Cache, CacheEntry, cached_get
 from factorxray.data.http import HttpClient, ProgressCallback
-from factorxray.errors import DataSourceError, NotCachedError, ParseError, UsageError
+from factorxray.errors import (
+    DataSourceError,
+    HttpStatusError,
+    NotCachedError,
+    ParseError,
+    UsageError,
+)
 
 DEFAULT_BASE_URL = "https://mba.tuck.dartmouth.edu/pages/faculty/ken.french/ftp/"
 BASE_URL_ENV = "FACTORXRAY_KENFRENCH_URL"
@@ -34,6 +40,17 @@ CACHE_NAMESPACE = "kenfrench"
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
 #: Values the library uses for "missing".
 MISSING_VALUES = (-99.99, -999.0)
+#: What a damaged archive can raise anywhere in :mod:`zipfile` (found by fuzzing real files).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    zlib.error,
+    NotImplementedError,  # "zip file version 6.4", unknown compression
+    RuntimeError,  # an encrypted member
+)
 _VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _VINTAGE = re.compile(r"using the (\d{6}) (\w+) database", re.IGNORECASE)
 _KEY_FREQUENCY = {4: "annual", 6: "monthly", 8: "daily"}
@@ -128,8 +145,12 @@ class FrenchDataset:
             return self.sections[title]
         wanted = title.casefold()
         matches = [t for t in titles if wanted in t.casefold()]
-        if len(matches) >= 1 and all(matches[0] == m for m in matches[:1]):
+        if len(matches) == 1:
             return self.sections[matches[0]]
+        if matches:
+            raise ParseError(
+                f"dataset {self.name}: section {title!r} is ambiguous; it matches: {'; '.join(matches)}"
+            )
         raise ParseError(
             f"dataset {self.name} has no section {title!r}; sections: {'; '.join(titles)}"
         )
@@ -167,7 +188,7 @@ def read_zip_member(data: bytes, name: str, max_bytes: int = MAX_MEMBER_BYTES) -
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except _ZIP_ERRORS as exc:
         raise ParseError(
             f"dataset {name}: the download is not a valid zip archive ({exc})"
         ) from None
@@ -186,14 +207,7 @@ def read_zip_member(data: bytes, name: str, max_bytes: int = MAX_MEMBER_BYTES) -
         try:
             with archive.open(member) as handle:
                 content = handle.read(max_bytes + 1)
-        except (
-            zipfile.BadZipFile,
-            EOFError,
-            OSError,
-            zlib.error,
-            zipfile.LargeZipFile,
-            NotImplementedError,
-        ) as exc:
+        except _ZIP_ERRORS as exc:
             raise ParseError(f"dataset {name}: the archive is corrupt ({exc})") from None
         if len(content) > max_bytes:
             raise ParseError(
@@ -492,7 +506,7 @@ def read_dataset(
             raise NotCachedError(f"{exc}{hint}") from None
         return bundled
     except DataSourceError as exc:
-        if "HTTP 404" in str(exc):
+        if isinstance(exc, HttpStatusError) and exc.status_code == 404:
             hint = suggest_datasets(dataset)
             also = f"; did you mean {', '.join(hint)}?" if hint else ""
             raise UsageError(

@@ -596,21 +596,21 @@ def make_estimator(cov: str | CovarianceEstimator, hac_lags: int | None) -> Cova
     if kind == "hac":
         return HAC(lags=hac_lags)
     if hac_lags is not None:
-        raise UsageError(f"hac_lags only applies to cov='hac', not cov={cov!r}")
+        raise UsageError(f"hac_lags (--hac-lags) only applies to cov='hac', not cov={cov!r}")
     if kind == "nonrobust":
         return NonRobust()
     if kind == "hc1":
         return HC1()
-    raise UsageError(f"unknown cov {cov!r}: use 'nonrobust', 'HC1' or 'hac'")
+    raise UsageError(f"unknown cov {cov!r} (--cov): use 'nonrobust', 'HC1' or 'hac'")
 
 
 def _check_lags(lags: int | None) -> int | None:
     if lags is None:
         return None
     if isinstance(lags, bool) or not isinstance(lags, int | np.integer):
-        raise UsageError(f"hac_lags must be a non-negative integer or None, not {lags!r}")
+        raise UsageError(f"hac_lags (--hac-lags) must be a non-negative integer, not {lags!r}")
     if lags < 0:
-        raise UsageError(f"hac_lags must be a non-negative integer, not {lags}")
+        raise UsageError(f"hac_lags (--hac-lags) must be a non-negative integer, not {lags}")
     return int(lags)
 
 

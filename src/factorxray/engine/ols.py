@@ -184,7 +184,9 @@ def regress(
     skipped = _screen_funds(inputs.funds, nobs, max(min_obs, n_params + 1), min_obs)
     kept = np.array([i for i, fund in enumerate(inputs.funds) if fund not in skipped], dtype=int)
     if kept.size == 0:
-        raise InsufficientDataError(_all_skipped_message(skipped))
+        error = InsufficientDataError(_all_skipped_message(skipped))
+        error.skipped = dict(skipped)
+        raise error
     used_rows = usable[kept].any(axis=0)
     check_design_rank(inputs.design[used_rows], inputs.terms)
     fit = _fit_in_chunks(inputs, usable, kept, estimator)
@@ -699,7 +701,7 @@ def _screen_funds(funds: list[str], nobs: np.ndarray, needed: int, min_obs: int)
 def _all_skipped_message(skipped: dict[str, str]) -> str:
     fund, reason = next(iter(skipped.items()))
     more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
-    return f"no fund has enough data to fit: {fund}: {reason}{more}; lower min_obs or add data"
+    return f"no fund has enough data to fit: {fund}: {reason}{more}; lower min_obs (--min-months) or add data"
 
 
 def _as_fund_frame(returns: pd.DataFrame | pd.Series) -> pd.DataFrame:
