@@ -138,9 +138,13 @@ def test_bad_key_is_401_without_the_key(prices_server, cache, isolated_cache, so
 def test_keys_never_reach_the_cache(prices_server, cache, isolated_cache, source) -> None:
     _store(prices_server, cache, source).history("QUAL")
     stored = _cache_bytes(isolated_cache)
-    assert b"QUAL" in stored or b"adj_close" in stored
+    entry = cache.get(f"prices-{source}", "QUAL")
+    # The entry is QUAL's whole history, exactly, and its bytes are what is on disk.
+    assert entry.data == closes_to_bytes(fixture_closes("QUAL"))
+    assert entry.data in stored and entry.meta["ticker"] == "QUAL"
+    assert entry.meta["rows"] == len(fixture_closes("QUAL"))
     assert FMP_KEY.encode() not in stored and TIINGO_KEY.encode() not in stored
-    meta = cache.get(f"prices-{source}", "QUAL").meta
+    meta = entry.meta
     assert "***" in meta["url"] or source == "tiingo"
 
 
