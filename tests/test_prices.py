@@ -295,6 +295,55 @@ def test_rescaled_history_is_downloaded_again(prices_server, cache) -> None:
     )
 
 
+def _cache_spy_to_june(server: PriceServer, store: PriceStore) -> bytes:
+    server.last_day = pd.Timestamp("2026-06-30")
+    store.history("SPY")
+    server.last_day = None
+    return store.cache.get("prices-yahoo", "SPY").data
+
+
+@pytest.mark.parametrize(
+    ("answer", "match"),
+    [
+        # One row: the full answer starts years after the cached history.
+        (lambda closes: closes.iloc[-1:], r"starts 2026-07-14, \d+ days after the cached"),
+        # Garbage starting a year later.
+        (lambda closes: closes.loc["1994-02-01":], r"starts 1994-02-01, 368 days after"),
+        # Same start, but only every other day: far fewer rows over the cached span.
+        (lambda closes: closes.iloc[::2], r"has 42\d\d rows from 1993-01-29 to 2026-06-30"),
+    ],
+    ids=["one-row", "a-year-later", "every-other-day"],
+)
+def test_a_bad_full_download_does_not_replace_the_cache(
+    prices_server, cache, answer, match
+) -> None:
+    store = _store(prices_server, cache)
+    before = _cache_spy_to_june(prices_server, store)
+    # Rescaled (so the tail disagrees and a full download follows) and truncated or holed.
+    prices_server.closes["SPY"] = answer(fixture_closes("SPY") * 0.995)
+    with pytest.raises(DataSourceError, match=match) as info:
+        store.history("SPY", refresh=True)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "factorxray cache clear prices-yahoo" in message and "is kept" in message
+    assert [int(r.query["period1"]) <= 0 for r in prices_server.requests] == [True, False, True]
+    assert cache.get("prices-yahoo", "SPY").data == before
+    kept = store.history("SPY", offline=True)
+    assert kept.closes.index[0] == pd.Timestamp("1993-01-29")
+    assert kept.closes.index[-1] == pd.Timestamp("2026-06-30")
+
+
+def test_a_full_download_close_to_the_cached_history_replaces_it(prices_server, cache) -> None:
+    """A few days less at the start (within 31 days, above 90% of rows) is accepted."""
+    store = _store(prices_server, cache)
+    _cache_spy_to_june(prices_server, store)
+    prices_server.closes["SPY"] = fixture_closes("SPY").loc["1993-02-20":] * 0.995
+    updated = store.history("SPY", refresh=True)
+    assert updated.origin == "download" and updated.closes.index[0] == pd.Timestamp("1993-02-22")
+    stored = closes_from_bytes(cache.get("prices-yahoo", "SPY").data, "t")
+    assert stored.index[0] == pd.Timestamp("1993-02-22")
+
+
 def test_failed_update_keeps_the_cached_copy(prices_server, cache) -> None:
     store = _store(prices_server, cache, retries=0)
     store.history("RSP")

@@ -11,7 +11,10 @@ last cached date. Adjusted closes are rescaled backwards each time a fund pays a
 or splits, so the cached levels may all have changed: if the overlapping days of the tail
 disagree with the cache by more than :data:`RESCALE_TOLERANCE` (relative), the whole
 history is downloaded again. A tail that does not overlap the cache at all is treated the
-same way.
+same way. That full answer replaces the cache only if it looks like the same history: one
+starting more than :data:`MAX_LATER_START_DAYS` after the cached first day, or holding
+fewer than :data:`MIN_ROWS_FRACTION` of the cached rows over the cached span, is refused
+(the cache is kept and the ticker fails, saying so).
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ PRICES_TTL_SECONDS = 24 * 3600
 OVERLAP_DAYS = 7
 #: Largest relative difference between cached and fresh adjusted closes on the same day.
 RESCALE_TOLERANCE = 1e-6
+#: A full re-download may start at most this many days after the cached history starts...
+MAX_LATER_START_DAYS = 31
+#: ...and must hold at least this fraction of the cached rows over the cached span.
+MIN_ROWS_FRACTION = 0.9
 #: Where a trading day's close is settled: after 16:30 New York time.
 _EXCHANGE_TZ = ZoneInfo("America/New_York")
 _SETTLED_AFTER = (16, 30)
@@ -269,19 +276,44 @@ class PriceStore:
             message += f"; check the key in {env_key}"
         return HttpStatusError(message, status_code=exc.status_code, url=exc.url, body=exc.body)
 
-    def _download_all(self, ticker: str) -> PriceHistory:
+    def _download_all(self, ticker: str, cached: pd.Series | None = None) -> PriceHistory:
         closes, url = self._fetch(ticker, EARLIEST)
         if closes.empty:
             raise UnknownTickerError(
                 f"{self.provider.name} returned no prices (unknown or delisted ticker?)"
             )
+        if cached is not None:
+            self._check_replacement(ticker, cached, closes)
         return self._store(ticker, closes, url, "download")
+
+    def _check_replacement(self, ticker: str, cached: pd.Series, fresh: pd.Series) -> None:
+        """Refuse a full download that would throw away much of a good cached history."""
+        first, last = cached.index[0], cached.index[-1]
+        later = (fresh.index[0] - first).days
+        rows = int(((fresh.index >= first) & (fresh.index <= last)).sum())
+        if later > MAX_LATER_START_DAYS:
+            problem = (
+                f"starts {fresh.index[0]:%Y-%m-%d}, {later} days after the cached history "
+                f"({first:%Y-%m-%d} to {last:%Y-%m-%d})"
+            )
+        elif rows < MIN_ROWS_FRACTION * len(cached):
+            problem = (
+                f"has {rows} rows from {first:%Y-%m-%d} to {last:%Y-%m-%d} where the cache "
+                f"has {len(cached)}"
+            )
+        else:
+            return
+        raise DataSourceError(
+            f"the full {self.provider.name} history downloaded for {ticker} {problem}, so it "
+            f"was not allowed to replace the cache; to accept it, run "
+            f"`factorxray cache clear {self.namespace}` and fetch again"
+        )
 
     def _update_tail(self, ticker: str, cached: pd.Series) -> PriceHistory:
         since = (cached.index[-1] - pd.Timedelta(days=OVERLAP_DAYS)).date()
         tail, url = self._fetch(ticker, since)
         if max_relative_gap(cached, tail) > RESCALE_TOLERANCE:
-            return self._download_all(ticker)
+            return self._download_all(ticker, cached)
         merged = pd.concat([cached[cached.index < tail.index[0]], tail])
         return self._store(ticker, merged, url, "tail")
 
@@ -299,6 +331,8 @@ class PriceStore:
 
 
 __all__ = [
+    "MAX_LATER_START_DAYS",
+    "MIN_ROWS_FRACTION",
     "OVERLAP_DAYS",
     "PRICES_TTL_SECONDS",
     "RESCALE_TOLERANCE",
