@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from factorxray.data.cache import Cache
+from factorxray.data.prices import PriceStore
 from factorxray.errors import AllFailedError, InsufficientDataError, UsageError
 from factorxray.returns import (
     excess_returns,
@@ -262,6 +263,44 @@ def test_downloads_run_in_parallel(isolated_cache) -> None:
         f"at most {most_at_once} request(s) in flight: downloads are not concurrent"
     )
     assert one_worker == 1
+
+
+def test_unwritable_cache_dir_fails_each_ticker_naming_the_path(
+    prices_server, tmp_path, monkeypatch
+) -> None:
+    regular_file = tmp_path / "not-a-folder"
+    regular_file.write_text("x")
+    monkeypatch.setenv("FACTORXRAY_CACHE_DIR", str(regular_file / "cache"))
+    done: list[str] = []
+    with pytest.raises(AllFailedError) as info:
+        fetch_returns(
+            ["SPY", "MTUM"], base_url=prices_server.url, on_ticker_done=lambda t, r: done.append(t)
+        )
+    assert sorted(done) == ["MTUM", "SPY"]
+    assert set(info.value.failures) == {"SPY", "MTUM"}
+    for reason in info.value.failures.values():
+        assert str(regular_file) in reason and "--cache-dir" in reason and "\n" not in reason
+
+
+def test_an_unexpected_error_of_one_ticker_keeps_the_others(prices_server, monkeypatch) -> None:
+    real_history = PriceStore.history
+
+    def history(self, ticker, **kwargs):
+        if ticker == "MTUM":
+            raise NotADirectoryError(20, "Not a directory", "/tmp/somewhere/prices-yahoo")
+        if ticker == "QUAL":
+            raise RuntimeError("something\nunexpected")
+        return real_history(self, ticker, **kwargs)
+
+    monkeypatch.setattr(PriceStore, "history", history)
+    returns = fetch_returns(["SPY", "MTUM", "QUAL", "VTV"], base_url=prices_server.url)
+    assert list(returns.columns) == ["SPY", "VTV"]
+    failed = returns.attrs["failed"]
+    assert failed["MTUM"] == (
+        "cannot use /tmp/somewhere/prices-yahoo (Not a directory) "
+        "(is the cache folder writable? use --cache-dir)"
+    )
+    assert failed["QUAL"] == "RuntimeError: something unexpected"
 
 
 def test_fewer_than_two_months_fails_that_ticker(prices_server) -> None:

@@ -336,14 +336,29 @@ def _download_histories(
         }
         for future in as_completed(futures):
             ticker = futures[future]
+            reason = None
             try:
                 histories[ticker] = future.result()
-                reason = None
-            except FactorXrayError as exc:
-                reason = failures[ticker] = " ".join(str(exc).split())
+            except Exception as exc:  # one ticker's failure, whatever it is, keeps the others
+                reason = failures[ticker] = _failure_reason(exc, cache)
             if on_ticker_done is not None:
                 on_ticker_done(ticker, reason)
     return histories, failures
+
+
+def _failure_reason(exc: Exception, cache: Cache) -> str:
+    """One line saying why a ticker failed, whatever was raised."""
+    if isinstance(exc, FactorXrayError):
+        reason = str(exc)
+    elif isinstance(exc, OSError):
+        path = exc.filename if exc.filename is not None else cache.root
+        reason = (
+            f"cannot use {path} ({exc.strerror or exc}) "
+            "(is the cache folder writable? use --cache-dir)"
+        )
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    return " ".join(reason.split())
 
 
 def _read_file_histories(
