@@ -146,6 +146,72 @@ def test_gap_month_inside_a_history_is_nan() -> None:
     assert monthly.loc["2020-07"] == pytest.approx(hand_monthly(closes).loc["2020-07"], abs=1e-15)
 
 
+def _spy_2020_without(first_missing: str, last_missing: str) -> pd.Series:
+    closes = fixture_closes("SPY").loc["2020-01-01":"2020-12-31"]
+    return closes[(closes.index < first_missing) | (closes.index > last_missing)]
+
+
+def test_a_gap_at_a_month_end_makes_that_month_and_the_next_nan() -> None:
+    # The last 10 trading days of May 2020 missing: May's last close is 2020-05-14, 15 days
+    # before its last trading day (05-29). Neither May (ends on 05-14) nor June (starts from
+    # 05-14) is a month-end-to-month-end return.
+    closes = fixture_closes("SPY").loc["2020-01-01":"2020-12-31"]
+    may = closes.loc["2020-05"]
+    assert len(may) > 10 and may.index[-1] == pd.Timestamp("2020-05-29")
+    with_gap = closes.drop(may.index[-10:])
+    assert with_gap.loc[:"2020-05"].index[-1] == pd.Timestamp("2020-05-14")
+    monthly = monthly_total_returns(with_gap.to_frame())["SPY"]
+    expected = hand_monthly(closes)
+    assert list(monthly.index.astype(str)) == list(expected.index.astype(str))
+    assert monthly.loc["2020-05":"2020-06"].isna().all()
+    others = monthly.drop([pd.Period("2020-05", "M"), pd.Period("2020-06", "M")])
+    np.testing.assert_allclose(others, expected.loc[others.index], rtol=0, atol=1e-15)
+
+
+def test_a_month_end_gap_of_at_most_7_days_is_not_stale() -> None:
+    # May 2020 without its last 4 trading days: last close 2020-05-22, exactly 7 days
+    # before 05-29; it is used as May's month end.
+    closes = _spy_2020_without("2020-05-23", "2020-05-31")
+    monthly = monthly_total_returns(closes.to_frame())["SPY"]
+    assert monthly.notna().all()
+    assert monthly.loc["2020-06"] == pytest.approx(
+        closes.loc["2020-06-30"] / closes.loc["2020-05-22"] - 1, abs=1e-15
+    )
+    # One more day missing (last close 05-21, 8 days before): stale.
+    closes = _spy_2020_without("2020-05-22", "2020-05-31")
+    assert monthly_total_returns(closes.to_frame())["SPY"].loc["2020-05":"2020-06"].isna().all()
+
+
+def test_a_stale_month_in_one_fund_does_not_touch_another() -> None:
+    frame = pd.DataFrame(
+        {"SPY": _spy_2020_without("2020-03-15", "2020-03-31"), "MTUM": fixture_closes("MTUM")}
+    ).loc["2020"]
+    monthly = monthly_total_returns(frame)
+    assert monthly.loc["2020-03":"2020-04", "SPY"].isna().all()
+    assert monthly["SPY"].isna().sum() == 2 and monthly["MTUM"].notna().all()
+
+
+def test_month_end_only_closes_give_every_return() -> None:
+    """The bundled snapshot holds one close per month, on its last trading day: never stale."""
+    from factorxray import snapshot
+
+    prices = snapshot.month_end_prices(snapshot.tickers())
+    assert prices.shape[1] == 20
+    monthly = monthly_total_returns(prices)
+    for ticker in prices.columns:
+        returns = monthly[ticker].loc[monthly[ticker].first_valid_index() :]
+        assert returns.notna().all() and len(returns) == prices[ticker].count() - 1, ticker
+    # The same from the fixture's month-end closes.
+    closes = fixture_closes("SPY").loc[:"2026-06-30"]
+    month_ends = closes.groupby(closes.index.to_period("M")).tail(1)
+    np.testing.assert_allclose(
+        monthly_total_returns(month_ends.to_frame())["SPY"],
+        hand_monthly(closes),
+        rtol=0,
+        atol=1e-15,
+    )
+
+
 def test_monthly_total_returns_rejects_a_non_date_index() -> None:
     with pytest.raises(UsageError, match="DatetimeIndex"):
         monthly_total_returns(pd.DataFrame({"A": [1.0, 2.0]}))

@@ -14,6 +14,7 @@ Each result carries its provenance in ``.attrs`` (JSON-safe, string values)::
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -35,6 +36,9 @@ DateLike = str | date | datetime | pd.Timestamp | pd.Period | None
 
 #: A monthly risk-free rate above this is surely in percent, not decimals.
 _RF_DECIMAL_LIMIT = 0.05
+#: A month whose last close is more than this many calendar days before the month's last
+#: NYSE trading day has a gap at its end: its last close is not a month-end close.
+STALE_MONTH_END_DAYS = 7
 
 
 # ----------------------------------------------------------------------------- the math
@@ -85,6 +89,11 @@ def last_trading_day(month: pd.Period) -> date:
     return day
 
 
+@functools.lru_cache(maxsize=4096)
+def _last_trading_ordinal(year: int, month: int) -> int:
+    return last_trading_day(pd.Period(year=year, month=month, freq="M")).toordinal()
+
+
 def is_complete_month(last_price_day: date | pd.Timestamp) -> bool:
     """True when a series ending on ``last_price_day`` holds that month's final close.
 
@@ -102,13 +111,29 @@ def _monthly_returns_of(closes: pd.Series) -> pd.Series:
     closes = closes.dropna()
     if closes.empty:
         return pd.Series(dtype=np.float64, index=pd.PeriodIndex([], freq="M"))
-    month_end = closes.groupby(closes.index.to_period("M")).last()
+    periods = closes.index.to_period("M")
+    month_end = closes.groupby(periods).last()
+    last_day = pd.Series(closes.index, index=closes.index).groupby(periods).last()
+    # A close well before the month's last trading day is a gap, not a month end: treat the
+    # month as missing (its return and the next month's both use that close).
+    month_end[_stale_months(last_day)] = np.nan
     months = pd.period_range(month_end.index[0], month_end.index[-1], freq="M")
     month_end = month_end.reindex(months)
     returns = (month_end / month_end.shift(1) - 1.0).iloc[1:]
     if not is_complete_month(closes.index[-1]):
         returns = returns.iloc[:-1]
     return returns
+
+
+def _stale_months(last_day: pd.Series) -> np.ndarray:
+    """True for each month whose last close is over 7 days before its last trading day."""
+    actual = np.fromiter((day.toordinal() for day in last_day), dtype=np.int64, count=len(last_day))
+    expected = np.fromiter(
+        (_last_trading_ordinal(p.year, p.month) for p in last_day.index),
+        dtype=np.int64,
+        count=len(last_day),
+    )
+    return expected - actual > STALE_MONTH_END_DAYS
 
 
 def monthly_total_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
@@ -124,7 +149,16 @@ def monthly_total_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
       month, and the last month of a history that stops mid-month (e.g. data ending
       2026-07-14 gives no July 2026).
 
-    A month with no close at all inside a history gives NaN for itself and the next month.
+    Gaps give NaN, never a return measured from a mid-month close:
+
+    * a month with **no close at all** inside a history gives NaN for itself and the next
+      month;
+    * so does a month whose last close is **stale**: more than 7 calendar days before the
+      month's last NYSE trading day (:func:`last_trading_day`), e.g. a provider missing
+      the last two weeks of a month. Both that month's return and the next month's would
+      use that close as a month end. (A month-end-only series, one close per month on its
+      last trading day, is never stale.)
+
     Months before a fund's first return are NaN.
 
     Parameters
