@@ -174,6 +174,83 @@ def test_bad_options_exit_2(prices_server) -> None:
     assert prices_server.requests == []
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "2020-13"], "--start '2020-13' is not a month; use YYYY-MM"),
+        (["--end", "soon"], "--end 'soon' is not a month; use YYYY-MM"),
+        (["--start", "2021-01", "--end", "2020-01"], "--start 2021-01 is after --end 2020-01"),
+    ],
+)
+def test_bad_months_name_the_option(prices_server, args, message) -> None:
+    result = run("returns", "SPY", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {message}") and len(result.stderr.splitlines()) == 1
+    assert prices_server.requests == []
+
+
+def test_prices_file_without_tickers_reads_every_ticker(tmp_path) -> None:
+    wide = all_fixture_closes()[["SPY", "QUAL", "MTUM"]]
+    wide.index.name = "date"
+    wide.to_csv(tmp_path / "mine.csv")
+    result = run("returns", "--prices-file", str(tmp_path / "mine.csv"), "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    header, columns = parse_csv(result.stdout)
+    assert header == ["period", "SPY", "QUAL", "MTUM"]  # the file's order
+    for ticker in ("SPY", "QUAL", "MTUM"):
+        assert_matches_compounding(columns, ticker)
+
+
+def test_csv_cells_are_exact_reprs_and_empty_for_nan(tmp_path) -> None:
+    from factorxray.returns import monthly_total_returns
+
+    wide = all_fixture_closes()[["SPY", "QGRO"]].loc[:"2019-12-31"]
+    wide.index.name = "date"
+    wide.to_csv(tmp_path / "p.csv")
+    result = run(
+        "returns", "SPY", "QGRO", "--prices-file", str(tmp_path / "p.csv"), "--format", "csv"
+    )
+    assert result.exit_code == 0, result.stderr
+    expected = monthly_total_returns(pd.read_csv(tmp_path / "p.csv", index_col=0, parse_dates=True))
+    lines = [
+        ",".join([f"{period:%Y-%m}", *("" if np.isnan(v) else repr(v) for v in row)])
+        for period, row in zip(expected.index, expected.to_numpy().tolist(), strict=True)
+    ]
+    assert result.stdout == "\n".join(["period,SPY,QGRO", *lines]) + "\n"
+
+
+def test_unwritable_cache_dir_is_one_line_per_ticker(prices_server, tmp_path, monkeypatch) -> None:
+    regular_file = tmp_path / "a-file"
+    regular_file.write_text("x")
+    monkeypatch.setenv("FACTORXRAY_CACHE_DIR", str(regular_file / "cache"))
+    result = run("returns", "SPY", "MTUM", "--format", "csv")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert {line.split(": ")[1] for line in lines} == {"SPY", "MTUM"}
+    assert all(str(regular_file) in line and "--cache-dir" in line for line in lines)
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unexpected_error_fails_only_its_ticker(prices_server, monkeypatch) -> None:
+    from factorxray.data.prices import PriceStore
+
+    real_history = PriceStore.history
+
+    def history(self, ticker, **kwargs):
+        if ticker == "MTUM":
+            raise PermissionError(13, "Permission denied", "/somewhere/prices-yahoo/MTUM.data")
+        return real_history(self, ticker, **kwargs)
+
+    monkeypatch.setattr(PriceStore, "history", history)
+    result = run("returns", "SPY", "MTUM", "--format", "csv")
+    assert result.exit_code == 3, result.stderr
+    assert parse_csv(result.stdout)[0] == ["period", "SPY"]
+    assert result.stderr.strip() == (
+        "failed: MTUM: cannot use /somewhere/prices-yahoo/MTUM.data (Permission denied) "
+        "(is the cache folder writable? use --cache-dir)"
+    )
+
+
 def test_missing_key_names_the_variable(prices_server) -> None:
     result = run("returns", "SPY", "--source", "fmp")
     assert result.exit_code == 2

@@ -401,9 +401,10 @@ def test_start_and_end(prices_server) -> None:
 @pytest.mark.parametrize(
     ("start", "end", "match"),
     [
-        ("2020-13", None, "not a date"),
-        ("soon", None, "not a date"),
-        ("2021-01", "2020-01", "after"),
+        ("2020-13", None, r"start/--start '2020-13' is not a date"),
+        ("soon", None, r"start/--start 'soon' is not a date"),
+        ("2020-01", "2020-1x", r"end/--end '2020-1x' is not a date"),
+        ("2021-01", "2020-01", r"start/--start 2021-01 is after end/--end 2020-01"),
     ],
 )
 def test_bad_dates(prices_server, start, end, match) -> None:

@@ -302,11 +302,15 @@ def _parse_bound(value: DateLike, option: str, *, end: bool) -> pd.Timestamp | N
         ) from None
 
 
+#: How the bounds are named in messages: the Python parameter and the CLI option.
+_START, _END = "start/--start", "end/--end"
+
+
 def _parse_range(start: DateLike, end: DateLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    first = _parse_bound(start, "start", end=False)
-    last = _parse_bound(end, "end", end=True)
+    first = _parse_bound(start, _START, end=False)
+    last = _parse_bound(end, _END, end=True)
     if first is not None and last is not None and first > last:
-        raise UsageError(f"start {start} is after end {end}")
+        raise UsageError(f"{_START} {start} is after {_END} {end}")
     return first, last
 
 
@@ -623,10 +627,10 @@ def fetch_returns(
     >>> returns.loc["2020-03", "SPY"]  # doctest: +SKIP
     -0.1249...
     """
-    first_month = _parse_month(start, "start")
-    last_month = _parse_month(end, "end")
+    first_month = _parse_month(start, _START)
+    last_month = _parse_month(end, _END)
     if first_month is not None and last_month is not None and first_month > last_month:
-        raise UsageError(f"start {start} is after end {end}")
+        raise UsageError(f"{_START} {start} is after {_END} {end}")
     prices = fetch_prices(
         tickers,
         source,

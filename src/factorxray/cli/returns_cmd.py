@@ -17,7 +17,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from factorxray.cli._common import count_progress, err_console, handle_errors, out_console, state
+from factorxray.cli._common import (
+    OutputFormat,
+    count_progress,
+    err_console,
+    handle_errors,
+    out_console,
+    parse_month_range,
+    state,
+    write_csv,
+)
 from factorxray.errors import AllFailedError
 from factorxray.returns import fetch_returns
 
@@ -32,31 +41,6 @@ class Source(StrEnum):
     fmp = "fmp"
     tiingo = "tiingo"
     file = "file"
-
-
-class OutputFormat(StrEnum):
-    """How the returns are printed."""
-
-    table = "table"
-    csv = "csv"
-
-
-def returns_csv(returns: pd.DataFrame) -> str:
-    """CSV text: ``period,<TICKER...>``, months as ``YYYY-MM``, exact decimals, empty for NaN.
-
-    Examples
-    --------
-    >>> frame = pd.DataFrame({"SPY": [0.1, float("nan")]}, index=pd.period_range("2024-01", periods=2, freq="M"))
-    >>> print(returns_csv(frame), end="")
-    period,SPY
-    2024-01,0.1
-    2024-02,
-    """
-    lines = [",".join(["period", *map(str, returns.columns)])]
-    for period, row in zip(returns.index, returns.to_numpy().tolist(), strict=True):
-        cells = ["" if math.isnan(value) else repr(float(value)) for value in row]
-        lines.append(",".join([f"{period:%Y-%m}", *cells]))
-    return "\n".join(lines) + "\n"
 
 
 def returns_table(returns: pd.DataFrame, source: str) -> Table:
@@ -88,11 +72,14 @@ def _report_failures(failures: dict[str, str]) -> None:
 def returns_command(
     ctx: typer.Context,
     tickers: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
-            help="Fund tickers, e.g. SPY MTUM USMV.", metavar="TICKER...", show_default=False
+            help="Fund tickers, e.g. SPY MTUM USMV. With --prices-file, none means every "
+            "ticker in the file.",
+            metavar="[TICKER]...",
+            show_default=False,
         ),
-    ],
+    ] = None,
     source: Annotated[
         Source | None,
         typer.Option(
@@ -132,18 +119,21 @@ def returns_command(
 
     The first (partial) month of each fund and the still-running month are left out.
     Exit code 3 when some tickers failed (each named on stderr), 1 when all did.
+    With --prices-file and no tickers, every ticker in the file is read.
 
     Example: factorxray returns SPY MTUM USMV --start 2015-01 --format csv
     """
     chosen = source.value if source is not None else ("file" if prices_file else "yahoo")
+    first_month, last_month = parse_month_range(start, end)
+    tickers = tickers or []
     with count_progress(f"fetching {chosen} prices", len(tickers)) as progress:
-        task = progress.add_task("fetch", total=len(tickers))
+        task = progress.add_task("fetch", total=len(tickers) or None)
         try:
             returns = fetch_returns(
                 tickers,
                 chosen,
-                start,
-                end,
+                first_month,
+                last_month,
                 prices_file=prices_file,
                 cache=state(ctx).cache(),
                 offline=offline,
@@ -155,7 +145,7 @@ def returns_command(
             _report_failures(exc.failures)
             raise typer.Exit(1) from None
     if output_format is OutputFormat.csv:
-        typer.echo(returns_csv(returns), nl=False)
+        write_csv(returns)
     else:
         out_console.print(returns_table(returns, chosen))
     failures = returns.attrs.get("failed", {})
@@ -164,4 +154,4 @@ def returns_command(
         raise typer.Exit(PARTIAL_EXIT_CODE)
 
 
-__all__ = ["PARTIAL_EXIT_CODE", "returns_command", "returns_csv", "returns_table"]
+__all__ = ["PARTIAL_EXIT_CODE", "returns_command", "returns_table"]
