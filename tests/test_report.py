@@ -20,7 +20,7 @@ import pytest
 
 from factorxray import presets
 from factorxray.analysis import Analysis, build_analysis
-from factorxray.report import charts, exports, static_png, write_report
+from factorxray.report import charts, exports, prepare, static_png, write_report
 from factorxray.universe import Fund, Universe
 
 DATA = Path(__file__).parent / "data" / "engine"
@@ -308,7 +308,7 @@ def test_public_builders_return_figures(analysis: Analysis) -> None:
     expected_opacity = [1.0 if abs(t) >= 2 else charts.FADED_OPACITY for t in tvals]
     assert list(trace.marker.opacity) == expected_opacity
     assert all(
-        f"t={charts._tfmt(t)}" in label
+        f"t={charts.format_t(t)}" in label
         for label, t in zip(bars.layout.xaxis.ticktext, tvals, strict=True)
     )
     groups = charts.category_groups(analysis.universe, results.params.index)
@@ -388,6 +388,169 @@ def test_png_in_one_process_and_without_png(
     index = write_report(analysis, tmp_path / "nopng", png=False)
     assert not (index.parent / "png").exists()
     assert "png/betas_SPY.png" not in index.read_text(encoding="utf-8")
+
+
+def _png_set(analysis: Analysis) -> set[str]:
+    funds = list(analysis.results.params.index)
+    names = {"heatmap_betas.png", "factor_correlations.png", "attribution.png"}
+    names |= {f"betas_{f}.png" for f in funds}
+    return names | {f"rolling_{f}.png" for f in funds if f in analysis.rolling.funds}
+
+
+def _check_pngs(folder: Path, analysis: Analysis, written: dict[str, str]) -> None:
+    assert {Path(p).name for p in written.values()} == _png_set(analysis)
+    assert {p.name for p in folder.glob("*.png")} == _png_set(analysis)
+    assert all(_is_png(p) for p in folder.glob("*.png"))
+    assert not list(folder.glob(".*")), "temporary files left behind"
+
+
+@pytest.fixture
+def forking(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """Force the forked path and record, in the parent, who drew which half."""
+    if not hasattr(static_png.os, "fork"):
+        pytest.skip("no os.fork on this platform")
+    monkeypatch.delenv("FACTORXRAY_PNG_PROCESSES", raising=False)
+    monkeypatch.setattr(static_png, "_can_fork", lambda data: True)
+    calls: dict[str, list[int]] = {"fork": [], "parent_parts": []}
+    parent = static_png.os.getpid()
+    real_fork, real_draw = static_png.os.fork, static_png._draw_part
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            calls["fork"].append(pid)
+        return pid
+
+    def draw_part(data, out, names, dpi, part, parts):
+        if static_png.os.getpid() == parent:
+            calls["parent_parts"].append((part, parts))
+        return real_draw(data, out, names, dpi, part, parts)
+
+    monkeypatch.setattr(static_png.os, "fork", fork)
+    monkeypatch.setattr(static_png, "_draw_part", draw_part)
+    return calls
+
+
+def _open_fds() -> int:
+    return len(list(Path("/proc/self/fd").iterdir())) if Path("/proc/self/fd").exists() else 0
+
+
+def test_png_forked_helper_draws_half(
+    analysis: Analysis, tmp_path: Path, forking: dict[str, list]
+) -> None:
+    fds = _open_fds()
+    written = static_png.write_pngs(analysis, tmp_path / "png")
+    assert len(forking["fork"]) == 1
+    assert forking["parent_parts"] == [(0, 2)]  # the child drew the other half
+    _check_pngs(tmp_path / "png", analysis, written)
+    assert _open_fds() == fds
+    with pytest.raises(ChildProcessError):  # reaped
+        static_png.os.waitpid(forking["fork"][0], static_png.os.WNOHANG)
+
+
+def test_png_failing_helper_falls_back(
+    analysis: Analysis, tmp_path: Path, forking: dict[str, list], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = static_png.os.getpid()
+    drawing = static_png._draw_part
+
+    def child_fails(data, out, names, dpi, part, parts):
+        if static_png.os.getpid() != parent:
+            raise RuntimeError("the helper breaks")
+        return drawing(data, out, names, dpi, part, parts)
+
+    monkeypatch.setattr(static_png, "_draw_part", child_fails)
+    fds = _open_fds()
+    written = static_png.write_pngs(analysis, tmp_path / "png")
+    assert len(forking["fork"]) == 1
+    assert forking["parent_parts"] == [(0, 2), (1, 2)]  # the fallback drew the child's half
+    _check_pngs(tmp_path / "png", analysis, written)
+    assert _open_fds() == fds
+
+
+def test_png_hung_helper_is_killed(
+    analysis: Analysis, tmp_path: Path, forking: dict[str, list], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    parent = static_png.os.getpid()
+    drawing = static_png._draw_part
+
+    def child_hangs(data, out, names, dpi, part, parts):
+        if static_png.os.getpid() != parent:
+            (out / ".betas_SPY.png.half_written.tmp").write_bytes(b"\x89PNG")  # cut off
+            time.sleep(120)
+        return drawing(data, out, names, dpi, part, parts)
+
+    monkeypatch.setattr(static_png, "_draw_part", child_hangs)
+    monkeypatch.setattr(static_png, "CHILD_TIMEOUT", 2.0)
+    started = time.monotonic()
+    written = static_png.write_pngs(analysis, tmp_path / "png")
+    assert time.monotonic() - started < 30
+    assert forking["parent_parts"] == [(0, 2), (1, 2)]
+    _check_pngs(tmp_path / "png", analysis, written)
+    with pytest.raises(ChildProcessError):  # killed and reaped: no zombie
+        static_png.os.waitpid(forking["fork"][0], static_png.os.WNOHANG)
+
+
+def test_png_fork_failure_falls_back(
+    analysis: Analysis, tmp_path: Path, forking: dict[str, list], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(static_png.os, "fork", no_fork)
+    fds = _open_fds()
+    written = static_png.write_pngs(analysis, tmp_path / "png")
+    assert forking["parent_parts"] == [(0, 1)]
+    _check_pngs(tmp_path / "png", analysis, written)
+    assert _open_fds() == fds  # both pipe ends closed
+
+
+def test_png_fork_only_without_other_threads(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    data = prepare(analysis)
+    monkeypatch.delenv("FACTORXRAY_PNG_PROCESSES", raising=False)
+    monkeypatch.setattr(static_png.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(static_png, "_BASELINE_THREADS", 3)
+    monkeypatch.setattr(static_png, "_native_threads", lambda: 3)
+    assert static_png._can_fork(data)
+    monkeypatch.setattr(static_png, "_native_threads", lambda: 4)  # a native thread appeared
+    assert not static_png._can_fork(data)
+    monkeypatch.setattr(static_png, "_native_threads", lambda: 3)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not static_png._can_fork(data)  # a Python thread is running
+    finally:
+        stop.set()
+        thread.join()
+    monkeypatch.setenv("FACTORXRAY_PNG_PROCESSES", "1")
+    assert not static_png._can_fork(data)
+
+
+def test_png_writes_are_atomic_palette_pngs(
+    analysis: Analysis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    monkeypatch.setenv("FACTORXRAY_PNG_PROCESSES", "1")
+    atomic: list[Path] = []
+    real = static_png.atomic_write_bytes
+
+    def spy(path: Path, data: bytes) -> None:
+        atomic.append(path)
+        real(path, data)
+
+    monkeypatch.setattr(static_png, "atomic_write_bytes", spy)
+    written = static_png.write_pngs(analysis, tmp_path / "png")
+    assert sorted(atomic) == sorted(tmp_path / name for name in written.values())
+    with Image.open(tmp_path / written["heatmap"]) as image:
+        assert image.mode == "P" and len(image.getcolors()) <= 128
 
 
 def test_png_names_are_file_safe() -> None:

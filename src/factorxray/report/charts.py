@@ -35,7 +35,9 @@ __all__ = [
     "beta_heatmap",
     "beta_range",
     "category_groups",
+    "color_limit",
     "correlation_heatmap",
+    "format_t",
     "rolling_chart",
     "rolling_range",
     "rolling_terms",
@@ -243,8 +245,16 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
     return "n/a" if number is None else format(number, spec)
 
 
-def _tfmt(t: Any) -> str:
-    """A t-value for a label: 2 decimals, 1 from |t| >= 10 (keeps the labels narrow)."""
+def format_t(t: Any) -> str:
+    """A t-value for a label: 2 decimals, 1 from |t| >= 10 (keeps the labels narrow).
+
+    Shared with the PNG charts (:mod:`factorxray.report.static_png`).
+
+    Examples
+    --------
+    >>> format_t(2.345), format_t(-12.34), format_t(float("nan"))
+    ('2.35', '-12.3', 'n/a')
+    """
     number = _num(t, 12)
     if number is None:
         return "n/a"
@@ -333,7 +343,7 @@ def _beta_bars_spec(
             "<br>t %{customdata[1]:.2f}<br>p %{customdata[2]:.3f}<extra></extra>"
         ),
     }
-    ticktext = [f"{lab}<br>t={_tfmt(t)}" for lab, t in zip(labels, tvals, strict=True)]
+    ticktext = [f"{lab}<br>t={format_t(t)}" for lab, t in zip(labels, tvals, strict=True)]
     yaxis: dict[str, Any] = {"title": {"text": "Beta"}, "zeroline": True}
     if y_range is not None:
         yaxis["range"] = [float(y_range[0]), float(y_range[1])]
@@ -391,8 +401,11 @@ def beta_bars(
 # ---------------------------------------------------------------------------- heatmaps
 
 
-def _color_limit(params: pd.DataFrame) -> float:
-    """Colour-scale limit: the biggest non-market |beta| (the market beta, near 1, saturates)."""
+def color_limit(params: pd.DataFrame) -> float:
+    """Colour-scale limit: the biggest non-market |beta| (the market beta, near 1, saturates).
+
+    At least 0.3, rounded to 2 decimals; shared by the HTML and PNG heatmaps.
+    """
     cols = [c for c in params.columns if c not in ("alpha", "Mkt-RF")]
     values = params[cols].to_numpy(float) if cols else params.to_numpy(float)
     finite = np.abs(values[np.isfinite(values)])
@@ -414,7 +427,7 @@ def _beta_heatmap_spec(
     text = [[_fmt(v) for v in row] for row in betas]
     rows = list(range(len(funds)))
     labels = [_text(f) for f in factors]
-    limit = _color_limit(params.loc[funds])
+    limit = color_limit(params.loc[funds])
     z_sig = [
         [_num(b) if s else None for b, s in zip(brow, srow, strict=True)]
         for brow, srow in zip(betas, significant, strict=True)

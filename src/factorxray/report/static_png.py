@@ -11,16 +11,22 @@ straight from the Agg buffer to Pillow with light PNG compression.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import select
+import signal
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from factorxray._atomic import atomic_write_bytes
+from factorxray.errors import UsageError
 from factorxray.report import charts
 
 if TYPE_CHECKING:
@@ -31,6 +37,9 @@ __all__ = ["png_names", "write_pngs"]
 DPI = 110
 _COMPRESS = 1
 _FONT = 8.5
+#: Seconds the forked helper may take for its half (20 funds take about 1 s); past this it
+#: is killed and its half is drawn in the main process.
+CHILD_TIMEOUT = 60.0
 
 
 def _safe(name: str) -> str:
@@ -83,13 +92,16 @@ def _cmap() -> Any:
 
 
 def _save(canvas: Any, path: Path) -> None:
+    """Encode the canvas as a PNG and write it atomically (temporary file, then rename)."""
     from PIL import Image
 
     width, height = canvas.get_width_height(physical=True)
     image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     # A 128-colour palette keeps anti-aliased text and lines smooth at a third of the size.
     palette = image.convert("RGB").quantize(colors=128, method=Image.Quantize.FASTOCTREE)
-    palette.save(path, format="PNG", compress_level=_COMPRESS)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG", compress_level=_COMPRESS)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _new(figsize: tuple[float, float], dpi: int) -> tuple[Any, Any]:
@@ -175,7 +187,7 @@ def _beta_bars(
             values[i].set_text(_fmt(beta))
             values[i].set_y(height + offset if height >= 0 else height - offset)
             values[i].set_va("bottom" if height >= 0 else "top")
-            labels[i].set_text(f"t={charts._tfmt(t)}")
+            labels[i].set_text(f"t={charts.format_t(t)}")
             ax.draw_artist(bar)
             ax.draw_artist(values[i])
             ax.draw_artist(labels[i])
@@ -188,7 +200,7 @@ def _beta_bars(
 def _title(data: ReportData, fund: str, limit: int = 64) -> str:
     try:
         name = data.analysis.universe.fund(fund).name
-    except Exception:
+    except UsageError:  # analyzed but not in the universe (e.g. an Analysis built by hand)
         name = ""
     text = f"{fund}: {name}" if name and name != fund else str(fund)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -294,7 +306,7 @@ def _heatmap(data: ReportData, path: Path, dpi: int) -> bool:
     betas = results.params.loc[funds, factors].to_numpy(float)
     tvals = results.tvalues.loc[funds, factors].to_numpy(float)
     significant = np.isfinite(tvals) & (np.abs(tvals) >= data.threshold)
-    limit = charts._color_limit(results.params.loc[funds])
+    limit = charts.color_limit(results.params.loc[funds])
     cmap = _cmap()
     norm = normalize(-limit, limit)
     colors = cmap(norm(np.nan_to_num(betas)))
@@ -473,40 +485,131 @@ def _draw_part(
     return written
 
 
+def _native_threads() -> int | None:
+    """Threads of this process as the OS counts them (native ones too); None if unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _baseline_threads() -> int | None:
+    native = _native_threads()
+    return None if native is None else native - (threading.active_count() - 1)
+
+
+#: Native threads (plus the main one) running when this module was imported: the worker
+#: pools numpy (OpenBLAS) and pandas (pyarrow) start at import, which handle fork
+#: (pthread_atfork). A native thread started after that is one we know nothing about (it
+#: could hold a lock the child would need), so no fork then.
+_BASELINE_THREADS = _baseline_threads()
+
+
 def _can_fork(data: ReportData) -> bool:
-    """Fork a helper only where it is safe and worth it: POSIX, 2+ CPUs, one thread, 6+ funds."""
+    """Fork a helper only where it is safe and worth it: POSIX, 2+ CPUs, 6+ funds, and no
+    thread besides the main one (Python) and the library pools present at import (native)."""
     if not hasattr(os, "fork") or os.environ.get("FACTORXRAY_PNG_PROCESSES") == "1":
         return False
     if (os.cpu_count() or 1) < 2 or threading.active_count() != 1:
         return False
+    native = _native_threads()
+    if native is not None and (_BASELINE_THREADS is None or native > _BASELINE_THREADS):
+        return False
     return len(data.funds) >= 6
+
+
+def _child(data: ReportData, out: Path, names: dict[str, str], dpi: int, write_end: int) -> None:
+    """In the forked child: draw the second half, send the files through the pipe, leave
+    with os._exit (no cleanup of the parent's state, no return into the caller)."""
+    code = 1
+    try:
+        written = _draw_part(data, out, names, dpi, 1, 2)
+        with os.fdopen(write_end, "w", encoding="utf-8") as stream:
+            json.dump(written, stream)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _read_child(read_end: int, pid: int, deadline: float) -> tuple[bytes, bool]:
+    """Read the child's message until it closes the pipe and exits, or until ``deadline``.
+
+    Returns the bytes read and whether the child exited cleanly (status 0) in time; a child
+    still running at the deadline is killed. The child is always reaped.
+    """
+    chunks: list[bytes] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([read_end], [], [], left)[0]:
+            break  # timed out
+        chunk = os.read(read_end, 65536)
+        if not chunk:  # end of file: the child closed its end (done, failed or died)
+            break
+        chunks.append(chunk)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return b"".join(chunks), os.waitstatus_to_exitcode(status) == 0
+        if time.monotonic() >= deadline:
+            _kill(pid)
+            return b"", False
+        time.sleep(0.002)
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL the child and reap it (nothing to do if it is already gone)."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _remove_temporary(out: Path, names: dict[str, str]) -> None:
+    """Temporary files of atomic writes a killed child left behind (``.<name>.*.tmp``)."""
+    ours = {Path(name).name for name in names.values()}
+    for path in out.glob(".*.tmp"):
+        if path.name[1:].rsplit(".", 2)[0] in ours:
+            path.unlink(missing_ok=True)
 
 
 def _draw_forked(data: ReportData, out: Path, names: dict[str, str], dpi: int) -> dict[str, str]:
     """Draw half the charts in a forked child process and half here (matplotlib holds the
-    GIL, so threads would not help); if the child fails, draw its half here too."""
+    GIL, so threads would not help). If the fork fails, or the child fails, dies or takes
+    longer than :data:`CHILD_TIMEOUT` seconds (then it is killed), its half is drawn here."""
     read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: draw, report the files through the pipe, leave without cleanup
-        code = 1
-        try:
-            os.close(read_end)
-            written = _draw_part(data, out, names, dpi, 1, 2)
-            with os.fdopen(write_end, "w", encoding="utf-8") as stream:
-                json.dump(written, stream)
-            code = 0
-        finally:
-            os._exit(code)
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return _draw_part(data, out, names, dpi, 0, 1)
+    if pid == 0:
+        os.close(read_end)
+        _child(data, out, names, dpi, write_end)  # never returns
+    deadline = time.monotonic() + CHILD_TIMEOUT
     os.close(write_end)
+    reaped = False
     try:
         written = _draw_part(data, out, names, dpi, 0, 2)
+        message, ok = _read_child(read_end, pid, deadline)
+        reaped = True
     finally:
-        with os.fdopen(read_end, "r", encoding="utf-8") as stream:
-            message = stream.read()
-        _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) == 0 and message:
-        written.update(json.loads(message))
+        os.close(read_end)
+        if not reaped:  # our own half failed: stop the child before the error goes up
+            _kill(pid)
+    try:
+        child_written = json.loads(message) if ok else None
+    except ValueError:  # a cut-off message
+        child_written = None
+    if isinstance(child_written, dict):
+        written.update(child_written)
     else:
+        _remove_temporary(out, names)
         written.update(_draw_part(data, out, names, dpi, 1, 2))
     return written
 
