@@ -27,6 +27,10 @@ DATA = Path(__file__).parent / "data" / "engine"
 XSS = "<script>alert(1)</script>"
 XSS_CATEGORY = '<img src=x onerror="alert(2)">'
 MAX_BYTES = 6 * 1024 * 1024
+LIMITED_BY = {
+    "start": ["F-F_Research_Data_5_Factors_2x3"],
+    "end": ["F-F_Momentum_Factor", "F-F_Research_Data_5_Factors_2x3"],
+}
 
 
 def load_engine_data() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -42,6 +46,8 @@ def load_engine_data() -> tuple[pd.DataFrame, pd.DataFrame]:
             "F-F_Research_Data_5_Factors_2x3": "202511 CRSP database",
             "F-F_Momentum_Factor": "202511 CRSP database",
         },
+        sources=["F-F_Research_Data_5_Factors_2x3", "F-F_Momentum_Factor"],
+        limited_by=LIMITED_BY,
     )
     return excess, factors
 
@@ -65,6 +71,7 @@ def build_test_analysis() -> Analysis:
                 "XSS",
                 name=XSS,
                 category=XSS_CATEGORY,
+                region="developed",  # its label's region; it is still regressed on US factors
                 tilts=["HML>0"],
                 description="</script><script>alert(3)</script> & more",
             ),
@@ -204,6 +211,8 @@ def test_summary_json_equals_the_engine(report: Path, analysis: Analysis) -> Non
         assert record["hac_lags"] == int(results.hac_lags[fund])
         assert record["cov_type"] == results.cov_type
         assert record["model"] == "ff6"
+        assert record["region"] == "us"  # the factors every fund was regressed on
+        assert record["fund_region"] == analysis.universe.fund(fund).region
         assert record["factors_vintage"]["F-F_Momentum_Factor"] == "202511 CRSP database"
         assert record["price_source"] == "test fixture (tests/data/engine)"
         verdict = analysis.verdicts[fund]
@@ -213,11 +222,76 @@ def test_summary_json_equals_the_engine(report: Path, analysis: Analysis) -> Non
         for term in results.params.columns:
             assert record["exposures"][term]["beta"] == results.params.loc[fund, term]
     assert records["XSS"]["name"] == XSS
+    assert (records["XSS"]["region"], records["XSS"]["fund_region"]) == ("us", "developed")
     run = summary["run"]
+    assert run["region"] == "us"
+    assert run["factors_limited_by"] == LIMITED_BY
     assert run["model"] == "ff6" and run["cov_type"] == results.cov_type
     assert run["t_threshold"] == 2.0
     assert set(summary["not_analyzed"]) == {"GONE", "SHORT"}
     assert "404" in summary["not_analyzed"]["GONE"]
+
+
+def test_header_names_the_factor_files_that_limit_the_range(
+    report: Path, analysis: Analysis
+) -> None:
+    html = report.read_text(encoding="utf-8")
+    first, last = analysis.factors.index[0], analysis.factors.index[-1]
+    expected = (
+        f"<dt>Factor data</dt><dd>range {first} to {last}; the files&#39; common months "
+        "start with F-F_Research_Data_5_Factors_2x3 and end with F-F_Momentum_Factor, "
+        "F-F_Research_Data_5_Factors_2x3</dd>"
+    )
+    assert expected in html
+
+
+def test_factors_without_limited_by(analysis: Analysis) -> None:
+    from dataclasses import replace
+
+    from factorxray.report import _factor_range_text
+
+    factors = analysis.factors.copy()
+    factors.attrs = {k: v for k, v in analysis.factors.attrs.items() if k != "limited_by"}
+    assert exports.summary(replace(analysis, factors=factors))["run"]["factors_limited_by"] is None
+    meta = {"factors_start": "1990-01", "factors_end": "2025-11"}
+    assert _factor_range_text(meta, None) == "range 1990-01 to 2025-11"
+    assert _factor_range_text({}, {"start": [], "end": ["B"]}) == (
+        "range not recorded; the files' common months end with B"
+    )
+
+
+def test_fund_missing_from_the_universe(analysis: Analysis) -> None:
+    """An analyzed fund the universe does not know (an Analysis built by hand): no name."""
+    from dataclasses import replace
+
+    others = [t for t in analysis.universe.tickers if t != "SPY"]
+    partial = replace(analysis, universe=analysis.universe.subset(others))
+    records = {r["fund"]: r for r in exports.summary(partial)["funds"]}
+    assert records["SPY"]["name"] is None and records["SPY"]["fund_region"] is None
+    assert records["SPY"]["region"] == "us"
+    data = prepare(partial)
+    assert static_png._title(data, "SPY") == "SPY"
+
+
+def test_diagnostics_errors_show_and_bugs_raise(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factorxray.engine import diagnostics
+    from factorxray.errors import InsufficientDataError
+
+    def too_short(*args: object, **kwargs: object) -> None:
+        raise InsufficientDataError("only 3 complete factor rows, need at least 8")
+
+    monkeypatch.setattr(diagnostics, "factor_correlations", too_short)
+    data = prepare(analysis)
+    assert data.corr is None and data.diagnostics_error.startswith("only 3 complete")
+
+    def bug(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(diagnostics, "factor_correlations", bug)
+    with pytest.raises(RuntimeError, match="a bug"):
+        prepare(analysis)
 
 
 def test_summary_json_has_null_not_nan(analysis: Analysis) -> None:
@@ -275,8 +349,8 @@ def test_user_text_is_escaped(report: Path) -> None:
     blob = re.search(r'id="fx-figures">(.*?)</script>', html, re.S).group(1)
     assert "<" not in blob and ">" not in blob
     specs = json.loads(blob)
-    texts = json.dumps(specs)
-    assert "&lt;script&gt;" in texts or "XSS" in texts
+    annotations = [a["text"] for s in specs.values() for a in s["layout"].get("annotations", [])]
+    assert '<b>&lt;img src=x onerror="alert(2)"&gt;</b>' in annotations  # the category label
 
 
 def test_plotly_text_is_escaped() -> None:

@@ -23,9 +23,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from factorxray._atomic import atomic_write_text
+from factorxray.errors import FactorXrayError, UsageError
 from factorxray.report import charts, exports, glossary
 
 if TYPE_CHECKING:
@@ -87,10 +89,7 @@ def prepare(analysis: Analysis) -> ReportData:
 
 
 def _hac_range(results: Any) -> tuple[int, int] | None:
-    try:
-        lags = pd.Series(results.hac_lags).dropna()
-    except Exception:
-        return None
+    lags = results.hac_lags.dropna()  # <NA> for every fund unless the covariance is HAC
     if lags.empty:
         return None
     return int(lags.min()), int(lags.max())
@@ -112,7 +111,9 @@ def _add_diagnostics(data: ReportData) -> None:
     try:
         data.corr = factor_correlations(frame)
         data.vif = vif(frame)
-    except Exception as exc:  # diagnostics are an extra: say why they are missing
+    except (FactorXrayError, np.linalg.LinAlgError) as exc:
+        # Too few complete rows, no factor column, a singular system: diagnostics are an
+        # extra, so the page says why they are missing instead of failing.
         data.diagnostics_error = str(exc)
 
 
@@ -141,7 +142,7 @@ def _add_rolling(data: ReportData) -> None:
 def _fund(universe: Any, ticker: str) -> Any:
     try:
         return universe.fund(ticker)
-    except Exception:
+    except UsageError:  # analyzed but not in the universe (an Analysis built by hand)
         return None
 
 
@@ -227,6 +228,25 @@ def _vintage_text(vintages: Any) -> str:
     return str(vintages) if vintages else "not recorded"
 
 
+def _factor_range_text(meta: dict[str, Any], limited_by: dict[str, list[str]] | None) -> str:
+    """The factor data's range and the files that limit it, e.g. "range 1963-07 to 2025-11;
+    the files' common months start with A and end with B, C".
+
+    The model's files are joined on their common months, so the file that starts last and
+    the one that ends first set the range (before any start/end the run asked for).
+    """
+    start, end = meta.get("factors_start"), meta.get("factors_end")
+    text = f"range {start} to {end}" if start and end else "range not recorded"
+    sides = [
+        f"{verb} with {', '.join(limited_by[side])}"
+        for side, verb in (("start", "start"), ("end", "end"))
+        if limited_by and limited_by.get(side)
+    ]
+    if sides:
+        text += "; the files' common months " + " and ".join(sides)
+    return text
+
+
 def _cov_text(cov_type: Any, hac_range: tuple[int, int] | None) -> str:
     text = str(cov_type or "n/a")
     if str(cov_type).upper() == "HAC":
@@ -248,17 +268,15 @@ def _header(data: ReportData, generated_at: str, version: str) -> list[tuple[str
     price = meta.get("price_source")
     if isinstance(price, dict):
         price = "; ".join(f"{k}: {v}" for k, v in price.items())
-    factors_span = ""
-    if meta.get("factors_start") and meta.get("factors_end"):
-        factors_span = f" (factor data {meta['factors_start']} to {meta['factors_end']})"
     return [
         ("Model", str(meta.get("model") or "n/a")),
         ("Region", str(meta.get("region") or "n/a")),
         ("Factor data vintage", _vintage_text(meta.get("factors_vintage"))),
+        ("Factor data", _factor_range_text(meta, exports.factors_limited_by(analysis.factors))),
         ("Price source", str(price or "not recorded")),
         ("Covariance", _cov_text(results.cov_type, data.hac_range)),
         ("Significance", f"|t| >= {data.threshold:g}"),
-        ("Sample", sample + factors_span),
+        ("Sample", sample),
         ("Funds", f"{len(data.funds)} analyzed, {len(analysis.failed)} not analyzed"),
         ("Generated", generated_at),
         ("factorxray", version),
@@ -429,10 +447,7 @@ def _verdict_parts(verdict: Any) -> tuple[list[dict[str, str]], list[str]]:
     """Per-tilt checks and unintended exposures of a verdict, as short display strings."""
     if verdict is None:
         return [], []
-    try:
-        detail = verdict.to_dict()
-    except Exception:
-        return [], []
+    detail = verdict.to_dict()
     checks = []
     for check in detail.get("tilts") or []:
         status = str(check.get("status", ""))

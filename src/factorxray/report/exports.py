@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from factorxray._atomic import atomic_write_text
+from factorxray.errors import UsageError
 
 if TYPE_CHECKING:
     from factorxray.analysis import Analysis
@@ -28,6 +29,7 @@ __all__ = [
     "EXPOSURES_CSV",
     "SUMMARY_JSON",
     "exposures_frame",
+    "factors_limited_by",
     "summary",
     "write_exposures_csv",
     "write_summary_json",
@@ -95,14 +97,35 @@ def _price_source(meta: Mapping[str, Any], fund: str) -> Any:
     return source
 
 
+def factors_limited_by(factors: pd.DataFrame) -> dict[str, list[str]] | None:
+    """The factor files that start last and end first (``factors.attrs["limited_by"]``).
+
+    They set the factor data's range: the model's files are joined on their common months.
+    ``None`` when the factors do not record it (a frame not from
+    :func:`factorxray.factors.load_factors`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"Mkt-RF": [0.01]})
+    >>> f.attrs["limited_by"] = {"start": ["A"], "end": ["B", "A"]}
+    >>> factors_limited_by(f)
+    {'start': ['A'], 'end': ['B', 'A']}
+    """
+    limited = factors.attrs.get("limited_by")
+    if not isinstance(limited, Mapping):
+        return None
+    return {side: [str(name) for name in limited.get(side) or []] for side in ("start", "end")}
+
+
 def summary(analysis: Analysis, *, generated_at: str | None = None) -> dict[str, Any]:
     """The content of ``summary.json`` as a JSON-ready dict.
 
     Returns
     -------
     dict
-        ``run`` (model, region, vintages, price source, covariance, thresholds, sample,
-        version, generated-at), ``funds`` (list, one record per analyzed fund, in universe
+        ``run`` (model, region, vintages, the factor files that limit the range, price
+        source, covariance, thresholds, sample, version, generated-at), ``funds`` (list, one record per analyzed fund, in universe
         order) and ``not_analyzed`` ({fund: reason}).
     """
     from factorxray import __version__
@@ -120,7 +143,7 @@ def summary(analysis: Analysis, *, generated_at: str | None = None) -> dict[str,
     for fund in order:
         try:
             info = analysis.universe.fund(fund)
-        except Exception:
+        except UsageError:  # analyzed but not in the universe (an Analysis built by hand)
             info = None
         verdict = analysis.verdicts.get(fund)
         verdict_dict = _clean(verdict.to_dict()) if verdict is not None else {}
@@ -135,7 +158,9 @@ def summary(analysis: Analysis, *, generated_at: str | None = None) -> dict[str,
                 "name": getattr(info, "name", None),
                 "category": getattr(info, "category", None),
                 "model": meta.get("model"),
-                "region": getattr(info, "region", None) or meta.get("region"),
+                # Every fund is regressed on the run's factors; the label's region is apart.
+                "region": meta.get("region"),
+                "fund_region": getattr(info, "region", None),
                 "start": str(results.start[fund]),
                 "end": str(results.end[fund]),
                 "nobs": int(nobs[fund]),
@@ -172,6 +197,7 @@ def summary(analysis: Analysis, *, generated_at: str | None = None) -> dict[str,
         **meta,
         "price_source": meta.get("price_source"),
         "factors_vintage": vintages,
+        "factors_limited_by": factors_limited_by(analysis.factors),
         "cov_type": results.cov_type,
         "factors": [c for c in params.columns if c != "alpha"],
         "sample": sample,
