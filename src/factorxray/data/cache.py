@@ -194,6 +194,14 @@ class Cache:
         return removed
 
 
+def kept_copy_error(exc: DataSourceError, kept: CacheEntry) -> DataSourceError:
+    """``exc``, saying that the good cached copy ``kept`` stays and how to use it."""
+    fetched = kept.meta.get("fetched_at", "?")
+    return with_message(
+        exc, f"{exc} (a cached copy from {fetched} is kept; add --offline to use it)"
+    )
+
+
 def cached_get(
     cache: Cache,
     client: HttpClient,
@@ -255,11 +263,7 @@ def cached_get(
         response = client.get(url, headers=headers, on_progress=on_progress, what=what)
     except DataSourceError as exc:
         if cached is not None:
-            raise with_message(
-                exc,
-                f"{exc} (a cached copy from {cached.meta.get('fetched_at', '?')} is kept; "
-                "add --offline to use it)",
-            ) from None
+            raise kept_copy_error(exc, cached) from None
         raise
     if response.not_modified and cached is not None:
         return cache.touch(cached)

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from factorxray.data.cache import Cache, CacheEntry
+from factorxray.data.cache import Cache, CacheEntry, kept_copy_error
 from factorxray.data.http import HttpClient, redact_text, redact_url
 from factorxray.data.prices.base import EARLIEST, PriceProvider, clean_closes
 from factorxray.errors import (
@@ -217,11 +217,7 @@ class PriceStore:
                 try:
                     return self._update_tail(ticker, cached)
                 except DataSourceError as exc:
-                    raise with_message(
-                        exc,
-                        f"{exc} (a cached copy from {entry.meta.get('fetched_at', '?')} is kept; "
-                        "add --offline to use it)",
-                    ) from None
+                    raise kept_copy_error(exc, entry) from None
         return self._download_all(ticker)
 
     def _read_entry(self, ticker: str, entry: CacheEntry) -> pd.Series | None:
