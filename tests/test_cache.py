@@ -10,7 +10,7 @@ import pytest
 
 from factorxray.data.cache import Cache, atomic_write_bytes, cached_get, default_cache_dir
 from factorxray.data.http import HttpClient
-from factorxray.errors import DataSourceError, NotCachedError
+from factorxray.errors import CacheError, DataSourceError, NotCachedError
 from tests._server import LoopbackServer, Reply
 
 
@@ -45,7 +45,9 @@ def test_a_failed_write_leaves_no_partial_file_and_keeps_the_old_copy(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(
+        CacheError, match=r"cannot write to the cache folder .*disk full.*--cache-dir"
+    ):
         cache.put("ns", "item", b"new bytes", {})
     monkeypatch.undo()
     files = sorted(p.name for p in (tmp_path / "ns").iterdir())
