@@ -526,6 +526,8 @@ def _child(data: ReportData, out: Path, names: dict[str, str], dpi: int, write_e
     """In the forked child: draw the second half, send the files through the pipe, leave
     with os._exit (no cleanup of the parent's state, no return into the caller)."""
     code = 1
+    # Any error here (not only expected ones) ends the child with status 1: the parent then
+    # draws this half itself, where a real bug raises normally.
     try:
         written = _draw_part(data, out, names, dpi, 1, 2)
         with os.fdopen(write_end, "w", encoding="utf-8") as stream:
