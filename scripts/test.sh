@@ -21,9 +21,9 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-# --compile-bytecode: start-up stays fast even where PYTHONDONTWRITEBYTECODE is set
-# (as on our machines: 1.8 s of compiling per process otherwise).
-"${uv_cmd[@]}" sync --locked --quiet --compile-bytecode
+# Bytecode is compiled at install by pyproject.toml's [tool.uv] compile-bytecode = true, so
+# start-up stays fast even where PYTHONDONTWRITEBYTECODE is set (as on our machines).
+"${uv_cmd[@]}" sync --locked --quiet
 "${uv_cmd[@]}" run --locked ruff check .
 "${uv_cmd[@]}" run --locked ruff format --check .
 "${uv_cmd[@]}" run --locked pytest "$@"
