@@ -96,7 +96,7 @@ def test_fund_defaults_and_cleaning() -> None:
         "SPY",
         "SPY",
         "unlabelled",
-        "us",
+        "",
     )
     assert fund.tilts == () and fund.tilt_source == "none"
     assert not fund.labelled and not fund.expects_no_tilt

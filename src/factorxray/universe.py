@@ -297,6 +297,17 @@ def category_tilts(category: str) -> tuple[Tilt, ...] | None:
     return None if name is None else CATEGORY_TILTS[name]
 
 
+def canonical_category(category: str) -> str | None:
+    """The name of a known category in :data:`CATEGORY_TILTS` (aliases resolved), else None.
+
+    Examples
+    --------
+    >>> canonical_category("Large Core"), canonical_category("thematic")
+    ('large/core', None)
+    """
+    return _CATEGORY_LOOKUP.get(_category_key(category))
+
+
 # ---------------------------------------------------------------------------------- funds
 
 
@@ -334,7 +345,8 @@ class Fund:
     category : str
         Label such as ``"value"``, kept as given (defaults to ``"unlabelled"``).
     region : str
-        Factor region the fund should be judged against (lower-cased; default ``"us"``).
+        Factor region the fund is judged against (lower-cased). Empty (the default): the
+        run's region (``--region``, ``us`` unless given).
     tilts : sequence of Tilt or str, or str, optional
         Expected tilts (``"HML>0; SMB>0"`` or ``["HML>0", "SMB>0"]`` work too). None (the
         default) takes the category's defaults from :data:`CATEGORY_TILTS`; explicit tilts
@@ -361,7 +373,7 @@ class Fund:
     ticker: str
     name: str = ""
     category: str = UNLABELLED
-    region: str = "us"
+    region: str = ""
     tilts: tuple[Tilt, ...] | Sequence[Tilt | str] | str | None = None
     description: str = ""
     tilt_source: str = field(init=False, default="none")
@@ -372,7 +384,7 @@ class Fund:
         category = _text(self.category, "category")
         if not category.strip():
             category = UNLABELLED
-        region = _text(self.region, "region").strip().lower() or "us"
+        region = _text(self.region, "region").strip().lower()
         description = _text(self.description, "description")
         tilts, source = self._resolve_tilts(category)
         for attr, value in (
@@ -627,7 +639,7 @@ class Universe:
         """
         valid = list(factor_names)
         for fund in self.funds:
-            if fund.region not in REGIONS:
+            if fund.region and fund.region not in REGIONS:
                 raise UsageError(
                     f"fund {fund.ticker!r} has unknown region {fund.region!r}; "
                     f"valid regions: {', '.join(REGIONS)}"
