@@ -1,13 +1,15 @@
 """One analysis of a list of funds: the bundle the report and the CLI are built from.
 
-:func:`build_analysis` is pure (no I/O): given factor returns, fund total returns and a
-universe, it runs the static regressions, the rolling regressions, the label verdicts and
-the return attribution, and keeps track of every fund that could not be analyzed and why.
-:func:`factorxray.analyze` (in :mod:`factorxray.pipeline`) adds the downloads.
+:func:`build_analysis` is pure (no I/O): given factor returns (one frame, or one per region),
+fund total returns and a universe, it regresses every fund on its own region's factors, rolls
+the windows, judges the labels by significance and size, and checks how each verdict fares
+under other models, over time (share of rolling windows, a structural-break test) and in
+other regions. :func:`factorxray.analyze` (in :mod:`factorxray.pipeline`) adds the downloads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,12 +17,21 @@ import numpy as np
 import pandas as pd
 
 from factorxray.engine import regress, rolling_regress
-from factorxray.errors import AllFailedError, CollinearityError, InsufficientDataError
-from factorxray.results import ExposureResults, RollingExposureResults
+from factorxray.errors import AllFailedError, CollinearityError, InsufficientDataError, UsageError
+from factorxray.judge import robustness
+from factorxray.judge.verdicts import DEFAULT_MIN_BETA, Rules, Verdict, judge
+from factorxray.results import (
+    ExposureResults,
+    RollingExposureResults,
+    combine_results,
+    combine_rolling,
+)
 from factorxray.universe import Universe
-from factorxray.verdicts import Verdict, judge
 
 DEFAULT_ROLLING_WINDOW = 36
+
+#: What a model of the ladder holds for a region: its factors, or why it cannot be run there.
+LadderEntry = pd.DataFrame | str
 
 
 @dataclass
@@ -32,25 +43,49 @@ class Analysis:
     universe : Universe
         The funds asked for, with names, categories and expected tilts.
     factors : DataFrame
-        Factor returns in decimals (model columns then ``RF``), ``.attrs`` with vintages.
+        Factor returns of the run's main region (decimals, model columns then ``RF``,
+        ``.attrs`` with vintages); see ``factors_by_region`` for the others.
     returns : DataFrame
         Monthly total returns of the funds that were fetched (decimals).
     excess_returns : DataFrame
         ``returns`` minus RF, on the factor months.
     results : ExposureResults
-        Static regressions of the analyzed funds.
+        Static regressions of the analyzed funds, each on its own region's factors (a term a
+        fund's model lacks is NaN for it).
     rolling : RollingExposureResults or None
         Rolling-window regressions (None when no fund has enough months for one window).
     verdicts : dict of str to Verdict
-        Per analyzed fund.
+        Per analyzed fund, with robustness facts on each check and notes in the sentence.
     attribution : DataFrame
         Per analyzed fund: annualized mean excess return split into alpha and each factor's
         beta x annualized factor mean (columns ``alpha``, factors..., ``total``, ``fitted``).
     failed : dict of str to str
-        Funds that were asked for but not analyzed (fetch failed, too few months...), with
-        the reason. Never silently dropped.
+        Funds that were asked for but not analyzed, with the reason. Never silently dropped.
     meta : dict
-        Model, region, vintages, price source, covariance, thresholds, sample: for headers.
+        Model, region, vintages, price source, covariance, rules, sample: for headers.
+    factors_by_region : dict of str to DataFrame
+        The main model's factors of every region used (a fallback model where the main one
+        cannot be built, e.g. ``ff6`` for ``xray7`` outside the US).
+    fund_factors : dict of str to dict
+        Per analyzed fund: ``region`` and ``model`` of the factors actually used, and
+        ``note`` (why a fallback model was used, else None).
+    qvalues : DataFrame
+        Benjamini-Hochberg q-values, funds x factors, over the whole table.
+    ladder : dict
+        Per fund: the verdict and labelled betas under each model of the ladder (see
+        :func:`factorxray.judge.robustness.model_ladder`).
+    ladder_results : dict of str to ExposureResults
+        The ladder's regressions, per model (funds the model could not be run for are absent).
+    windows : dict
+        Per fund and tilt: share of rolling windows delivered, last window beta.
+    drift : DataFrame
+        The sup-Wald drift test of each fund's labelled betas (one row per fund).
+    region_fit : dict of str to dict of str to float
+        Per fund: R² of the region-fit model in every region at hand.
+    better_region : dict of str to str or None
+        Per fund: a region whose factors fit materially better than the one used, else None.
+    warnings : dict of str to list of str
+        Per fund: one-line warnings (fallback model, better region, ...), also on stderr.
     """
 
     universe: Universe
@@ -63,6 +98,16 @@ class Analysis:
     attribution: pd.DataFrame
     failed: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    factors_by_region: dict[str, pd.DataFrame] = field(default_factory=dict)
+    fund_factors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    qvalues: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ladder: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ladder_results: dict[str, ExposureResults] = field(default_factory=dict)
+    windows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    drift: pd.DataFrame = field(default_factory=pd.DataFrame)
+    region_fit: dict[str, dict[str, float]] = field(default_factory=dict)
+    better_region: dict[str, str | None] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def analyzed(self) -> list[str]:
@@ -70,16 +115,21 @@ class Analysis:
         fitted = set(self.results.params.index)
         return [ticker for ticker in self.universe.tickers if ticker in fitted]
 
+    def factors_for(self, fund: str) -> pd.DataFrame:
+        """The factor returns a fund was regressed on (its region's main-model factors)."""
+        region = self.fund_factors.get(fund, {}).get("region")
+        return self.factors_by_region.get(region, self.factors)
+
 
 def return_attribution(
     results: ExposureResults, excess_returns: pd.DataFrame, factors: pd.DataFrame
 ) -> pd.DataFrame:
     """Split each fund's annualized mean excess return into alpha and factor contributions.
 
-    Over each fund's own sample (``results.start`` to ``results.end``), the mean excess
-    return equals alpha plus the sum of beta_k times the mean of factor k (an OLS identity
-    when the sample is the regression's). Values are annualized arithmetically (x12 for
-    monthly data) and in decimals.
+    Over each fund's own sample (``results.start`` to ``results.end``, the rows where the
+    fund and every factor are observed), the mean excess return equals alpha plus the sum of
+    beta_k times the mean of factor k (an OLS identity when the sample is the regression's).
+    Values are annualized arithmetically (x12 for monthly data) and in decimals.
 
     Returns
     -------
@@ -90,19 +140,33 @@ def return_attribution(
     terms = list(results.params.columns)
     factor_names = [t for t in terms if t != "alpha"]
     periods = float(results.periods_per_year)
-    rows = {}
-    for fund in results.params.index:
-        y = excess_returns[fund]
-        sample = factors.loc[results.start[fund] : results.end[fund], factor_names]
-        usable = sample.join(y.rename("__y__"), how="inner").dropna()
-        means = usable.mean()
-        beta = results.params.loc[fund]
-        contributions = {"alpha": beta["alpha"] * periods}
-        contributions.update({f: beta[f] * means[f] * periods for f in factor_names})
-        contributions["fitted"] = float(np.sum(list(contributions.values())))
-        contributions["total"] = means["__y__"] * periods
-        rows[fund] = contributions
-    return pd.DataFrame.from_dict(rows, orient="index")[["alpha", *factor_names, "fitted", "total"]]
+    funds = list(results.params.index)
+    frame = factors[factor_names].reindex(excess_returns.index)
+    x = frame.to_numpy(dtype=float)  # (T, K)
+    y = excess_returns[funds].to_numpy(dtype=float)  # (T, n)
+    usable = _sample_mask(excess_returns.index, results, funds) & np.isfinite(y)
+    usable &= np.isfinite(x).all(axis=1)[:, None]
+    count = usable.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor_means = (np.where(usable, 1.0, 0.0).T @ np.nan_to_num(x)) / count[:, None]
+        fund_means = np.where(usable, y, 0.0).sum(axis=0) / count
+    beta = results.params.loc[funds, factor_names].to_numpy(dtype=float)
+    table = pd.DataFrame(beta * factor_means * periods, index=funds, columns=factor_names)
+    table.insert(0, "alpha", results.params.loc[funds, "alpha"].to_numpy() * periods)
+    table["fitted"] = table.sum(axis=1)
+    table["total"] = fund_means * periods
+    return table
+
+
+def _sample_mask(index: pd.Index, results: ExposureResults, funds: Sequence[str]) -> np.ndarray:
+    """Boolean (T, n): rows within each fund's regression sample (start to end)."""
+    starts = results.start.reindex(funds)
+    ends = results.end.reindex(funds)
+    positions = np.arange(len(index))
+    first = index.get_indexer(pd.Index(starts))
+    last = index.get_indexer(pd.Index(ends))
+    first = np.where(first < 0, len(index), first)
+    return (positions[:, None] >= first[None, :]) & (positions[:, None] <= last[None, :])
 
 
 def _none_analyzed(failures: dict[str, str]) -> str:
@@ -110,35 +174,79 @@ def _none_analyzed(failures: dict[str, str]) -> str:
     return f"no fund could be analyzed ({detail})" if detail else "no fund could be analyzed"
 
 
+def _factor_names(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c != "RF"]
+
+
+def _within_samples(excess: pd.DataFrame, results: ExposureResults) -> pd.DataFrame:
+    """Each fund's excess returns outside its main regression's sample set to NaN."""
+    funds = [f for f in excess.columns if f in results.start.index]
+    mask = _sample_mask(excess.index, results, funds)
+    out = excess.copy()
+    out[funds] = excess[funds].where(mask)
+    return out
+
+
+@dataclass
+class _Group:
+    """The funds of one region, with what was fitted for them."""
+
+    region: str
+    factors: pd.DataFrame
+    funds: list[str]
+    excess: pd.DataFrame | None = None
+    results: ExposureResults | None = None
+    rolling: RollingExposureResults | None = None
+
+
 def build_analysis(
     universe: Universe,
-    factors: pd.DataFrame,
+    factors: pd.DataFrame | Mapping[str, pd.DataFrame],
     returns: pd.DataFrame,
     *,
+    fund_regions: Mapping[str, str] | None = None,
     cov: str = "hac",
     hac_lags: int | None = None,
     min_months: int = 36,
     t_threshold: float = 2.0,
+    min_beta: float = DEFAULT_MIN_BETA,
+    fdr: float | None = None,
     rolling_window: int = DEFAULT_ROLLING_WINDOW,
+    ladder: Mapping[str, Mapping[str, LadderEntry]] | None = None,
+    fit_factors: Mapping[str, pd.DataFrame] | None = None,
+    region_notes: Mapping[str, str] | None = None,
+    drift: bool = True,
     failed: dict[str, str] | None = None,
     meta: dict[str, Any] | None = None,
 ) -> Analysis:
-    """Regress, roll, judge and attribute: the math of one analysis (no I/O).
+    """Regress, roll, judge, test robustness and attribute: the math of one run (no I/O).
 
     Parameters
     ----------
     universe : Universe
         The funds asked for.
-    factors : DataFrame
-        From :func:`factorxray.load_factors` (decimals, with ``RF``).
+    factors : DataFrame or mapping of region to DataFrame
+        From :func:`factorxray.load_factors` (decimals, with ``RF``): one frame for every
+        fund, or one per region (the main model, or its fallback, in each region).
     returns : DataFrame
         Monthly total returns (decimals), one column per fetched fund.
+    fund_regions : mapping fund -> region, optional
+        Which region's factors each fund is regressed on (needed with a mapping of frames;
+        default: the single frame's region for every fund).
     cov, hac_lags, min_months
         Passed to :func:`factorxray.regress`.
-    t_threshold : float
-        |t| at or above which a beta counts as significant.
+    t_threshold, min_beta, fdr
+        The verdict rules (see :class:`factorxray.judge.verdicts.Rules`).
     rolling_window : int
         Months per rolling window.
+    ladder : mapping model -> (region -> DataFrame or reason), optional
+        The other models each fund is also judged under, on its main sample.
+    fit_factors : mapping region -> DataFrame, optional
+        Factors of the region-fit check (one model in every region at hand).
+    region_notes : mapping region -> str, optional
+        Why a region's frame is a fallback model (shown per fund).
+    drift : bool
+        Run the structural-break test on the labelled betas.
     failed : dict, optional
         Funds that already failed upstream (e.g. download), with reasons.
     meta : dict, optional
@@ -152,64 +260,321 @@ def build_analysis(
     ------
     AllFailedError
         When no fund at all can be analyzed (``failures`` maps each fund to its reason).
+    UsageError
+        A rule out of range, or a fund's region without factors.
     """
-    from factorxray.returns import excess_returns as to_excess
-
+    rules = Rules(t_threshold, min_beta, fdr)
+    frames, regions = _frames_and_regions(factors, fund_regions, universe)
     failures = dict(failed or {})
     for ticker in universe.tickers:
         if ticker not in returns.columns and ticker not in failures:
             failures[ticker] = "no returns were fetched"
-    present = [t for t in universe.tickers if t in returns.columns]
+    present = [t for t in universe.tickers if t in returns.columns and t not in failures]
+    for ticker in present:
+        if regions.get(ticker) not in frames:
+            failures[ticker] = f"no factors for its region {regions.get(ticker)!r}"
+    present = [t for t in present if t not in failures]
     if not present:
         raise AllFailedError(_none_analyzed(failures), failures)
-    excess = to_excess(returns[present], factors)
-    factor_names = [c for c in factors.columns if c != "RF"]
-    try:
-        results = regress(
-            excess, factors[factor_names], cov=cov, hac_lags=hac_lags, min_obs=min_months
-        )
-    except InsufficientDataError as exc:
-        failures.update(exc.skipped)
-        raise AllFailedError(_none_analyzed(failures), failures) from None
+    groups = _fit_groups(
+        frames, regions, present, returns, cov, hac_lags, min_months, rolling_window, failures
+    )
+    if not groups:
+        raise AllFailedError(_none_analyzed(failures), failures)
+    order = [t for t in universe.tickers if any(t in g.funds for g in groups)]
+    results = combine_results([g.results for g in groups], order)
+    rolled = [g.rolling for g in groups if g.rolling is not None]
+    rolling = combine_rolling(rolled) if rolled else None
+    excess = pd.concat([g.excess for g in groups], axis=1)[order]
+    qvalues = robustness.bh_qvalues(results.pvalues)
+    verdicts = judge(
+        results, universe, t_threshold=t_threshold, min_beta=min_beta, fdr=fdr, qvalues=qvalues
+    )
+    ladder_verdicts, ladder_results, unavailable = _run_ladder(
+        ladder or {}, groups, universe, cov, hac_lags, rules
+    )
+    fund_ladder = (
+        robustness.model_ladder(ladder_verdicts, unavailable, _model_factors(ladder or {}))
+        if ladder_verdicts
+        else {}
+    )
+    windows = robustness.window_share(rolling, verdicts, rules)
+    drift_table = _drift_tests(groups, verdicts) if drift else pd.DataFrame()
+    region_fit, better = _region_fit(fit_factors or {}, groups, results, min_months)
+    fund_factors, notes = _fund_notes(groups, region_notes or {}, region_fit, better)
+    verdicts = robustness.annotate(
+        verdicts,
+        ladder=fund_ladder,
+        windows=windows,
+        drift=_drift_by_fund(drift_table),
+        window=rolling_window,
+        extra_notes=notes,
+    )
+    attribution = pd.concat(
+        [return_attribution(g.results, g.excess, g.factors) for g in groups]
+    ).reindex(order)
+    main = _main_frame(frames, meta)
     failures.update(results.skipped)
-    analyzed = list(results.params.index)
-    try:
-        rolling = rolling_regress(
-            excess[analyzed],
-            factors[factor_names],
-            window=rolling_window,
-            cov=cov,
-            hac_lags=hac_lags,
-        )
-    except (InsufficientDataError, CollinearityError) as exc:
-        rolling = None
-        rolling_note = f"no rolling {rolling_window}-month windows: {exc}"
-    else:
-        rolling_note = None
-    verdicts = judge(results, universe, t_threshold=t_threshold)
-    attribution = return_attribution(results, excess, factors)
     info = {
-        "model": factors.attrs.get("model"),
-        "region": factors.attrs.get("region"),
-        "factors_vintage": factors.attrs.get("vintages", {}),
+        "model": main.attrs.get("model"),
+        "region": main.attrs.get("region"),
+        "regions": sorted({g.region for g in groups}),
+        "factors_vintage": main.attrs.get("vintages", {}),
         "cov_type": results.cov_type,
         "min_months": min_months,
         "t_threshold": t_threshold,
+        "min_beta": rules.min_beta,
+        "fdr": fdr,
+        "rules": rules.legend(),
+        "models": list(ladder or {}),
         "rolling_window": rolling_window,
-        "rolling_note": rolling_note,
-        "factors_start": str(factors.index[0]),
-        "factors_end": str(factors.index[-1]),
+        "rolling_note": None if rolling is not None else _no_windows_note(rolling_window),
+        "factors_start": str(main.index[0]),
+        "factors_end": str(main.index[-1]),
         **(meta or {}),
     }
     return Analysis(
         universe=universe,
-        factors=factors,
+        factors=main,
         returns=returns,
         excess_returns=excess,
         results=results,
         rolling=rolling,
         verdicts=verdicts,
         attribution=attribution,
-        failed={t: failures[t] for t in universe.tickers if t in failures and t not in analyzed},
+        failed={t: failures[t] for t in universe.tickers if t in failures and t not in order},
         meta=info,
+        factors_by_region={g.region: g.factors for g in groups},
+        fund_factors=fund_factors,
+        qvalues=qvalues,
+        ladder=fund_ladder,
+        ladder_results=ladder_results,
+        windows=windows,
+        drift=drift_table,
+        region_fit=region_fit,
+        better_region=better,
+        warnings={f: [f"{f}: {n}" for n in v] for f, v in notes.items() if v},
     )
+
+
+def _model_factors(ladder: Mapping[str, Mapping[str, LadderEntry]]) -> dict[str, list[str]]:
+    out = {}
+    for model, by_region in ladder.items():
+        frame = next((e for e in by_region.values() if isinstance(e, pd.DataFrame)), None)
+        if frame is not None:
+            out[model] = _factor_names(frame)
+    return out
+
+
+def _no_windows_note(window: int) -> str:
+    return f"no rolling {window}-month windows: no fund has {window} months"
+
+
+def _frames_and_regions(
+    factors: pd.DataFrame | Mapping[str, pd.DataFrame],
+    fund_regions: Mapping[str, str] | None,
+    universe: Universe,
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    if isinstance(factors, pd.DataFrame):
+        region = str(factors.attrs.get("region") or "us")
+        frames = {region: factors}
+        regions = {t: (fund_regions or {}).get(t, region) for t in universe.tickers}
+        return frames, regions
+    frames = dict(factors)
+    if not frames:
+        raise UsageError("no factor returns were given")
+    if fund_regions is None:
+        if len(frames) > 1:
+            raise UsageError("with factors for several regions, say each fund's region")
+        only = next(iter(frames))
+        return frames, dict.fromkeys(universe.tickers, only)
+    return frames, dict(fund_regions)
+
+
+def _main_frame(frames: Mapping[str, pd.DataFrame], meta: Mapping[str, Any] | None) -> pd.DataFrame:
+    wanted = (meta or {}).get("default_region")
+    return frames.get(wanted) if wanted in frames else next(iter(frames.values()))
+
+
+def _fit_groups(
+    frames: Mapping[str, pd.DataFrame],
+    regions: Mapping[str, str],
+    present: Sequence[str],
+    returns: pd.DataFrame,
+    cov: str,
+    hac_lags: int | None,
+    min_months: int,
+    rolling_window: int,
+    failures: dict[str, str],
+) -> list[_Group]:
+    from factorxray.returns import excess_returns as to_excess
+
+    groups = []
+    for region, frame in frames.items():
+        funds = [t for t in present if regions.get(t) == region]
+        if not funds:
+            continue
+        group = _Group(region, frame, funds)
+        group.excess = to_excess(returns[funds], frame)
+        names = _factor_names(frame)
+        try:
+            group.results = regress(
+                group.excess, frame[names], cov=cov, hac_lags=hac_lags, min_obs=min_months
+            )
+        except InsufficientDataError as exc:
+            failures.update(exc.skipped)
+            continue
+        failures.update(group.results.skipped)
+        fitted = list(group.results.params.index)
+        group.funds, group.excess = fitted, group.excess[fitted]
+        try:
+            group.rolling = rolling_regress(
+                group.excess, frame[names], window=rolling_window, cov=cov, hac_lags=hac_lags
+            )
+        except (InsufficientDataError, CollinearityError):
+            group.rolling = None
+        groups.append(group)
+    return groups
+
+
+def _run_ladder(
+    ladder: Mapping[str, Mapping[str, LadderEntry]],
+    groups: Sequence[_Group],
+    universe: Universe,
+    cov: str,
+    hac_lags: int | None,
+    rules: Rules,
+) -> tuple[dict[str, dict[str, Verdict]], dict[str, ExposureResults], dict[str, dict[str, str]]]:
+    """Every fund under every model of the ladder, on its main regression's months."""
+    verdicts: dict[str, dict[str, Verdict]] = {}
+    fits: dict[str, ExposureResults] = {}
+    unavailable: dict[str, dict[str, str]] = {}
+    for model, by_region in ladder.items():
+        parts = []
+        for group in groups:
+            entry = by_region.get(group.region, f"no {model} factors for {group.region}")
+            if isinstance(entry, str):
+                unavailable.setdefault(model, {}).update(dict.fromkeys(group.funds, entry))
+                continue
+            sample = _within_samples(group.excess, group.results)
+            try:
+                fit = regress(
+                    sample, entry[_factor_names(entry)], cov=cov, hac_lags=hac_lags, min_obs=2
+                )
+            except (InsufficientDataError, CollinearityError) as exc:
+                unavailable.setdefault(model, {}).update(dict.fromkeys(group.funds, str(exc)))
+                continue
+            parts.append(fit)
+            unavailable.setdefault(model, {}).update(fit.skipped)
+        verdicts[model] = {}
+        if not parts:
+            continue
+        fits[model] = combine_results(parts)
+        qvalues = robustness.bh_qvalues(fits[model].pvalues) if rules.fdr is not None else None
+        verdicts[model] = judge(
+            fits[model],
+            universe,
+            t_threshold=rules.t_threshold,
+            min_beta=rules.min_beta,
+            fdr=rules.fdr,
+            qvalues=qvalues,
+        )
+    return verdicts, fits, unavailable
+
+
+def _drift_tests(groups: Sequence[_Group], verdicts: Mapping[str, Verdict]) -> pd.DataFrame:
+    """Andrews' sup-Wald test on each fund's labelled betas (one row per fund)."""
+    from factorxray.engine.breaks import drift_tests
+
+    tables = []
+    for group in groups:
+        names = _factor_names(group.factors)
+        tested = {
+            fund: [
+                c.tilt.factor
+                for c in verdicts[fund].checks
+                if not c.tilt.is_multi and c.tilt.factor in names
+            ]
+            for fund in group.funds
+        }
+        tested = {fund: factors for fund, factors in tested.items() if factors}
+        if not tested:
+            continue
+        sample = _within_samples(group.excess, group.results)
+        try:
+            tables.append(drift_tests(sample[list(tested)], group.factors[names], tested))
+        except InsufficientDataError:
+            continue  # every fund too short for a trimmed test: no drift verdict for them
+    return pd.concat(tables) if tables else pd.DataFrame()
+
+
+def _drift_by_fund(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The drift table as fund -> {stat, p_value, break_period, betas: {f: (before, after)}}."""
+    out: dict[str, dict[str, Any]] = {}
+    if table.empty:
+        return out
+    for (fund, factor), row in table.iterrows():
+        entry = out.setdefault(
+            str(fund),
+            {
+                "stat": float(row["stat"]),
+                "p_value": float(row["p_value"]),
+                "break_period": str(row["break_period"]),
+                "betas": {},
+            },
+        )
+        entry["betas"][str(factor)] = (float(row["before"]), float(row["after"]))
+    return out
+
+
+def _region_fit(
+    fit_factors: Mapping[str, pd.DataFrame],
+    groups: Sequence[_Group],
+    results: ExposureResults,
+    min_months: int,
+) -> tuple[dict[str, dict[str, float]], dict[str, str | None]]:
+    """R² of the region-fit model per fund and region, and the better-region rule."""
+    if not fit_factors:
+        return {}, {}
+    fit: dict[str, dict[str, float]] = {}
+    for group in groups:
+        sample = _within_samples(group.excess, group.results)
+        for region, frame in fit_factors.items():
+            try:
+                res = regress(
+                    sample, frame[_factor_names(frame)], cov="nonrobust", min_obs=min_months
+                )
+            except (InsufficientDataError, CollinearityError):
+                continue
+            for fund, r2 in res.rsquared.items():
+                fit.setdefault(str(fund), {})[region] = float(r2)
+    better = {}
+    for group in groups:
+        for fund in group.funds:
+            better[fund] = robustness.better_region(fit.get(fund, {}), group.region)
+    return fit, better
+
+
+def _fund_notes(
+    groups: Sequence[_Group],
+    region_notes: Mapping[str, str],
+    region_fit: Mapping[str, Mapping[str, float]],
+    better: Mapping[str, str | None],
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    fund_factors: dict[str, dict[str, Any]] = {}
+    notes: dict[str, list[str]] = {}
+    for group in groups:
+        model = group.factors.attrs.get("model")
+        for fund in group.funds:
+            note = region_notes.get(group.region)
+            fund_factors[fund] = {"region": group.region, "model": model, "note": note}
+            fund_notes = [note] if note else []
+            other = better.get(fund)
+            if other:
+                fit = region_fit[fund]
+                fund_notes.append(
+                    f"{other} factors fit better than {group.region} "
+                    f"(R² {fit[other]:.2f} vs {fit[group.region]:.2f}); give it its region."
+                )
+            notes[fund] = fund_notes
+    return fund_factors, notes

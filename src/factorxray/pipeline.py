@@ -8,7 +8,7 @@ over :func:`analyze` and :func:`factorxray.report.write_report`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +17,13 @@ import pandas as pd
 from factorxray import presets, snapshot
 from factorxray.analysis import DEFAULT_ROLLING_WINDOW, Analysis, build_analysis
 from factorxray.data.cache import Cache
-from factorxray.data.http import ProgressCallback
+from factorxray.data.http import HttpClient, ProgressCallback
 from factorxray.data.prices import SOURCES
 from factorxray.engine.covariance import make_estimator
-from factorxray.errors import AllFailedError, UsageError
-from factorxray.factors import FACTOR_ORDER, load_factors
+from factorxray.errors import AllFailedError, DataSourceError, UsageError
+from factorxray.factors import FACTOR_ORDER, MODELS, REGIONS, load_factors, validate_choice
+from factorxray.judge.robustness import DEFAULT_MODEL_LADDER
+from factorxray.judge.verdicts import DEFAULT_MIN_BETA, Rules
 from factorxray.returns import fetch_returns, monthly_total_returns
 from factorxray.universe import Universe, load_universe, universe_from_tickers
 
@@ -36,6 +38,10 @@ class Hooks:
     prices_start: Callable[[int], None] | None = None
     #: Called after each ticker: ``(ticker, reason_or_None)``.
     ticker_done: Callable[[str, str | None], None] | None = None
+
+
+#: The model a fund falls back to where its region cannot carry the main one (no VOL).
+FALLBACK_MODEL = "ff6"
 
 
 def resolve_universe(
@@ -145,6 +151,11 @@ def analyze(
     end: str | pd.Period | None = None,
     min_months: int = 36,
     t_threshold: float = 2.0,
+    min_beta: float = DEFAULT_MIN_BETA,
+    fdr: float | None = None,
+    models: Sequence[str] | None = DEFAULT_MODEL_LADDER,
+    region_fit: bool = True,
+    drift: bool = True,
     rolling_window: int = DEFAULT_ROLLING_WINDOW,
     source: str = "yahoo",
     prices_file: str | os.PathLike[str] | None = None,
@@ -153,7 +164,7 @@ def analyze(
     cache: Cache | None = None,
     hooks: Hooks | None = None,
 ) -> Analysis:
-    """Reverse-engineer funds: factors, total returns, regressions, verdicts, attribution.
+    """Reverse-engineer funds: factors, total returns, regressions, verdicts, robustness.
 
     Parameters
     ----------
@@ -161,8 +172,12 @@ def analyze(
         Funds to analyze (see :func:`resolve_universe` for how they combine with a preset).
     preset, universe
         A shipped preset (``smart-beta-20``) or a TOML/YAML/CSV fund file (or a Universe).
-    model, region
-        The factor model (default ``xray7``) and its region (default ``us``).
+    model : str
+        The factor model (default ``xray7``). Where a fund's region cannot carry it (VOL
+        exists for the US only), the fund falls back to ``ff6`` and its verdict says so.
+    region : str
+        The factor region of funds that do not name their own (default ``us``). Every fund
+        is regressed on its own region's factors.
     cov, hac_lags
         ``"hac"`` (Newey-West, default), ``"HC1"`` or ``"nonrobust"``; HAC lag (default per
         fund from its length).
@@ -172,13 +187,25 @@ def analyze(
         Funds with fewer months of overlap are listed as not analyzed.
     t_threshold : float
         |t| at which a beta counts as significant (default 2).
+    min_beta : float
+        ``|beta - threshold|`` at which a significant tilt is material (default 0.10);
+        smaller significant loadings are "faint".
+    fdr : float, optional
+        Benjamini-Hochberg level the verdict also requires of betas tested against 0.
+    models : sequence of str, optional
+        The model ladder every fund is also judged under (default ``capm, ff3, carhart,
+        ff5, ff6, xray7``); empty or None to skip.
+    region_fit : bool
+        Compare each fund's fit in every region whose factor files are at hand (cache or
+        snapshot; nothing is downloaded for it).
+    drift : bool
+        Test the labelled betas for a structural break (Andrews' sup-Wald).
     rolling_window : int
         Months per rolling window (default 36).
     source, prices_file
         Price provider (``yahoo``, ``fmp``, ``tiingo``, ``file``) and the file for ``file``.
     offline : bool
-        Never download: the cache, else the bundled snapshot (Ken French US/developed files,
-        the 20 ETFs of ``smart-beta-20``).
+        Never download: the cache, else the bundled snapshot.
     refresh : bool
         Download again even where the cache is fresh.
     cache : Cache, optional
@@ -189,7 +216,8 @@ def analyze(
     Returns
     -------
     Analysis
-        ``analysis.failed`` lists every fund that was asked for but not analyzed, and why.
+        ``analysis.failed`` lists every fund that was asked for but not analyzed, and why;
+        ``analysis.warnings`` the per-fund warnings (fallback model, better region).
 
     Raises
     ------
@@ -206,27 +234,41 @@ def analyze(
     """
     hooks = hooks or Hooks()
     cache = cache if cache is not None else Cache()
-    funds = resolve_universe(tickers, preset=preset, universe=universe).validate(FACTOR_ORDER)
+    funds = resolve_universe(tickers, preset=preset, universe=universe)
+    bad_region = _unknown_regions(funds)
+    funds.subset([t for t in funds.tickers if t not in bad_region]).validate(FACTOR_ORDER)
+    model = validate_choice("model", model, tuple(MODELS))
+    region = validate_choice("region", region, tuple(REGIONS))
+    ladder_models = _check_models(models)
     _check_options(cov, hac_lags, min_months, t_threshold, rolling_window, source, prices_file)
-    factors = load_factors(
-        model,
-        region,
-        start=start,
-        end=end,
-        cache=cache,
-        refresh=refresh,
-        snapshot=offline,
-        progress=hooks.download,
-    )
-    returns, failed, origin = _fetch_fund_returns(
-        funds.tickers,
-        source=source,
-        prices_file=prices_file,
-        offline=offline,
-        refresh=refresh,
-        cache=cache,
-        hooks=hooks,
-    )
+    Rules(t_threshold, min_beta, fdr)  # checks the verdict rules before any download
+    fund_regions = {
+        f.ticker: ("developed+us" if model == "article7" else f.region or region)
+        for f in funds
+        if f.ticker not in bad_region
+    }
+    loader = _FactorLoader(start, end, cache, refresh, offline, hooks)
+    try:
+        frames, notes, region_failures = loader.main(model, sorted(set(fund_regions.values())))
+        returns, failed, origin = _fetch_fund_returns(
+            funds.tickers,
+            source=source,
+            prices_file=prices_file,
+            offline=offline,
+            refresh=refresh,
+            cache=cache,
+            hooks=hooks,
+        )
+        failed.update(bad_region)
+        for ticker, fund_region in fund_regions.items():
+            if fund_region in region_failures and ticker not in failed:
+                failed[ticker] = region_failures[fund_region]
+        if not frames:
+            raise AllFailedError(_all_regions_failed(region_failures), failed)
+        ladder = loader.ladder(ladder_models, frames) if ladder_models else None
+        fit_factors = loader.at_hand("ff5") if region_fit and model != "article7" else None
+    finally:
+        loader.close()
     if start is not None or end is not None:
         returns = returns.loc[
             pd.Period(start, "M") if start else None : pd.Period(end, "M") if end else None
@@ -234,21 +276,170 @@ def analyze(
     sources = sorted(set(origin.values()))
     return build_analysis(
         funds,
-        factors,
+        frames,
         returns,
+        fund_regions=fund_regions,
         cov=cov,
         hac_lags=hac_lags,
         min_months=min_months,
         t_threshold=t_threshold,
+        min_beta=min_beta,
+        fdr=fdr,
         rolling_window=rolling_window,
+        ladder=ladder,
+        fit_factors=fit_factors,
+        region_notes=notes,
+        drift=drift,
         failed=failed,
         meta={
             "price_source": "; ".join(sources) if sources else source,
             "price_sources": origin,
             "universe": funds.name,
             "offline": offline,
+            "default_region": "developed+us" if model == "article7" else region,
+            "requested_model": model,
         },
     )
+
+
+def _unknown_regions(funds: Universe) -> dict[str, str]:
+    """Funds whose region is not one we know: each fails alone, the others are analyzed."""
+    return {
+        fund.ticker: (
+            f"unknown region {fund.region!r}; give one of: {', '.join(REGIONS)} "
+            "(or none, to use --region)"
+        )
+        for fund in funds
+        if fund.region and fund.region not in REGIONS
+    }
+
+
+def _all_regions_failed(region_failures: dict[str, str]) -> str:
+    return "no factors could be loaded: " + "; ".join(region_failures.values())
+
+
+def _check_models(models: Sequence[str] | str | None) -> list[str]:
+    """The model ladder, checked: known names, no duplicates (``None`` or empty: none)."""
+    if models is None:
+        return []
+    items = models.split(",") if isinstance(models, str) else list(models)
+    ladder = []
+    for item in items:
+        if not str(item).strip():
+            continue
+        name = validate_choice("model in --models", str(item), tuple(MODELS))
+        if name == "article7":
+            raise UsageError(
+                "--models cannot hold article7 (its regions are fixed); "
+                f"choose from: {', '.join(m for m in MODELS if m != 'article7')}"
+            )
+        if name not in ladder:
+            ladder.append(name)
+    return ladder
+
+
+class _FactorLoader:
+    """Loads factor frames for the run: per region, with fallbacks, ladders and region fit."""
+
+    def __init__(
+        self,
+        start: str | pd.Period | None,
+        end: str | pd.Period | None,
+        cache: Cache,
+        refresh: bool,
+        offline: bool,
+        hooks: Hooks,
+    ) -> None:
+        self.start, self.end, self.cache = start, end, cache
+        self.refresh, self.offline, self.hooks = refresh, offline, hooks
+        self._client: HttpClient | None = None
+
+    def close(self) -> None:
+        """Close the one HTTP client the loads shared (if any was made)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _http(self) -> HttpClient:
+        if self._client is None:
+            self._client = HttpClient()
+        return self._client
+
+    def load(self, model: str, region: str, *, at_hand: bool = False) -> pd.DataFrame:
+        return load_factors(
+            model,
+            "us" if region == "developed+us" else region,
+            start=self.start,
+            end=self.end,
+            cache=self.cache,
+            refresh=self.refresh and not at_hand,
+            snapshot=self.offline or at_hand,
+            progress=None if at_hand else self.hooks.download,
+            client=self._http(),
+        )
+
+    def main(
+        self, model: str, regions: Sequence[str]
+    ) -> tuple[dict[str, pd.DataFrame], dict[str, str], dict[str, str]]:
+        """The main model per region (a fallback where it cannot be built), notes, failures."""
+        frames: dict[str, pd.DataFrame] = {}
+        notes: dict[str, str] = {}
+        failures: dict[str, str] = {}
+        for region in regions:
+            used = model
+            if region != "us" and "VOL" in MODELS[model][0] and model != "article7":
+                used = FALLBACK_MODEL
+                notes[region] = (
+                    f"{model} needs VOL, which exists for the US only: judged on "
+                    f"{FALLBACK_MODEL} ({region} factors)"
+                )
+            try:
+                frames[region] = self.load(used, region)
+            except (DataSourceError, UsageError) as exc:
+                failures[region] = _region_failure(region, used, exc, self.offline)
+        return frames, notes, failures
+
+    def ladder(
+        self, models: Sequence[str], frames: dict[str, pd.DataFrame]
+    ) -> dict[str, dict[str, pd.DataFrame | str]]:
+        """Every model of the ladder in every region used (a reason where it cannot be)."""
+        out: dict[str, dict[str, pd.DataFrame | str]] = {}
+        for model in models:
+            wanted = MODELS[model][0]
+            out[model] = {}
+            for region, frame in frames.items():
+                if region != "us" and "VOL" in wanted:
+                    out[model][region] = f"{model} needs VOL, which exists for the US only"
+                elif set(wanted) <= set(frame.columns) and region != "developed+us":
+                    subset = frame[[*wanted, "RF"]].copy()
+                    subset.attrs = {**frame.attrs, "model": model}
+                    out[model][region] = subset
+                else:
+                    try:
+                        out[model][region] = self.load(model, region)
+                    except (DataSourceError, UsageError) as exc:
+                        out[model][region] = str(exc)
+        return out
+
+    def at_hand(self, model: str) -> dict[str, pd.DataFrame]:
+        """``model`` in every region whose files are in the cache or the snapshot."""
+        frames = {}
+        for region in REGIONS:
+            try:
+                frames[region] = self.load(model, region, at_hand=True)
+            except (DataSourceError, UsageError):
+                continue  # not at hand: the region is left out of the fit check
+        return frames
+
+
+def _region_failure(region: str, model: str, exc: Exception, offline: bool) -> str:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    hint = (
+        "run without --offline to download them, or give the fund another region"
+        if offline
+        else "give the fund another region"
+    )
+    return f"no {model} factors for region {region} ({first}); {hint}"
 
 
 def _check_options(

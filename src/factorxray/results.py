@@ -671,3 +671,131 @@ def significance_stars(pvalue: float) -> str:
         if pvalue < threshold:
             return stars
     return ""
+
+
+# ------------------------------------------------------------------------------ combining
+
+
+def _union_terms(parts: Sequence[_Inference]) -> list[str]:
+    terms: list[str] = []
+    for part in parts:
+        terms.extend(t for t in part._terms if t not in terms)
+    return terms
+
+
+def _spread(values: np.ndarray, own: Sequence[str], terms: Sequence[str], axes: int) -> np.ndarray:
+    """Place ``values`` (terms on the last ``axes`` axes) into the union ``terms``, NaN elsewhere."""
+    position = [list(terms).index(t) for t in own]
+    shape = values.shape[: values.ndim - axes] + (len(terms),) * axes
+    out = np.full(shape, np.nan)
+    if axes == 1:
+        out[..., position] = values
+    else:
+        out[np.ix_(range(values.shape[0]), position, position)] = values
+    return out
+
+
+def combine_results(
+    parts: Sequence[ExposureResults], order: Sequence[str] | None = None
+) -> ExposureResults:
+    """One :class:`ExposureResults` from several fits of different funds (e.g. one per region).
+
+    Terms are the union in order of first appearance; a fund's term that its own model lacks
+    (``VOL`` for a fund judged on a region without it) is NaN. All parts must share the
+    covariance type and the period frequency.
+
+    Parameters
+    ----------
+    parts : sequence of ExposureResults
+        Disjoint sets of funds.
+    order : sequence of str, optional
+        Fund order of the result (default: the parts' order).
+
+    Returns
+    -------
+    ExposureResults
+
+    Raises
+    ------
+    UsageError
+        No parts, a fund in two parts, or mixed covariance types.
+    """
+    if not parts:
+        raise UsageError("nothing to combine: no regression results")
+    if len(parts) == 1 and order is None:
+        return parts[0]
+    if len({p.cov_type for p in parts}) > 1:
+        raise UsageError("cannot combine results of different covariance types")
+    funds = [f for p in parts for f in p._funds]
+    if len(set(funds)) != len(funds):
+        raise UsageError("cannot combine results that share a fund")
+    terms = _union_terms(parts)
+    params = np.concatenate([_spread(p._params, p._terms, terms, 1) for p in parts])
+    cov = np.concatenate([_spread(p._cov, p._terms, terms, 2) for p in parts])
+    hac = (
+        None
+        if all(p._hac_lags is None for p in parts)
+        else np.concatenate(
+            [
+                p._hac_lags if p._hac_lags is not None else np.full(len(p._funds), np.nan)
+                for p in parts
+            ]
+        )
+    )
+    skipped: dict[str, str] = {}
+    for part in parts:
+        skipped.update(part._skipped)
+    rows = np.array([funds.index(f) for f in (order or funds) if f in funds], dtype=int)
+    return ExposureResults(
+        funds=[funds[i] for i in rows],
+        terms=terms,
+        params=params[rows],
+        cov=cov[rows],
+        nobs=np.concatenate([p._nobs for p in parts])[rows],
+        ssr=np.concatenate([p._ssr for p in parts])[rows],
+        tss=np.concatenate([p._tss for p in parts])[rows],
+        start=pd.Index([x for p in parts for x in p._start])[rows],
+        end=pd.Index([x for p in parts for x in p._end])[rows],
+        hac_lags=None if hac is None else hac[rows],
+        cov_type=parts[0].cov_type,
+        use_t=parts[0].use_t,
+        periods_per_year=parts[0].periods_per_year,
+        skipped=skipped,
+    )
+
+
+def combine_rolling(parts: Sequence[RollingExposureResults]) -> RollingExposureResults:
+    """One :class:`RollingExposureResults` from several fits of different funds (union of terms).
+
+    Raises
+    ------
+    UsageError
+        No parts or mixed covariance types / windows.
+    """
+    if not parts:
+        raise UsageError("nothing to combine: no rolling results")
+    if len(parts) == 1:
+        return parts[0]
+    if len({(p.cov_type, p.window, p.expanding) for p in parts}) > 1:
+        raise UsageError("cannot combine rolling results of different windows or covariances")
+    terms = _union_terms(parts)
+    skipped: dict[str, str] = {}
+    for part in parts:
+        skipped.update(part._skipped)
+    index = pd.MultiIndex.from_tuples(
+        [key for p in parts for key in p._index], names=parts[0]._index.names
+    )
+    return RollingExposureResults(
+        index=index,
+        terms=terms,
+        params=np.concatenate([_spread(p._params, p._terms, terms, 1) for p in parts]),
+        bse=np.concatenate([_spread(p._bse, p._terms, terms, 1) for p in parts]),
+        nobs=np.concatenate([p._nobs for p in parts]),
+        ssr=np.concatenate([p._ssr for p in parts]),
+        tss=np.concatenate([p._tss for p in parts]),
+        cov_type=parts[0].cov_type,
+        use_t=parts[0]._use_t,
+        window=parts[0].window,
+        expanding=parts[0].expanding,
+        skipped=skipped,
+    )
