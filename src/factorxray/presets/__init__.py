@@ -37,8 +37,8 @@ def names() -> list[str]:
 
     Examples
     --------
-    >>> names()[:1]
-    ['smart-beta-20']
+    >>> names()
+    ['international-13', 'smart-beta-20']
     """
     folder = resources.files(__name__)
     return sorted(
