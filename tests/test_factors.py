@@ -202,5 +202,5 @@ def test_snapshot_serves_the_bundled_files_offline(cache) -> None:
     assert factors.loc["2020-03", "HML"] == raw.loc["2020-03", "HML"] / 100
     with pytest.raises(Exception, match="or --snapshot to use the bundled snapshot"):
         load_factors("xray7", cache=cache, offline=True)
-    with pytest.raises(Exception, match="Japan_5_Factors is not in the cache"):
-        load_factors("ff5", region="japan", cache=cache, snapshot=True)
+    with pytest.raises(Exception, match="Japan_5_Factors_Daily is not in the cache"):
+        load_factors("ff5", region="japan", frequency="daily", cache=cache, snapshot=True)

@@ -82,11 +82,15 @@ def _five_factor_dataset(region: str, frequency: str) -> str:
     return f"{REGIONS[region][0]}_5_Factors" + ("_Daily" if frequency == "daily" else "")
 
 
+_UPPER_MOM = ("emerging", "asia_pacific_ex_japan")
+
+
 def _momentum_dataset(region: str, frequency: str) -> str:
     if region == "us":
         return "F-F_Momentum_Factor" + ("_daily" if frequency == "daily" else "")
-    if region == "emerging":
-        return "Emerging_MOM_Factor" + ("_Daily" if frequency == "daily" else "")
+    if region in _UPPER_MOM:
+        # The library spells these two "MOM" (the others "Mom").
+        return f"{REGIONS[region][0]}_MOM_Factor" + ("_Daily" if frequency == "daily" else "")
     return f"{REGIONS[region][0]}_Mom_Factor" + ("_Daily" if frequency == "daily" else "")
 
 

@@ -123,7 +123,7 @@ def _fetch_fund_returns(
             returns = pd.concat([returns, bundled], axis=1) if not returns.empty else bundled
             for ticker in held:
                 failed.pop(ticker)
-                origin[ticker] = snapshot.PRICE_SOURCE_LABEL
+                origin[ticker] = snapshot.price_source_label(ticker)
         for ticker, reason in list(failed.items()):
             if ticker not in snapshot.tickers():
                 failed[ticker] = f"{reason}; not in the bundled snapshot either"

@@ -26,7 +26,8 @@ from factorxray.cli._common import (
 )
 from factorxray.errors import AllFailedError, UsageError
 from factorxray.factors import MODELS, REGIONS
-from factorxray.results import significance_stars
+from factorxray.judge.robustness import DEFAULT_MODEL_LADDER
+from factorxray.judge.verdicts import DEFAULT_MIN_BETA
 
 if TYPE_CHECKING:
     from factorxray.analysis import Analysis
@@ -51,39 +52,70 @@ def _check_out_dir(out: Path) -> Path:
     return out
 
 
+def _title(analysis: Analysis) -> str:
+    """``xray7 (us), HAC errors``, naming the fallback models of other regions."""
+    meta = analysis.meta
+    used = sorted(
+        {(info["region"], info["model"]) for info in analysis.fund_factors.values()}
+        or {(meta.get("region"), meta.get("model"))}
+    )
+    regions = "; ".join(f"{model} ({region})" for region, model in used)
+    return f"{regions}, {analysis.results.cov_type} errors"
+
+
+def _significant(analysis: Analysis, ticker: str, factor: str) -> bool:
+    """The one definition of significance the verdicts use (t, and q when --fdr is set)."""
+    meta = analysis.meta
+    t_value = analysis.results.tvalues.loc[ticker, factor]
+    if not abs(t_value) >= float(meta.get("t_threshold", 2.0)):
+        return False
+    fdr = meta.get("fdr")
+    if fdr is None or factor not in analysis.qvalues.columns:
+        return True
+    return bool(analysis.qvalues.loc[ticker, factor] <= fdr)
+
+
 def console_table(analysis: Analysis) -> Table:
-    """Fund, category, verdict, betas with stars (faint when not significant), R², N."""
+    """Fund, category, verdict, betas (* significant, dim when not), alpha with t, R², N."""
     results = analysis.results
     factors = [c for c in results.params.columns if c != "alpha"]
-    threshold = float(analysis.meta.get("t_threshold", 2.0))
-    table = Table(
-        title=f"{analysis.meta.get('model')} ({analysis.meta.get('region')}), {results.cov_type} errors",
-        title_justify="left",
-    )
+    table = Table(title=_title(analysis), title_justify="left", caption=_legend(analysis))
     for column in ("fund", "category", "verdict"):
         table.add_column(column, overflow="fold")
     for factor in factors:
         table.add_column(factor, justify="right")
+    table.add_column("alpha/yr (t)", justify="right")
     table.add_column("R²", justify="right")
     table.add_column("N", justify="right")
+    alpha = results.alpha_annualized["geometric"]
     for ticker in analysis.analyzed:
         verdict = analysis.verdicts[ticker]
         cells = []
         for factor in factors:
             beta = results.params.loc[ticker, factor]
-            t_value = results.tvalues.loc[ticker, factor]
-            text = f"{beta:+.2f}{significance_stars(results.pvalues.loc[ticker, factor])}"
-            cells.append(text if abs(t_value) >= threshold else f"[dim]{text}[/]")
+            if beta != beta:  # NaN: not in this fund's model (e.g. VOL outside the US)
+                cells.append("[dim]n/a[/]")
+                continue
+            significant = _significant(analysis, ticker, factor)
+            text = f"{beta:+.2f}{'*' if significant else ''}"
+            cells.append(text if significant else f"[dim]{text}[/]")
         colour = {"delivers": "green", "contradicts": "red"}.get(verdict.status, "yellow")
+        warn = " [yellow]![/]" if analysis.warnings.get(ticker) else ""
         table.add_row(
-            ticker,
-            verdict.category,
+            escape(ticker) + warn,
+            escape(verdict.category),
             f"[{colour}]{verdict.status}[/]",
             *cells,
+            f"{alpha[ticker]:+.1%} ({results.tvalues.loc[ticker, 'alpha']:.1f})",
             f"{results.rsquared[ticker]:.2f}",
             str(int(results.nobs[ticker])),
         )
     return table
+
+
+def _legend(analysis: Analysis) -> str:
+    rules = analysis.meta.get("rules") or ""
+    return escape(rules + "; ! a warning (see above)")
 
 
 @handle_errors
@@ -121,6 +153,24 @@ def analyze_command(
     t_threshold: Annotated[
         float, typer.Option("--t-threshold", help="|t| at which a beta counts as significant.")
     ] = 2.0,
+    min_beta: Annotated[
+        float,
+        typer.Option(
+            "--min-beta",
+            help="Size a significant tilt needs to deliver: |beta - threshold| (0 turns it off).",
+        ),
+    ] = DEFAULT_MIN_BETA,
+    fdr: Annotated[
+        float | None,
+        typer.Option("--fdr", help="Also require Benjamini-Hochberg q <= Q (e.g. 0.05)."),
+    ] = None,
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            help="Model ladder every fund is also judged under ('none' to skip).",
+        ),
+    ] = ",".join(DEFAULT_MODEL_LADDER),
     source: Annotated[
         str, typer.Option("--source", help="Prices: yahoo, fmp, tiingo or file.")
     ] = "yahoo",
@@ -170,6 +220,9 @@ def analyze_command(
             end=last,
             min_months=min_months,
             t_threshold=t_threshold,
+            min_beta=min_beta,
+            fdr=fdr,
+            models=[] if models.strip().lower() == "none" else models.split(","),
             source=source,
             prices_file=prices_file,
             offline=offline,
@@ -182,6 +235,7 @@ def analyze_command(
             ),
         )
     _print_failures(analysis.failed)
+    _print_warnings(analysis.warnings)
     out_console.print(console_table(analysis))
     index = write_report(analysis, out_dir, png=png, open_browser=False)
     out_console.print(f"report: {index}")
@@ -196,6 +250,12 @@ def _print_failures(failures: dict[str, str]) -> None:
         err_console.print(
             f"[yellow]not analyzed:[/] {escape(ticker)}: {escape(reason)}", soft_wrap=True
         )
+
+
+def _print_warnings(warnings: dict[str, list[str]]) -> None:
+    for lines in warnings.values():
+        for line in lines:
+            err_console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
 
 
 def _analyze_or_report_failures(
