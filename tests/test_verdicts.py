@@ -15,7 +15,7 @@ from factorxray import presets
 from factorxray.errors import UsageError
 from factorxray.results import ExposureResults
 from factorxray.universe import Fund, Tilt, Universe
-from factorxray.verdicts import (
+from factorxray.judge.verdicts import (
     CHECK_STATUSES,
     VERDICT_STATUSES,
     TiltCheck,
@@ -125,20 +125,20 @@ def test_market_tilt_is_tested_against_its_threshold() -> None:
     assert above.status == "contradicts"
 
 
-def test_tilt_on_factor_missing_from_model_is_not_in_model() -> None:
+def test_tilt_on_factor_missing_from_model_is_not_tested() -> None:
     ff5 = ["Mkt-RF", "SMB", "HML", "RMW", "CMA"]
     fund = Fund("USMV", category="low volatility")
     verdict = one({"Mkt-RF": (0.80, 0.02)}, fund, factors=ff5)
-    assert [c.status for c in verdict.checks] == ["not in model", "delivers"]
+    assert [c.status for c in verdict.checks] == ["not tested", "delivers"]
     assert math.isnan(verdict.checks[0].beta)
     assert verdict.status == "delivers"  # everything that could be tested delivers
     assert "no VOL in the model to test low volatility" in verdict.sentence
 
 
-def test_all_tilts_missing_from_model_is_untested() -> None:
+def test_all_tilts_missing_from_model_is_not_tested() -> None:
     verdict = one({}, Fund("MTUM", category="momentum"), factors=["Mkt-RF", "SMB", "HML"])
-    assert verdict.checks[0].status == "not in model"
-    assert verdict.status == "untested"
+    assert verdict.checks[0].status == "not tested"
+    assert verdict.status == "not tested"
     assert verdict.sentence == (
         "MTUM cannot be tested against its label: no MOM in the model to test momentum."
     )
@@ -147,7 +147,7 @@ def test_all_tilts_missing_from_model_is_untested() -> None:
 def test_missing_standard_error_is_not_estimated() -> None:
     verdict = one({"HML": (0.3, math.nan)}, Fund("VTV", category="value"))
     assert verdict.checks[0].status == "not estimated"
-    assert verdict.status == "untested"
+    assert verdict.status == "not tested"
 
 
 # --------------------------------------------------------------------------- multi-factor
@@ -172,7 +172,7 @@ def test_multi_factor_counts_significant_premia_only() -> None:
     assert [f for f, _, _ in verdict.unintended] == ["CMA"]
     assert verdict.status == "delivers"
     assert verdict.sentence == (
-        "VFMF delivers 3 significant factor premia: small-cap (SMB 0.30, t 2.5), "
+        "VFMF delivers 3 material factor premia: small-cap (SMB 0.30, t 2.5), "
         "value (HML 0.64, t 4.3) and momentum (MOM 0.19, t 3.2); "
         "it also leans aggressive investment (CMA -0.42, t -2.2)."
     )
@@ -182,12 +182,12 @@ def test_multi_factor_weak_and_absent() -> None:
     fund = Fund("LRGF", category="multi-factor")
     weak = one({"HML": (0.3, 0.1)}, fund)
     assert (weak.checks[0].status, weak.status) == ("weak", "weak")
-    assert "only 1 significant factor premium of the 2 a multi-factor label needs" in weak.sentence
+    assert "only 1 material factor premium of the 2 a multi-factor label needs" in weak.sentence
     absent = one({"SMB": (-0.28, 0.06)}, fund)  # GSLC-like: large-cap only
     assert absent.checks[0].status == "absent"
     assert absent.status == "weak"
     assert absent.sentence == (
-        "LRGF does not clearly deliver its label: no significant factor premium "
+        "LRGF does not clearly deliver its label: no material factor premium "
         "(a multi-factor label needs 2); it also leans large-cap (SMB -0.28, t -4.7)."
     )
 
@@ -209,23 +209,26 @@ def test_each_overall_status_is_reachable() -> None:
         "partly delivers": (vbr, {"SMB": (0.32, 0.1), "HML": (0.10, 0.1)}),
         "weak": (vbr, {"SMB": (0.10, 0.1), "HML": (-0.05, 0.1)}),
         "contradicts": (vbr, {"SMB": (0.32, 0.1), "HML": (-0.30, 0.1)}),
-        "untested": (Fund("USMV", tilts="VOL>0"), {}),
+        "not tested": (Fund("USMV", tilts="VOL>0"), {}),
+        "faint": (vbr, {"SMB": (0.08, 0.02), "HML": (0.05, 0.02)}),
         "neutral": (Fund("RSP", category="large/core"), {"HML": (0.1, 0.1)}),
-        "tilted": (Fund("SPY", category="large/core"), {"SMB": (-0.39, 0.04)}),
+        # a large-cap core fund may lean large (its label implies it), not value
+        "tilted": (Fund("SPY", category="large/core"), {"HML": (0.39, 0.04)}),
         "no label": (Fund("ARKK", category="thematic"), {"HML": (-0.5, 0.1)}),
     }
     seen = {}
     for expected, (fund, spec) in cases.items():
-        factors = FACTORS if expected != "untested" else ["Mkt-RF", "SMB"]
+        factors = FACTORS if expected != "not tested" else ["Mkt-RF", "SMB"]
         seen[expected] = one(spec, fund, factors=factors).status
     assert seen == {k: k for k in cases}
     assert set(seen) == set(VERDICT_STATUSES)
 
 
 def test_every_check_status_is_reachable() -> None:
-    fund = Fund("X", tilts="SMB>0; HML>0; RMW>0; CMA>0; VOL>0; MOM>0")
+    fund = Fund("X", tilts="SMB>0; Mkt-RF<1; HML>0; RMW>0; CMA>0; VOL>0; MOM>0")
     spec = {
         "SMB": (0.5, 0.1),
+        "Mkt-RF": (0.95, 0.02),  # significantly below 1, but by less than 0.10: faint
         "HML": (0.1, 0.1),
         "RMW": (-0.1, 0.1),
         "CMA": (-0.5, 0.1),
@@ -254,8 +257,8 @@ def test_sentences_for_the_main_statuses() -> None:
     )
     spy = one({"SMB": (-0.39, 0.04), "RMW": (0.21, 0.06)}, Fund("SPY", category="large/core"))
     assert spy.sentence == (
-        "SPY expects no factor tilt but leans large-cap (SMB -0.39, t -9.8) and "
-        "profitable (quality) (RMW 0.21, t 3.5)."
+        "SPY expects no factor tilt but leans profitable (quality) (RMW 0.21, t 3.5); "
+        "it leans large-cap (SMB -0.39, t -9.8), as its label implies."
     )
     rsp = one({"Mkt-RF": (1.02, 0.03)}, Fund("RSP", category="large/core"))
     assert rsp.sentence == (
@@ -303,7 +306,7 @@ def test_funds_outside_the_universe_are_unlabelled() -> None:
     )
     quiet = judge(make_results({"ABC": {}}), None)["ABC"]
     assert quiet.sentence == (
-        "ABC has no label to test and shows no significant tilt beyond the market "
+        "ABC has no label to test and shows no material tilt beyond the market "
         "(market beta 1.00)."
     )
 
@@ -348,7 +351,8 @@ def test_to_dict_is_strict_json() -> None:
         "beta": None,
         "se": None,
         "t": None,
-        "status": "not in model",
+        "q": None,
+        "status": "not tested",
         "factors": [],
     }
     assert data["unintended"] == [
@@ -375,6 +379,7 @@ def test_verdict_table() -> None:
         "expected",
         "checks",
         "unintended",
+        "faint",
         "sentence",
     ]
     assert table.loc["VBR", "checks"] == "SMB>0 delivers; HML>0 weak"
@@ -445,10 +450,10 @@ def test_judge_on_a_real_regression_of_real_data() -> None:
     for low_vol in ("USMV", "SPLV"):
         assert [c.status for c in verdicts[low_vol].checks] == ["delivers", "delivers"]
         assert verdicts[low_vol].checks[1].beta < 0.9
-    spy = verdicts["SPY"]
-    assert spy.status == "tilted"
+    spy = verdicts["SPY"]  # its large-cap lean is what a large/core label implies
+    assert spy.status == "neutral"
     assert ("SMB", "large-cap") in {
-        (f, side_word(f, int(np.sign(b)))) for f, b, _ in spy.unintended
+        (f, side_word(f, int(np.sign(b)))) for f, b, _ in spy.implied
     }
     assert verdicts["QGRO"].status == "weak"  # as in the seed: no clear quality tilt
     assert verdicts["VFMF"].checks[0].status == "delivers"
@@ -458,7 +463,7 @@ def test_judge_on_a_real_regression_of_real_data() -> None:
     assert mtum.t == pytest.approx(results.tvalues.loc["MTUM", "MOM"])
 
 
-def test_judge_on_real_data_without_vol_says_not_in_model() -> None:
+def test_judge_on_real_data_without_vol_says_not_tested() -> None:
     import factorxray.engine as engine
 
     returns, factors = _real_inputs()  # FF5 + MOM: no VOL
@@ -466,6 +471,6 @@ def test_judge_on_real_data_without_vol_says_not_in_model() -> None:
         engine.regress(returns, factors, cov="nonrobust"), presets.get("smart-beta-20")
     )
     usmv = verdicts["USMV"]
-    assert [c.status for c in usmv.checks] == ["not in model", "delivers"]
+    assert [c.status for c in usmv.checks] == ["not tested", "delivers"]
     assert usmv.status == "delivers"
     assert "no VOL in the model to test low volatility" in usmv.sentence

@@ -609,16 +609,21 @@ class Universe:
             funds.append(self._index.get(ticker) or Fund(ticker))
         return Universe(self.name if name is None else name, funds, self.description)
 
-    def validate(self, factor_names: Iterable[str] = FACTOR_ORDER) -> Universe:
+    def validate(
+        self, factor_names: Iterable[str] = FACTOR_ORDER, *, check_regions: bool = True
+    ) -> Universe:
         """Check that every tilt names a known factor and every region is known.
 
-        A tilt may name a factor the chosen model lacks (the verdict then says "not in
-        model"), but not a factor that does not exist at all: that is a typo.
+        A tilt may name a factor the chosen model lacks (the verdict then says "not
+        tested"), but not a factor that does not exist at all: that is a typo.
 
         Parameters
         ----------
         factor_names : iterable of str
             The valid factor names (default: every factor factorxray knows).
+        check_regions : bool
+            Also check the regions (``analyze`` checks them per fund instead, so that one
+            fund with an unknown region fails alone).
 
         Returns
         -------
@@ -639,7 +644,7 @@ class Universe:
         """
         valid = list(factor_names)
         for fund in self.funds:
-            if fund.region and fund.region not in REGIONS:
+            if check_regions and fund.region and fund.region not in REGIONS:
                 raise UsageError(
                     f"fund {fund.ticker!r} has unknown region {fund.region!r}; "
                     f"valid regions: {', '.join(REGIONS)}"
@@ -826,7 +831,8 @@ def parse_universe(
         meta, records = readers[fmt](text, source)
         universe = _build(meta, records, name, source)
         if factor_names is not None:
-            universe.validate(factor_names)
+            # A fund with an unknown region fails alone when it is analyzed; the others run.
+            universe.validate(factor_names, check_regions=False)
     except UsageError as exc:
         message = _one_line(exc)
         if not message.startswith(source):

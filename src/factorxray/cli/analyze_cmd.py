@@ -253,9 +253,16 @@ def _print_failures(failures: dict[str, str]) -> None:
 
 
 def _print_warnings(warnings: dict[str, list[str]]) -> None:
-    for lines in warnings.values():
+    """One line per distinct warning, naming every fund it concerns (in fund order)."""
+    funds_by_text: dict[str, list[str]] = {}
+    for fund, lines in warnings.items():
         for line in lines:
-            err_console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+            text = line.removeprefix(f"{fund}: ")
+            funds_by_text.setdefault(text, []).append(fund)
+    for text, funds in funds_by_text.items():
+        err_console.print(
+            f"[yellow]warning:[/] {escape(', '.join(funds))}: {escape(text)}", soft_wrap=True
+        )
 
 
 def _analyze_or_report_failures(
