@@ -6,9 +6,44 @@ line: they name what went wrong and what to do about it, so the CLI can print th
 
 from __future__ import annotations
 
+import reprlib
 from typing import TypeVar
 
 E = TypeVar("E", bound=BaseException)
+
+#: How many characters of a user's value an error message quotes.
+QUOTE_LIMIT = 60
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 2
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxdict = 4
+_REPR.maxstring = _REPR.maxother = QUOTE_LIMIT + 10
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """A short ``repr`` of a user's value for a one-line error message.
+
+    At most ``limit`` characters (then ``...``), whatever the value: nested containers are
+    cut after a few items and two levels, so even a value built from shared references
+    (a YAML "billion laughs") costs no more than a few hundred characters to quote.
+    Line breaks and other control characters show as escapes.
+
+    Examples
+    --------
+    >>> quote("SPY")
+    "'SPY'"
+    >>> quote("x" * 100, limit=12)
+    "'xxxxxxx...'"
+    >>> quote([[1, 2, 3, 4, 5, 6]] * 3)
+    '[[1, 2, 3, 4, ...], [1, 2, 3, 4, ...], [1, 2, 3, 4, ...]]'
+    """
+    text = repr(value[: limit + 1]) if isinstance(value, str | bytes) else _REPR.repr(value)
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+    if len(text) <= limit:
+        return text
+    if text[:1] in "'\"" and text[-1:] == text[:1]:
+        return text[: limit - 4] + "..." + text[0]
+    return text[: limit - 3] + "..."
 
 
 def with_message(exc: E, message: str) -> E:
@@ -84,3 +119,11 @@ class AllFailedError(FactorXrayError):
     def __init__(self, message: str, failures: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.failures: dict[str, str] = dict(failures or {})
+
+
+class SuspectPricesError(DataSourceError):
+    """A price history looks wrong (an unadjusted split, conflicting or non-positive prices).
+
+    ``allow_suspect_prices=True`` (``--allow-suspect-prices``) uses such a history anyway,
+    reporting each finding as a warning instead.
+    """

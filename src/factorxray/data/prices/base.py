@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
@@ -19,11 +18,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from factorxray.data.tickers import check_ticker
 from factorxray.errors import ParseError, UsageError
 
-#: Ticker symbols we accept: letters, digits and the punctuation providers use
-#: (``BRK-B``, ``BRK.B``, ``^GSPC``, ``EURUSD=X``).
-_TICKER = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.\-=^]{0,19}$")
 #: The first day asked for when the whole history is wanted.
 EARLIEST = date(1970, 1, 1)
 
@@ -91,37 +88,6 @@ def resolve_base_url(base_url: str | None, env: str, default: str) -> str:
     if not chosen.startswith(("http://", "https://")):
         raise UsageError(f"base URL {chosen!r} (from {env} or argument) must start with http(s)://")
     return chosen.rstrip("/")
-
-
-def check_ticker(ticker: str) -> str:
-    """Return ``ticker`` stripped and upper-cased, or raise if it cannot be a symbol.
-
-    Parameters
-    ----------
-    ticker : str
-        A symbol as typed by the user.
-
-    Returns
-    -------
-    str
-        The normalised symbol.
-
-    Raises
-    ------
-    UsageError
-        Empty, too long, or with characters no provider uses (``/``, spaces, ...).
-
-    Examples
-    --------
-    >>> check_ticker(" spy ")
-    'SPY'
-    """
-    cleaned = ticker.strip().upper()
-    if not _TICKER.match(cleaned):
-        raise UsageError(
-            f"{ticker!r} is not a ticker symbol; use letters, digits and . - ^ = (e.g. SPY, BRK-B)"
-        )
-    return cleaned
 
 
 def clean_closes(dates: Any, closes: Any, *, what: str) -> pd.Series:
