@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import multiprocessing
 import os
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from factorxray.data.cache import Cache, atomic_write_bytes, cached_get, default_cache_dir
+from factorxray.cli import app
+from factorxray.data.cache import (
+    MARKER_NAME,
+    Cache,
+    CacheEntry,
+    atomic_write_bytes,
+    cached_get,
+    default_cache_dir,
+    entry_stem,
+)
 from factorxray.data.http import HttpClient
 from factorxray.errors import CacheError, DataSourceError, NotCachedError
 from tests._server import LoopbackServer, Reply
+
+runner = CliRunner()
 
 
 def test_put_get_roundtrip_with_metadata(tmp_path: Path) -> None:
@@ -76,11 +90,166 @@ def test_an_interrupted_write_mid_file_leaves_nothing(
     assert list((tmp_path / "ns").iterdir()) == []
 
 
-def test_data_not_matching_its_checksum_is_treated_as_absent(tmp_path: Path) -> None:
+def test_data_not_matching_its_checksum_is_absent_with_a_warning(tmp_path: Path, caplog) -> None:
     cache = Cache(tmp_path)
     cache.put("ns", "item", b"abc", {})
     (tmp_path / "ns" / "item.data").write_bytes(b"abd")
-    assert cache.get("ns", "item") is None
+    with caplog.at_level(logging.WARNING, logger="factorxray.cache"):
+        assert cache.get("ns", "item") is None
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"corrupt cache entry ns/item in {tmp_path}: its data ")
+    assert "sha256" in record.getMessage() and "\n" not in record.getMessage()
+
+
+def test_unreadable_metadata_is_absent_with_a_warning(tmp_path: Path, caplog) -> None:
+    cache = Cache(tmp_path)
+    cache.put("ns", "item", b"abc", {})
+    (tmp_path / "ns" / "item.meta.json").write_bytes(b"{not json")
+    with caplog.at_level(logging.WARNING, logger="factorxray.cache"):
+        assert cache.get("ns", "item") is None
+    assert "metadata is unreadable" in caplog.text
+
+
+# ------------------------------------------------------------------ keys
+
+
+@pytest.mark.parametrize(
+    "pair", [("^GSPC", "GSPC"), ("MTUM.", "MTUM"), ("A_B", "A/B"), ("a+b", "a_b"), ("~5E", "^")]
+)
+def test_keys_never_share_an_entry(tmp_path: Path, pair: tuple[str, str]) -> None:
+    """The old names stripped ^ . _ and replaced other characters: ^GSPC read GSPC's bytes."""
+    cache = Cache(tmp_path)
+    first, second = pair
+    assert entry_stem(first) != entry_stem(second)
+    cache.put("prices-yahoo", first, first.encode(), {})
+    assert cache.get("prices-yahoo", second) is None
+    cache.put("prices-yahoo", second, second.encode(), {})
+    assert cache.get("prices-yahoo", first).data == first.encode()
+    assert cache.get("prices-yahoo", second).data == second.encode()
+
+
+def test_plain_keys_keep_their_file_names(tmp_path: Path) -> None:
+    """Existing caches stay valid: every ticker and dataset name in use is its own name."""
+    for key in ("SPY", "BRK-B", "BRK.B", "EURUSD=X", "F-F_Research_Data_5_Factors_2x3_CSV.zip"):
+        assert entry_stem(key) == key
+    assert entry_stem("^GSPC") == "~5EGSPC" and entry_stem("x" * 300).count("~~") == 1
+    assert entry_stem("é") == "~C3~A9"
+
+
+def test_an_entry_naming_another_key_is_a_miss_with_a_warning(tmp_path: Path, caplog) -> None:
+    """An older version stored ^GSPC under GSPC's file name: GSPC never gets its bytes."""
+    cache = Cache(tmp_path)
+    cache.put("prices-yahoo", "GSPC", b"index prices", {})
+    meta_path = tmp_path / "prices-yahoo" / "GSPC.meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "key": "^GSPC"}))
+    with caplog.at_level(logging.WARNING, logger="factorxray.cache"):
+        assert cache.get("prices-yahoo", "GSPC") is None
+    assert "holds 'prices-yahoo/^GSPC' instead" in caplog.text
+
+
+# ------------------------------------------------------------------ ownership and clear
+
+
+def _foreign_folder(root: Path) -> list[Path]:
+    """The issue's example: a folder of someone's work that looks like cache files."""
+    files = [root / "project" / "perf.data", root / "project" / "r.tmp", root / "work" / "e.data"]
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"precious")
+    return files
+
+
+def test_clear_refuses_a_folder_that_is_not_a_cache(tmp_path: Path) -> None:
+    files = _foreign_folder(tmp_path)
+    with pytest.raises(CacheError, match=rf"^{tmp_path} is not a factorxray cache folder") as info:
+        Cache(tmp_path).clear()
+    assert "nothing was removed" in str(info.value) and "\n" not in str(info.value)
+    assert all(path.read_bytes() == b"precious" for path in files)
+
+
+@pytest.mark.parametrize("how", ["--cache-dir", "FACTORXRAY_CACHE_DIR"])
+def test_cache_clear_cli_on_a_wrong_folder_removes_nothing(tmp_path: Path, how: str) -> None:
+    folder = tmp_path / "mine"
+    files = _foreign_folder(folder)
+    if how == "--cache-dir":
+        result = runner.invoke(app, ["--cache-dir", str(folder), "cache", "clear"])
+    else:
+        result = runner.invoke(app, ["cache", "clear"], env={"FACTORXRAY_CACHE_DIR": str(folder)})
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "is not a factorxray cache folder" in result.stderr
+    assert str(folder) in result.stderr.replace("\n", "")
+    assert all(path.read_bytes() == b"precious" for path in files)
+    assert sorted(p.name for p in folder.rglob("*")) == [
+        "e.data",
+        "perf.data",
+        "project",
+        "r.tmp",
+        "work",
+    ]
+    info = runner.invoke(app, ["--cache-dir", str(folder), "cache", "info"])
+    assert info.exit_code == 0 and "0 item(s)" in info.stdout and "not marked" in info.stdout
+
+
+def test_a_new_cache_folder_is_marked_and_cleared_entry_by_entry(tmp_path: Path) -> None:
+    root = tmp_path / "new"
+    cache = Cache(root)
+    cache.put("kenfrench", "X_CSV.zip", b"zip", {})
+    cache.put("prices-yahoo", "^GSPC", b"idx", {})
+    assert (
+        (root / MARKER_NAME).read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    )
+    (root / "prices-yahoo" / "notes.txt").write_text("mine")
+    (root / "prices-yahoo" / "orphan.data").write_bytes(b"no metadata: not provably ours")
+    assert cache.clear() == 4
+    assert sorted(p.name for p in root.rglob("*")) == [
+        MARKER_NAME,
+        "notes.txt",
+        "orphan.data",
+        "prices-yahoo",
+    ]
+
+
+def test_a_cache_of_an_older_version_is_recognised_by_its_entries(tmp_path: Path) -> None:
+    """No marker, but nothing other than entries whose metadata names their place."""
+    root = tmp_path / "old"
+    Cache(root).put("kenfrench", "X_CSV.zip", b"zip", {})
+    Cache(root).put("prices-yahoo", "SPY", b"spy", {})
+    (root / MARKER_NAME).unlink()
+    (root / "prices-yahoo" / ".SPY.data.abc123.tmp").write_bytes(b"left by a crash")
+    assert Cache(root).foreign_file() is None
+    assert Cache(root).clear() == 5
+    assert (root / MARKER_NAME).exists()  # recognised, and marked now
+
+
+def test_a_folder_with_the_marker_of_another_tool_is_not_ours(tmp_path: Path) -> None:
+    _foreign_folder(tmp_path)
+    (tmp_path / MARKER_NAME).write_text("Signature: 8a477f597d28d172789f06886806bc55\n# cargo\n")
+    with pytest.raises(CacheError, match="not a factorxray cache"):
+        Cache(tmp_path).clear()
+
+
+def test_writing_into_a_foreign_folder_does_not_mark_it(tmp_path: Path) -> None:
+    files = _foreign_folder(tmp_path)
+    Cache(tmp_path).put("kenfrench", "X_CSV.zip", b"zip", {})
+    assert not (tmp_path / MARKER_NAME).exists()
+    with pytest.raises(CacheError):
+        Cache(tmp_path).clear()
+    assert all(path.exists() for path in files)
+
+
+def test_cache_info_flags_corrupt_entries(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put("kenfrench", "GOOD_CSV.zip", b"good", {"vintage": "202511"})
+    cache.put("kenfrench", "BAD_CSV.zip", b"bad", {})
+    (tmp_path / "kenfrench" / "BAD_CSV.zip.data").write_bytes(b"flipped")
+    items = list(cache.inspect())
+    assert [type(i).__name__ for i in items] == ["CacheProblem", "CacheEntry"]
+    assert [e.key for e in cache.entries() if isinstance(e, CacheEntry)] == ["GOOD_CSV.zip"]
+    result = runner.invoke(app, ["--cache-dir", str(tmp_path), "cache", "info"])
+    assert result.exit_code == 0
+    assert "BAD_CSV.zip" in result.stdout and "corrupt" in result.stdout
+    assert "1 item(s), 1 corrupt" in result.stdout
 
 
 def _hammer(root: str, writer: int, rounds: int) -> None:
