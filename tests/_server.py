@@ -34,9 +34,22 @@ class Reply:
     truncate_to: int | None = None
     #: Sleep this long before answering (timeouts).
     sleep: float = 0.0
+    #: Send the body one byte at a time, this many seconds apart (a server that never
+    #: trips a per-read timeout but never finishes either).
+    drip: float = 0.0
 
 
 Handler = Callable[[Request], Reply]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client hanging up mid-answer (a refused bomb, a deadline) is no test failure."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class LoopbackServer:
@@ -92,14 +105,20 @@ class LoopbackServer:
                     body = (
                         reply.body if reply.truncate_to is None else reply.body[: reply.truncate_to]
                     )
-                    self.wfile.write(body)
+                    if reply.drip:
+                        for offset in range(len(body)):
+                            self.wfile.write(body[offset : offset + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.drip)
+                    else:
+                        self.wfile.write(body)
                     self.wfile.flush()
                     if reply.truncate_to is not None:
                         self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -135,3 +154,26 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def gzip_bomb(size: int) -> bytes:
+    """A gzip body that inflates to ``size`` zero bytes (about 1/1000 of that on the wire).
+
+    Built from identical full-flushed deflate blocks, so a 512 MB bomb takes a fraction of a
+    second instead of compressing 512 MB.
+    """
+    import struct
+    import zlib
+
+    block = bytes(1 << 20)
+    packer = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+    one = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    whole, rest = divmod(size, len(block))
+    tail = packer.compress(block[:rest]) + packer.flush(zlib.Z_FINISH)
+    crc = 0
+    for _ in range(whole):
+        crc = zlib.crc32(block, crc)
+    crc = zlib.crc32(block[:rest], crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    trailer = struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF)
+    return header + one * whole + tail + trailer

@@ -1,15 +1,26 @@
-"""The HTTP client against real loopback servers: retries, Retry-After, caps, redaction."""
+"""The HTTP client against real loopback servers: retries, Retry-After, caps, redaction,
+the whole-request deadline, the cap on waiting, decompression bombs and the memory budget."""
 
 from __future__ import annotations
 
+import gzip
+import logging
 import socket
+import subprocess
+import sys
+import textwrap
+import threading
 import time
+import zlib
+from pathlib import Path
 
 import pytest
 
-from factorxray.data.http import HttpClient, redact_text, redact_url
-from factorxray.errors import DataSourceError
-from tests._server import LoopbackServer, Reply
+from factorxray.data.http import ByteBudget, HttpClient, redact_text, redact_url
+from factorxray.errors import DataSourceError, HttpStatusError
+from tests._server import LoopbackServer, Reply, gzip_bomb
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _flaky(statuses: list[int], headers: dict[str, str] | None = None):
@@ -101,3 +112,238 @@ def test_keys_are_redacted_from_urls_and_errors() -> None:
         with pytest.raises(DataSourceError) as caught:
             client.get(f"{server.url}/p", params={"symbol": "SPY", "apikey": "SECRET4"})
     assert "SECRET4" not in str(caught.value) and "apikey=***" in str(caught.value)
+
+
+# ------------------------------------------------------------ deadline and waiting
+
+
+def test_a_dripping_server_is_cut_off_at_the_deadline() -> None:
+    """A byte every 0.1 s never trips the 2 s read timeout; the 1.5 s deadline ends it."""
+    drip = Reply(200, b"x" * 10_000, drip=0.1)
+    with (
+        LoopbackServer({"/drip": lambda r: drip}) as server,
+        HttpClient(timeout=2, deadline=1.5, retries=3, backoff=0.01) as client,
+    ):
+        started = time.perf_counter()
+        with pytest.raises(DataSourceError, match=r"did not finish within 1.5 s .*DEADLINE"):
+            client.get(f"{server.url}/drip", what="dataset X")
+        elapsed = time.perf_counter() - started
+    assert elapsed < 3.0  # the deadline plus at most one read, never the whole body
+    assert len(server.requests) == 1  # running out of time is not retried
+
+
+def test_a_stalled_read_is_cut_at_the_deadline_not_the_read_timeout() -> None:
+    with (
+        LoopbackServer({"/stall": lambda r: Reply(200, b"late", sleep=5)}) as server,
+        HttpClient(timeout=30, deadline=0.5, retries=0) as client,
+    ):
+        started = time.perf_counter()
+        with pytest.raises(DataSourceError, match=r"did not finish within 0\.5 s"):
+            client.get(f"{server.url}/stall")
+        assert time.perf_counter() - started < 2.0
+
+
+def test_retry_after_longer_than_the_cap_fails_at_once_saying_so() -> None:
+    with (
+        LoopbackServer({"/x": _flaky([429] * 5, {"Retry-After": "3600"})}) as server,
+        HttpClient(retries=3, backoff=0.01) as client,
+    ):
+        started = time.perf_counter()
+        with pytest.raises(HttpStatusError) as caught:
+            client.get(f"{server.url}/x", what="prices for SPY")
+        assert time.perf_counter() - started < 1.0
+    message = str(caught.value)
+    assert caught.value.status_code == 429 and "\n" not in message
+    assert "asks to wait 3600 s" in message and "FACTORXRAY_HTTP_MAX_WAIT" in message
+    assert len(server.requests) == 1
+
+
+def test_each_wait_is_announced_with_what_is_waited_for(caplog) -> None:
+    lines: list[tuple[str, float]] = []
+    with (
+        LoopbackServer({"/x": _flaky([503, 429], {"Retry-After": "0"})}) as server,
+        HttpClient(
+            retries=3, backoff=0.01, on_wait=lambda line, s: lines.append((line, s))
+        ) as client,
+    ):
+        client.get(f"{server.url}/x", what="dataset F-F_Momentum_Factor")
+    assert [seconds for _, seconds in lines] == [0, 0]
+    assert lines[0][0].startswith("dataset F-F_Momentum_Factor: HTTP 503 server error")
+    assert "waiting 0 s (the server asked for 0 s) before retry 1 of 3" in lines[0][0]
+    assert "HTTP 429" in lines[1][0] and "retry 2 of 3" in lines[1][0]
+    # Without a callback, the line goes to the factorxray.http logger (WARNING from 1 s).
+    with (
+        LoopbackServer({"/y": _flaky([503], {"Retry-After": "1"})}) as server,
+        HttpClient(retries=1) as client,
+        caplog.at_level(logging.INFO, logger="factorxray.http"),
+    ):
+        client.get(f"{server.url}/y", what="prices for SPY")
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and record.name == "factorxray.http"
+    assert "prices for SPY: HTTP 503" in record.getMessage()
+    assert "waiting 1 s (the server asked for 1 s) before retry 1 of 1" in record.getMessage()
+
+
+def test_total_waiting_of_a_client_is_capped() -> None:
+    """Every answer asks for 1 s: the client waits twice (2 s of its 2.5 s), then no more."""
+    with (
+        LoopbackServer({"/x": _flaky([503] * 1000, {"Retry-After": "1"})}) as server,
+        HttpClient(retries=3, max_total_wait=2.5, on_wait=lambda *a: None) as client,
+    ):
+        errors = []
+        started = time.perf_counter()
+        for _ in range(5):
+            with pytest.raises(HttpStatusError) as caught:
+                client.get(f"{server.url}/x")
+            errors.append(str(caught.value))
+        elapsed = time.perf_counter() - started
+    assert client.waited == 2 and elapsed < 3.5
+    assert len(server.requests) == 3 + 4  # three tries of the first, one of each other
+    for error in errors:
+        assert "already waited 2 s" in error and "FACTORXRAY_HTTP_MAX_TOTAL_WAIT" in error
+
+
+def test_a_wait_past_the_deadline_is_not_taken() -> None:
+    with (
+        LoopbackServer({"/x": _flaky([503] * 5, {"Retry-After": "5"})}) as server,
+        HttpClient(retries=3, deadline=2, on_wait=lambda *a: None) as client,
+    ):
+        started = time.perf_counter()
+        with pytest.raises(HttpStatusError, match="would pass the 2 s deadline"):
+            client.get(f"{server.url}/x")
+        assert time.perf_counter() - started < 1.0
+
+
+# ------------------------------------------------------------ compression and memory
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def test_gzip_and_deflate_bodies_are_decoded() -> None:
+    text = b"date,value\n" * 5000
+    routes = {
+        "/gz": lambda r: Reply(200, gzip.compress(text), {"Content-Encoding": "gzip"}),
+        "/zl": lambda r: Reply(200, zlib.compress(text), {"Content-Encoding": "deflate"}),
+        "/raw": lambda r: Reply(
+            200,
+            _raw_deflate(text),
+            {"Content-Encoding": "deflate"},
+        ),
+        "/two": lambda r: Reply(
+            200, gzip.compress(text[:100]) + gzip.compress(text[100:]), {"Content-Encoding": "gzip"}
+        ),
+    }
+    with LoopbackServer(routes) as server, HttpClient() as client:
+        assert client.get(f"{server.url}/gz").content == text
+        assert client.get(f"{server.url}/zl").content == text
+        assert client.get(f"{server.url}/two").content == text
+        assert client.get(f"{server.url}/raw").content == text
+        assert server.requests[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+def test_corrupt_or_unknown_encodings_are_one_line_errors() -> None:
+    routes = {
+        "/bad": lambda r: Reply(200, b"\x1f\x8b\x08\x00garbage" * 10, {"Content-Encoding": "gzip"}),
+        "/br": lambda r: Reply(200, b"xx", {"Content-Encoding": "br"}),
+    }
+    with LoopbackServer(routes) as server, HttpClient(retries=0) as client:
+        with pytest.raises(DataSourceError, match="corrupt gzip body"):
+            client.get(f"{server.url}/bad")
+        with pytest.raises(DataSourceError, match="Content-Encoding br"):
+            client.get(f"{server.url}/br")
+
+
+def test_a_gzip_bomb_is_refused_at_the_cap_without_inflating_it() -> None:
+    bomb = gzip_bomb(512 * 1024 * 1024)
+    with (
+        LoopbackServer(
+            {"/bomb": lambda r: Reply(200, bomb, {"Content-Encoding": "gzip"})}
+        ) as server,
+        HttpClient(max_bytes=4 * 1024 * 1024, retries=2) as client,
+    ):
+        with pytest.raises(
+            DataSourceError, match=r"exceeds the 4194304-byte limit once gzip-decoded"
+        ):
+            client.get(f"{server.url}/bomb")
+    assert len(server.requests) == 1  # a bomb is not retried
+    assert client.budget.used == 0 and client.budget.peak <= 4 * 1024 * 1024
+
+
+def test_an_error_answer_keeps_only_the_start_of_its_body() -> None:
+    bomb = gzip_bomb(256 * 1024 * 1024)
+    with (
+        LoopbackServer({"/e": lambda r: Reply(500, bomb, {"Content-Encoding": "gzip"})}) as server,
+        HttpClient(retries=0) as client,
+    ):
+        with pytest.raises(HttpStatusError) as caught:
+            client.get(f"{server.url}/e")
+    assert len(caught.value.body) == 64 * 1024
+    assert client.budget.peak <= 2 * 1024 * 1024
+
+
+def test_the_memory_budget_is_shared_by_concurrent_downloads() -> None:
+    """Twenty threads, each fetching a 512 MB gzip bomb: together they never hold over 64 MB."""
+    bomb = gzip_bomb(512 * 1024 * 1024)
+    budget = ByteBudget(64 * 1024 * 1024)
+    errors: list[str] = []
+    with (
+        LoopbackServer(
+            {"/bomb": lambda r: Reply(200, bomb, {"Content-Encoding": "gzip"})}
+        ) as server,
+        HttpClient(retries=0, memory_budget=budget, max_connections=20) as client,
+    ):
+
+        def fetch() -> None:
+            try:
+                client.get(f"{server.url}/bomb")
+            except DataSourceError as exc:
+                errors.append(str(exc))
+
+        threads = [threading.Thread(target=fetch) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(errors) == 20
+    assert all("memory budget" in e or "byte limit" in e for e in errors)
+    assert any("memory budget" in e for e in errors)
+    assert budget.peak <= 64 * 1024 * 1024 and budget.used == 0
+
+
+def test_twenty_gzip_bombs_at_once_stay_within_the_memory_budget_in_rss(tmp_path) -> None:
+    """The issue's case, measured: 20 tickers each answering a 512 MB gzip body (2 MB on the
+    wire), fetched 8 at a time with default settings, in a fresh process: its peak RSS grows
+    by far less than one bomb (it grew by 5.6 GB before the fix)."""
+    bomb = gzip_bomb(512 * 1024 * 1024)
+    route = {"/v8/finance/chart/*": lambda r: Reply(200, bomb, {"Content-Encoding": "gzip"})}
+    script = textwrap.dedent(
+        """
+        import resource, sys
+        from factorxray.data.cache import Cache
+        from factorxray.errors import AllFailedError
+        from factorxray.returns import fetch_returns
+        tickers = [f"T{i:02d}" for i in range(20)]
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            fetch_returns(tickers, base_url=sys.argv[1], cache=Cache(sys.argv[2]))
+        except AllFailedError as exc:
+            reasons = exc.failures
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        assert len(reasons) == 20, reasons
+        print((after - before) // 1024, "MB;", sorted(set(r[-90:] for r in reasons.values())))
+        """
+    )
+    with LoopbackServer(route) as server:
+        done = subprocess.run(
+            [sys.executable, "-c", script, server.url, str(tmp_path / "cache")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    grown_mb = int(done.stdout.split()[0])
+    assert grown_mb < 400, done.stdout

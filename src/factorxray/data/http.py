@@ -1,18 +1,30 @@
 """The one HTTP client of factorxray.
 
-A thin wrapper over :class:`httpx.Client` that adds what every data source needs: timeouts,
-retries with exponential backoff on 429 and 5xx (honouring ``Retry-After``), a cap on the
-response size, one-line errors, and redaction of API keys from every URL it ever shows.
+A thin wrapper over :class:`httpx.Client` that adds what every data source needs: timeouts
+per read and a deadline for the whole request, retries with exponential backoff on 429 and
+5xx (honouring ``Retry-After`` up to a cap, and within a total budget of waiting), a cap on
+the size of each response and a memory budget shared by every response read at once
+(counted after decompression), one-line errors, and redaction of API keys from every URL
+it ever shows.
+
+Waiting before a retry is announced: each wait calls ``on_wait(line, seconds)`` when the
+client has one, else logs ``line`` on the ``factorxray.http`` logger (level WARNING for waits
+of a second or more, which Python prints on stderr when nobody configured logging).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import socket
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -25,9 +37,27 @@ SECRET_PARAMS = frozenset({"apikey", "api_key", "apitoken", "api_token", "token"
 #: Status codes worth retrying.
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = f"factorxray/{__version__} (+https://github.com/factorxray/factorxray)"
+#: The largest body of one response, after decompression.
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+#: The most bytes all responses being read at once by one client may hold (after
+#: decompression, and counting the final copy of each body).
+DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024
+#: Seconds one :meth:`HttpClient.get` may take, every attempt and wait included.
+DEFAULT_DEADLINE = 300.0
+#: The longest single wait before a retry; a server asking for more is not waited for.
+DEFAULT_MAX_WAIT = 30.0
+#: Seconds of waiting for retries one client may spend in all (summed over its requests).
+DEFAULT_MAX_TOTAL_WAIT = 60.0
+#: Bytes kept of an error answer's body (for the provider's own error message).
+ERROR_BODY_BYTES = 64 * 1024
+#: Decompressed bytes produced at a time, so a compressed bomb is caught at the cap.
+_PIECE_BYTES = 1024 * 1024
 
 ProgressCallback = Callable[[int, int | None], None]
+#: ``on_wait(line, seconds)``: called before each wait for a retry.
+WaitCallback = Callable[[str, float], None]
+
+logger = logging.getLogger("factorxray.http")
 
 
 def redact_url(url: str) -> str:
@@ -85,12 +115,53 @@ class HttpResponse:
         return self.status_code == 304
 
 
+class ByteBudget:
+    """A count of bytes held by responses being read, with a limit; safe across threads.
+
+    One budget is shared by every request of an :class:`HttpClient` (pass the same budget
+    to several clients to share it wider). ``peak`` is the most ever held at once.
+
+    Examples
+    --------
+    >>> budget = ByteBudget(100)
+    >>> budget.take(60), budget.take(60), budget.used
+    (True, False, 60)
+    >>> budget.give(60); budget.used, budget.peak
+    (0, 60)
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = int(limit)
+        self.used = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def take(self, n_bytes: int) -> bool:
+        """Reserve ``n_bytes``; False (nothing reserved) when that would pass the limit."""
+        with self._lock:
+            if self.used + n_bytes > self.limit:
+                return False
+            self.used += n_bytes
+            self.peak = max(self.peak, self.used)
+            return True
+
+    def give(self, n_bytes: int) -> None:
+        """Release bytes reserved with :meth:`take`."""
+        with self._lock:
+            self.used -= n_bytes
+
+
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     try:
         return float(raw) if raw is not None else default
     except ValueError:
         return default
+
+
+def _setting(value: float | None, env: str, default: float) -> float:
+    """An argument, else the environment variable ``env``, else ``default``."""
+    return float(value) if value is not None else _env_float(env, default)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -107,8 +178,80 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class _DeadlineExceeded(Exception):
+    """The whole request ran out of time."""
+
+
+class _BodyDecoder:
+    """Undo a ``Content-Encoding`` (gzip, deflate or none) in pieces of at most 1 MB.
+
+    httpx would inflate a whole network chunk at once (64 KB of a gzip bomb is 64 MB);
+    decoding here, piece by piece, lets the size cap and the memory budget stop it early.
+    """
+
+    def __init__(self, encoding: str, what: str) -> None:
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        self.what = what
+        self.name = codings[0] if codings else "identity"
+        if not codings:
+            self._wbits: int | None = None
+        elif codings in (["gzip"], ["x-gzip"]):
+            self._wbits = 16 + zlib.MAX_WBITS
+        elif codings == ["deflate"]:
+            self._wbits = zlib.MAX_WBITS
+        else:
+            raise DataSourceError(
+                f"{what} uses Content-Encoding {', '.join(codings)[:40]}, which factorxray "
+                "does not read (it asks for gzip or deflate)"
+            )
+        self._inflater = zlib.decompressobj(self._wbits) if self._wbits is not None else None
+        self._started = False
+
+    @property
+    def identity(self) -> bool:
+        return self._inflater is None
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._inflater is None:
+            if data:
+                yield data
+            return
+        while data:
+            try:
+                out = self._inflater.decompress(data, _PIECE_BYTES)
+            except zlib.error:
+                if self._wbits == zlib.MAX_WBITS and not self._started:
+                    # "deflate" sent as a raw deflate stream, without the zlib header
+                    self._wbits = -zlib.MAX_WBITS
+                    self._inflater = zlib.decompressobj(self._wbits)
+                    continue
+                raise DataSourceError(f"{self.what} has a corrupt {self.name} body") from None
+            self._started = True
+            if out:
+                yield out
+            if self._inflater.eof:
+                rest = self._inflater.unused_data
+                if rest and self._wbits == 16 + zlib.MAX_WBITS:
+                    self._inflater = zlib.decompressobj(self._wbits)  # another gzip member
+                    data = rest
+                    continue
+                return
+            data = self._inflater.unconsumed_tail
+
+    def flush(self) -> Iterator[bytes]:
+        if self._inflater is None:
+            return
+        try:
+            out = self._inflater.flush()
+        except zlib.error:
+            raise DataSourceError(f"{self.what} has a corrupt {self.name} body") from None
+        if out:
+            yield out
+
+
 class HttpClient:
-    """HTTP GET with timeouts, retries, size caps and redacted one-line errors.
+    """HTTP GET with timeouts, a deadline, bounded retries, size caps and one-line errors.
 
     Parameters
     ----------
@@ -121,11 +264,28 @@ class HttpClient:
         First wait in seconds, doubled at each retry unless the server sends ``Retry-After``
         (env ``FACTORXRAY_HTTP_BACKOFF``).
     max_wait : float
-        The longest single wait, whatever ``Retry-After`` asks.
+        The longest single wait (env ``FACTORXRAY_HTTP_MAX_WAIT``, default 30 s). A server
+        whose ``Retry-After`` asks for more is not waited for: the request fails at once,
+        saying how long the server asked to wait.
+    max_total_wait : float
+        Seconds this client may spend waiting for retries in all, summed over every request
+        (env ``FACTORXRAY_HTTP_MAX_TOTAL_WAIT``, default 60 s); past it, requests that would
+        wait fail instead.
+    deadline : float
+        Seconds one :meth:`get` may take from start to end, every attempt and wait included
+        (env ``FACTORXRAY_HTTP_DEADLINE``, default 300 s): a server dripping its answer
+        byte by byte is cut off then, whatever the per-read timeout.
     max_bytes : int
-        Responses larger than this are refused.
+        Responses larger than this (after decompression) are refused.
+    memory_budget : int or ByteBudget
+        Bytes that all responses being read at once may hold (after decompression,
+        default 512 MB): a response that would pass it fails. Give a :class:`ByteBudget`
+        to share one budget between clients.
     secrets : iterable of str
         Values (API keys) to blank out of every error message.
+    on_wait : callable, optional
+        ``on_wait(line, seconds)`` before each wait for a retry; default: log ``line`` on the
+        ``factorxray.http`` logger.
     """
 
     def __init__(
@@ -134,26 +294,34 @@ class HttpClient:
         timeout: float | None = None,
         retries: int | None = None,
         backoff: float | None = None,
-        max_wait: float = 60.0,
+        max_wait: float | None = None,
+        max_total_wait: float | None = None,
+        deadline: float | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        memory_budget: int | ByteBudget = DEFAULT_MEMORY_BUDGET,
         secrets: Iterable[str | None] = (),
         max_connections: int = 16,
+        on_wait: WaitCallback | None = None,
     ) -> None:
-        self.timeout = (
-            timeout if timeout is not None else _env_float("FACTORXRAY_HTTP_TIMEOUT", 30.0)
+        self.timeout = _setting(timeout, "FACTORXRAY_HTTP_TIMEOUT", 30.0)
+        self.retries = max(0, int(_setting(retries, "FACTORXRAY_HTTP_RETRIES", 3)))
+        self.backoff = _setting(backoff, "FACTORXRAY_HTTP_BACKOFF", 0.5)
+        self.max_wait = _setting(max_wait, "FACTORXRAY_HTTP_MAX_WAIT", DEFAULT_MAX_WAIT)
+        self.max_total_wait = _setting(
+            max_total_wait, "FACTORXRAY_HTTP_MAX_TOTAL_WAIT", DEFAULT_MAX_TOTAL_WAIT
         )
-        self.retries = int(
-            retries if retries is not None else _env_float("FACTORXRAY_HTTP_RETRIES", 3)
-        )
-        self.backoff = (
-            backoff if backoff is not None else _env_float("FACTORXRAY_HTTP_BACKOFF", 0.5)
-        )
-        self.max_wait = max_wait
+        self.deadline = _setting(deadline, "FACTORXRAY_HTTP_DEADLINE", DEFAULT_DEADLINE)
         self.max_bytes = max_bytes
+        self.budget = (
+            memory_budget if isinstance(memory_budget, ByteBudget) else ByteBudget(memory_budget)
+        )
         self.secrets = [s for s in secrets if s]
+        self.on_wait = on_wait
+        self.waited = 0.0
+        self._wait_lock = threading.Lock()
         self._client = httpx.Client(
             timeout=httpx.Timeout(self.timeout),
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
             follow_redirects=True,
             limits=httpx.Limits(max_connections=max_connections),
             trust_env=False,
@@ -180,6 +348,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         on_progress: ProgressCallback | None = None,
         what: str = "",
+        max_bytes: int | None = None,
     ) -> HttpResponse:
         """GET ``url`` and return the whole body, retrying transient failures.
 
@@ -192,9 +361,12 @@ class HttpClient:
         headers : mapping, optional
             Extra request headers (e.g. ``If-None-Match``).
         on_progress : callable, optional
-            Called as ``on_progress(bytes_so_far, total_or_None)`` while the body arrives.
+            Called as ``on_progress(bytes_so_far, total_or_None)`` while the body arrives
+            (bytes on the wire, and the ``Content-Length`` when the server sent one).
         what : str
             What is being fetched, for error messages (e.g. ``"dataset F-F_Research_Data_Factors"``).
+        max_bytes : int, optional
+            A smaller size cap for this response than the client's.
 
         Returns
         -------
@@ -204,31 +376,52 @@ class HttpClient:
         Raises
         ------
         HttpStatusError
-            On 4xx, and on 5xx/429 after the retries (with ``status_code`` and ``body``).
+            On 4xx, and on 5xx/429 after the retries or when the server asks to wait longer
+            than ``max_wait`` (with ``status_code`` and ``body``).
         DataSourceError
-            On timeouts and dropped connections after the retries, and on oversized bodies.
+            On timeouts and dropped connections after the retries, past the deadline, and on
+            bodies over the size cap or the memory budget.
         """
         request_url = str(httpx.URL(url, params=params)) if params else url
         shown = self._safe(request_url)
         prefix = f"{what}: " if what else ""
+        cap = self.max_bytes if max_bytes is None else min(max_bytes, self.max_bytes)
+        deadline_at = time.monotonic() + self.deadline
         attempt = 0
         while True:
             try:
-                response = self._get_once(request_url, headers, on_progress, shown, prefix)
+                response = self._get_once(
+                    request_url, headers, on_progress, shown, prefix, deadline_at, cap
+                )
+            except _DeadlineExceeded:
+                raise self._deadline_error(prefix, shown, attempt) from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                if attempt >= self.retries:
-                    reason = _transport_reason(exc)
+                if time.monotonic() >= deadline_at - 0.01:
+                    raise self._deadline_error(prefix, shown, attempt) from None
+                reason = _transport_reason(exc)
+                refused = self._wait(attempt, None, f"{reason} for {shown}", prefix, deadline_at)
+                if refused is not None:
                     raise DataSourceError(
-                        f"{prefix}{reason} for {shown} after {attempt + 1} attempt(s); "
+                        f"{prefix}{reason} for {shown} after {attempt + 1} attempt(s){refused}; "
                         "check the address and your connection, or retry later"
                     ) from None
-                self._sleep(attempt, None)
                 attempt += 1
                 continue
-            if response.status_code in RETRY_STATUS and attempt < self.retries:
-                self._sleep(attempt, response.headers.get("retry-after"))
-                attempt += 1
-                continue
+            if response.status_code in RETRY_STATUS:
+                reason = f"{_status_reason(response.status_code)} from {shown}"
+                refused = self._wait(
+                    attempt, response.headers.get("retry-after"), reason, prefix, deadline_at
+                )
+                if refused is None:
+                    attempt += 1
+                    continue
+                tries = f" after {attempt + 1} attempts" if attempt and not refused else ""
+                raise HttpStatusError(
+                    f"{prefix}{reason}{tries}{refused}",
+                    status_code=response.status_code,
+                    url=shown,
+                    body=response.content,
+                )
             if response.status_code >= 400:
                 raise HttpStatusError(
                     f"{prefix}{_status_reason(response.status_code)} from {shown}",
@@ -238,11 +431,52 @@ class HttpClient:
                 )
             return response
 
-    def _sleep(self, attempt: int, retry_after: str | None) -> None:
-        wait = _retry_after_seconds(retry_after)
-        if wait is None:
-            wait = self.backoff * (2**attempt)
-        time.sleep(min(wait, self.max_wait))
+    def _deadline_error(self, prefix: str, shown: str, attempt: int) -> DataSourceError:
+        return DataSourceError(
+            f"{prefix}{shown} did not finish within {self.deadline:g} s "
+            f"({attempt + 1} attempt(s); the limit is FACTORXRAY_HTTP_DEADLINE): the server "
+            "is too slow or stalled, retry later"
+        )
+
+    def _wait(
+        self, attempt: int, retry_after: str | None, reason: str, prefix: str, deadline_at: float
+    ) -> str | None:
+        """Wait before retry ``attempt + 1``; or, when it should not, say why (one clause).
+
+        Returns None after waiting, else the clause to add to the error.
+        """
+        if attempt >= self.retries:
+            return ""
+        asked = _retry_after_seconds(retry_after)
+        if asked is not None and asked > self.max_wait:
+            return (
+                f"; the server asks to wait {asked:g} s before retrying, longer than factorxray "
+                f"waits ({self.max_wait:g} s, FACTORXRAY_HTTP_MAX_WAIT), so it did not: retry later"
+            )
+        wait = min(asked if asked is not None else self.backoff * (2**attempt), self.max_wait)
+        if time.monotonic() + wait >= deadline_at:
+            return (
+                f"; waiting {wait:g} s more would pass the {self.deadline:g} s deadline "
+                "(FACTORXRAY_HTTP_DEADLINE): retry later"
+            )
+        with self._wait_lock:
+            if self.waited + wait > self.max_total_wait:
+                return (
+                    f"; factorxray already waited {self.waited:.0f} s for retries in this run "
+                    f"(limit {self.max_total_wait:g} s, FACTORXRAY_HTTP_MAX_TOTAL_WAIT): retry later"
+                )
+            self.waited += wait
+        why = f"the server asked for {asked:g} s" if asked is not None else "backoff"
+        line = (
+            f"{prefix}{reason}; waiting {wait:.3g} s ({why}) before retry {attempt + 1} "
+            f"of {self.retries}"
+        )
+        if self.on_wait is not None:
+            self.on_wait(line, wait)
+        else:
+            logger.log(logging.WARNING if wait >= 1 else logging.INFO, "%s", line)
+        time.sleep(wait)
+        return None
 
     def _get_once(
         self,
@@ -251,42 +485,154 @@ class HttpClient:
         on_progress: ProgressCallback | None,
         shown: str,
         prefix: str,
+        deadline_at: float,
+        cap: int,
     ) -> HttpResponse:
-        with self._client.stream("GET", url, headers=dict(headers or {})) as stream:
-            total = _content_length(stream.headers)
-            if total is not None and total > self.max_bytes:
-                raise DataSourceError(
-                    f"{prefix}response of {total} bytes from {shown} exceeds the "
-                    f"{self.max_bytes}-byte limit"
-                )
-            chunks: list[bytes] = []
-            received = 0
-            if stream.status_code < 300:
-                for chunk in stream.iter_bytes():
-                    received += len(chunk)
-                    if received > self.max_bytes:
+        remaining = deadline_at - time.monotonic()
+        if remaining <= 0:
+            raise _DeadlineExceeded
+        watch = _Watchdog(remaining)
+        held = 0
+        body: list[bytes] = []  # pieces, joined once: no reallocation copies
+        try:
+            with self._client.stream(
+                "GET",
+                url,
+                headers=dict(headers or {}),
+                timeout=httpx.Timeout(max(0.001, min(self.timeout, remaining))),
+                extensions={"trace": watch.trace},
+            ) as stream:
+                watch.attach(stream.extensions.get("network_stream"))
+                ok = stream.status_code < 300
+                limit = cap if ok else ERROR_BODY_BYTES
+                what = f"{prefix}response from {shown}"
+                decoder = _BodyDecoder(stream.headers.get("content-encoding", ""), what)
+                total = _content_length(stream.headers)
+                if ok and decoder.identity and total is not None and total > limit:
+                    raise DataSourceError(
+                        f"{prefix}response of {total} bytes from {shown} exceeds the "
+                        f"{limit}-byte limit"
+                    )
+                size = 0
+                received = 0
+                full = False
+                pieces = _pieces(stream.iter_raw(), decoder)
+                for raw_size, piece in pieces:
+                    if watch.expired or time.monotonic() > deadline_at:
+                        raise _DeadlineExceeded
+                    received += raw_size
+                    if size + len(piece) > limit:
+                        if not ok:
+                            body.append(piece[: limit - size])
+                            full = True
+                            break
+                        unpacked = "" if decoder.identity else f" once {decoder.name}-decoded"
                         raise DataSourceError(
-                            f"{prefix}response from {shown} exceeds the {self.max_bytes}-byte limit"
+                            f"{what} exceeds the {limit}-byte limit{unpacked}; refusing it"
                         )
-                    chunks.append(chunk)
-                    if on_progress is not None:
+                    if not self.budget.take(len(piece)):
+                        raise self._budget_error(what)
+                    held += len(piece)
+                    body.append(piece)
+                    size += len(piece)
+                    if on_progress is not None and ok and raw_size:
                         on_progress(received, total)
-            else:
-                stream.read()
-                chunks.append(stream.content[: 64 * 1024])
-            if total is not None and stream.status_code < 300 and received < total:
-                raise httpx.RemoteProtocolError(f"body ended after {received} of {total} bytes")
-            return HttpResponse(
-                url=str(stream.url),
-                status_code=stream.status_code,
-                headers={k.lower(): v for k, v in stream.headers.items()},
-                content=b"".join(chunks),
-            )
+                if not full and total is not None and received < total:
+                    raise httpx.RemoteProtocolError(f"body ended after {received} of {total} bytes")
+                if len(body) > 1 and not self.budget.take(size):  # the joined copy
+                    raise self._budget_error(what)
+                held += size if len(body) > 1 else 0
+                return HttpResponse(
+                    url=str(stream.url),
+                    status_code=stream.status_code,
+                    headers={k.lower(): v for k, v in stream.headers.items()},
+                    content=b"".join(body),
+                )
+        except (httpx.TimeoutException, httpx.TransportError):
+            if watch.expired:
+                raise _DeadlineExceeded from None
+            raise
+        finally:
+            watch.cancel()
+            body.clear()  # an error's traceback keeps this frame: let the pieces go now
+            self.budget.give(held)
+
+    def _budget_error(self, what: str) -> DataSourceError:
+        return DataSourceError(
+            f"{what} does not fit in the {self.budget.limit}-byte memory budget of the "
+            f"downloads in progress ({self.budget.used} bytes held); refusing it"
+        )
+
+
+def _pieces(raw_chunks: Iterable[bytes], decoder: _BodyDecoder) -> Iterator[tuple[int, bytes]]:
+    """``(raw bytes consumed, decoded piece)`` pairs; the raw size is counted on a chunk's first piece."""
+    for raw in raw_chunks:
+        size = len(raw)
+        produced = False
+        for piece in decoder.feed(raw):
+            yield size, piece
+            size = 0
+            produced = True
+        if not produced:
+            yield size, b""
+    for piece in decoder.flush():
+        yield 0, piece
+
+
+class _Watchdog:
+    """Cuts a request's connection when its deadline passes, even mid-read.
+
+    The per-read timeout cannot stop a server that sends a byte just often enough; the
+    watchdog shuts the socket down at the deadline, so the blocked read returns at once.
+    The socket is known from the moment the connection opens (httpcore's trace hook), or
+    from the response (a reused connection).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._stream: Any = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            self.attach(info.get("return_value"))
+
+    def attach(self, stream: Any) -> None:
+        if stream is None:
+            return
+        with self._lock:
+            self._stream = stream
+            expired = self.expired
+        if expired:
+            self._shutdown(stream)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            stream = self._stream
+        if stream is not None:
+            self._shutdown(stream)
+
+    @staticmethod
+    def _shutdown(stream: Any) -> None:
+        try:
+            sock = stream.get_extra_info("socket")
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _content_length(headers: httpx.Headers) -> int | None:
+    """The ``Content-Length``: bytes on the wire (before any ``Content-Encoding`` is undone)."""
     raw = headers.get("content-length")
-    if raw is None or headers.get("content-encoding"):
+    if raw is None:
         return None
     try:
         return int(raw)

@@ -50,6 +50,10 @@ RESCALE_TOLERANCE = 1e-6
 MAX_LATER_START_DAYS = 31
 #: ...and must hold at least this fraction of the cached rows over the cached span.
 MIN_ROWS_FRACTION = 0.9
+#: The largest price answer accepted (after decompression): the longest daily histories are
+#: 1-2 MB of JSON, so 32 MB leaves room and keeps 8 concurrent downloads well under the
+#: HTTP client's memory budget even when every answer is a decompression bomb.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 #: Where a trading day's close is settled: after 16:30 New York time.
 _EXCHANGE_TZ = ZoneInfo("America/New_York")
 _SETTLED_AFTER = (16, 30)
@@ -244,7 +248,11 @@ class PriceStore:
         what = f"{self.provider.name} prices for {ticker}"
         try:
             response = self.client.get(
-                request.url, params=request.params, headers=request.headers, what=what
+                request.url,
+                params=request.params,
+                headers=request.headers,
+                what=what,
+                max_bytes=MAX_ANSWER_BYTES,
             )
         except DataSourceError as exc:
             raise self._explain(ticker, exc) from None
@@ -327,6 +335,7 @@ class PriceStore:
 
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "MAX_LATER_START_DAYS",
     "MIN_ROWS_FRACTION",
     "OVERLAP_DAYS",
