@@ -210,70 +210,67 @@ def window_share(
     if rolling is None:
         return {}
     params, bse = rolling.params, rolling.bse
-    window_funds = set(rolling.funds)
+    columns = list(params.columns)
+    beta_all, se_all = params.to_numpy(dtype=float), bse.to_numpy(dtype=float)
+    periods = params.index.get_level_values(1)
+    rows_by_fund = _rows_by_fund(params.index.get_level_values(0))
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for fund, verdict in verdicts.items():
-        if fund not in window_funds or not verdict.checks:
+        rows = rows_by_fund.get(fund)
+        if rows is None or not verdict.checks:
             continue
-        fund_params, fund_bse = params.xs(fund, level=0), bse.xs(fund, level=0)
+        beta, se = beta_all[rows], se_all[rows]
         entries = {}
         for check in verdict.checks:
-            delivered = _window_delivers(check, fund_params, fund_bse, rules)
-            if delivered is None:
+            flags, path = _window_delivers(check, columns, beta, se, rules)
+            if flags is None:
                 continue
-            last_beta = (
-                float(delivered.count_series.iloc[-1])
-                if check.tilt.is_multi
-                else float(fund_params[check.tilt.factor].iloc[-1])
-            )
             entries[str(check.tilt)] = {
-                "windows": int(delivered.flags.size),
-                "share_of_windows": float(delivered.flags.mean())
-                if delivered.flags.size
-                else math.nan,
-                "last_window_beta": last_beta,
-                "last_window_end": str(fund_params.index[-1]),
+                "windows": int(flags.size),
+                "share_of_windows": float(flags.mean()) if flags.size else math.nan,
+                "last_window_beta": float(path[-1]),
+                "last_window_end": str(periods[rows[-1]]),
             }
         out[fund] = entries
     return out
 
 
-@dataclasses.dataclass
-class _WindowFlags:
-    flags: np.ndarray
-    count_series: pd.Series
+_SIDES = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
+
+
+def _rows_by_fund(funds: pd.Index) -> dict[str, np.ndarray]:
+    """Row positions of each fund's windows, in window order."""
+    codes, uniques = pd.factorize(funds)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=len(uniques)))[:-1]
+    return {str(f): rows for f, rows in zip(uniques, np.split(order, bounds), strict=True)}
 
 
 def _window_delivers(
-    check: TiltCheck, params: pd.DataFrame, bse: pd.DataFrame, rules: Rules
-) -> _WindowFlags | None:
+    check: TiltCheck, columns: list[str], beta: np.ndarray, se: np.ndarray, rules: Rules
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Per window: did the tilt deliver? And the path shown as "last window" (beta or count)."""
     tilt = check.tilt
-    if tilt.is_multi:
-        style = [f for f in params.columns if f != "alpha" and not is_market(f)]
-        if len(style) < int(tilt.threshold):
-            return None
-        counts = sum(
-            pd.Series(
-                [
-                    is_premium(f, b, s, math.nan, rules)
-                    for b, s in zip(params[f], bse[f], strict=True)
-                ],
-                index=params.index,
-            ).astype(int)
-            for f in style
-        )
-        return _WindowFlags((counts >= int(tilt.threshold)).to_numpy(), counts)
-    if tilt.factor not in params.columns:
-        return None
-    beta, se = params[tilt.factor].to_numpy(), bse[tilt.factor].to_numpy()
-    distance = beta - tilt.threshold
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = distance / se
-    on_side = np.array([tilt.holds(b) for b in beta], dtype=bool)
-    flags = (
-        on_side & (np.abs(t) >= rules.t_threshold) & (np.abs(distance) >= rules.min_beta - 1e-12)
-    )
-    return _WindowFlags(flags, params[tilt.factor])
+        t = beta / se
+    if tilt.is_multi:
+        style = [j for j, f in enumerate(columns) if f != "alpha" and not is_market(f)]
+        if len(style) < int(tilt.threshold):
+            return None, np.empty(0)
+        b = beta[:, style]
+        premia = (b > 0) & (np.abs(t[:, style]) >= rules.t_threshold)
+        premia &= b >= rules.min_beta - 1e-12
+        counts = premia.sum(axis=1)
+        return counts >= int(tilt.threshold), counts.astype(float)
+    if tilt.factor not in columns:
+        return None, np.empty(0)
+    j = columns.index(tilt.factor)
+    distance = beta[:, j] - tilt.threshold
+    on_side = _SIDES[tilt.op](beta[:, j], tilt.threshold)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        significant = np.abs(distance / se[:, j]) >= rules.t_threshold
+    material = np.abs(distance) >= rules.min_beta - 1e-12
+    return on_side & significant & material, beta[:, j]
 
 
 # --------------------------------------------------------------------------------- regions

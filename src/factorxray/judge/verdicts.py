@@ -68,6 +68,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from factorxray.errors import UsageError
@@ -390,21 +391,31 @@ def judge(
     rules = Rules(t_threshold, min_beta, fdr)
     if fdr is not None and qvalues is None:
         raise UsageError("an FDR level needs q-values; compute them with bh_qvalues(pvalues)")
-    params, bse = results.params, results.bse
+    params = results.params
     factors = [c for c in params.columns if c != "alpha"]
+    beta_table = _table(params, params.index, factors)
+    se_table = _table(results.bse, params.index, factors)
+    q_table = _table(qvalues, params.index, factors)
     verdicts: dict[str, Verdict] = {}
-    for fund in params.index:
+    for i, fund in enumerate(params.index):
         label = universe.get(str(fund)) if universe is not None else None
-        beta = {f: _float(params.at[fund, f]) for f in factors}
-        se = {f: _float(bse.at[fund, f]) if f in bse.columns else math.nan for f in factors}
-        q = {
-            f: _float(qvalues.at[fund, f])
-            if qvalues is not None and fund in qvalues.index and f in qvalues.columns
-            else math.nan
-            for f in factors
-        }
+        # a factor this fund's model lacks (NaN beta and se, e.g. VOL outside the US) is
+        # not in its model: leave it out so its tilts are "not tested"
+        present = [j for j, f in enumerate(factors) if not np.isnan(beta_table[i, j])]
+        if not present:
+            present = list(range(len(factors)))
+        beta = {factors[j]: float(beta_table[i, j]) for j in present}
+        se = {factors[j]: float(se_table[i, j]) for j in present}
+        q = {factors[j]: float(q_table[i, j]) for j in present}
         verdicts[str(fund)] = judge_fund(str(fund), label, beta, se, rules, q)
     return verdicts
+
+
+def _table(frame: pd.DataFrame | None, index: pd.Index, columns: list[str]) -> np.ndarray:
+    """``frame`` as floats on ``index`` x ``columns`` (NaN where it has no value)."""
+    if frame is None:
+        return np.full((len(index), len(columns)), np.nan)
+    return frame.reindex(index=index, columns=columns).to_numpy(dtype=float)
 
 
 def judge_fund(
