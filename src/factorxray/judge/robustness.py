@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from factorxray.judge.sentences import is_market, join, tilt_word
-from factorxray.judge.verdicts import Rules, TiltCheck, Verdict, is_premium
+from factorxray.judge.verdicts import Rules, TiltCheck, Verdict
 
 __all__ = [
     "DEFAULT_MODEL_LADDER",
