@@ -76,7 +76,7 @@ def _significant(analysis: Analysis, ticker: str, factor: str) -> bool:
 
 
 def console_table(analysis: Analysis) -> Table:
-    """Fund, category, verdict, betas (* significant, dim when not), alpha with t, R², N."""
+    """Fund, category, verdict, betas (* significant, dim when not), alpha with t and p, R², N."""
     results = analysis.results
     factors = [c for c in results.params.columns if c != "alpha"]
     table = Table(title=_title(analysis), title_justify="left", caption=_legend(analysis))
@@ -85,6 +85,7 @@ def console_table(analysis: Analysis) -> Table:
     for factor in factors:
         table.add_column(factor, justify="right")
     table.add_column("alpha/yr (t)", justify="right")
+    table.add_column("p(alpha)", justify="right")
     table.add_column("R²", justify="right")
     table.add_column("N", justify="right")
     alpha = results.alpha_annualized["geometric"]
@@ -107,6 +108,7 @@ def console_table(analysis: Analysis) -> Table:
             f"[{colour}]{verdict.status}[/]",
             *cells,
             f"{alpha[ticker]:+.1%} ({results.tvalues.loc[ticker, 'alpha']:.1f})",
+            f"{results.pvalues.loc[ticker, 'alpha']:.2f}",
             f"{results.rsquared[ticker]:.2f}",
             str(int(results.nobs[ticker])),
         )
