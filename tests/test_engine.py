@@ -109,6 +109,34 @@ def test_chunking_gives_identical_results(etfs, factors, monkeypatch):
     pd.testing.assert_frame_equal(whole.bse, chunked.bse, rtol=1e-13)
 
 
+def test_worker_threads_give_identical_results(monkeypatch):
+    returns, factors = ragged_panel(11, 160, 3, 40, gap_share=0.05)
+    monkeypatch.setattr(ols_module, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(ols_module, "MIN_CHUNK_FUNDS", 3)
+    serial = regress(returns, factors, min_obs=20)
+    monkeypatch.setattr(ols_module, "PARALLEL_CELLS", 0)
+    monkeypatch.setattr(ols_module, "engine_workers", lambda: 3)
+    threaded = regress(returns, factors, min_obs=20)
+    pd.testing.assert_frame_equal(serial.params, threaded.params, rtol=0, atol=0)
+    pd.testing.assert_frame_equal(serial.bse, threaded.bse, rtol=0, atol=0)
+
+
+def test_blas_threads_are_limited_inside_and_restored_after(etfs, factors):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads_now():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads_now()
+    if not before:
+        pytest.skip("no BLAS library that threadpoolctl can control")
+    with ols_module.blas_threads(), ols_module.blas_threads():  # nested: one limit
+        assert blas_threads_now() == [ols_module.BLAS_THREADS] * len(before)
+    assert blas_threads_now() == before
+    regress(etfs, factors)
+    assert blas_threads_now() == before
+
+
 def test_nullable_float_input(etfs, factors):
     res = regress(etfs.astype("Float64"), factors.astype("Float64"), cov="HC1")
     ref = regress(etfs, factors, cov="HC1")

@@ -206,6 +206,34 @@ class LagProducts:
     def __init__(self, design: np.ndarray) -> None:
         self.design = design
         self._cache: dict[int, np.ndarray] = {}
+        self._prefix: np.ndarray | None = None
+
+    def window_sums(self, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
+        """Sums of the lag-0 rows over ``first[i] .. stop[i] - 1``: packed ``X'X`` of each run.
+
+        From prefix sums of the packed outer products (computed once), so a regression using
+        one contiguous run of rows gets its ``X'X`` without a product over time.
+
+        Parameters
+        ----------
+        first, stop : numpy.ndarray
+            Row ranges ``[first, stop)`` in the full design, shape ``(m,)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(m, P (P + 1) / 2)``.
+
+        Examples
+        --------
+        >>> LagProducts(np.array([[1.0], [2.0], [3.0]])).window_sums(np.array([1]), np.array([3]))
+        array([[13.]])
+        """
+        if self._prefix is None:
+            rows = self.packed(0)
+            self._prefix = np.zeros((rows.shape[0] + 1, rows.shape[1]))
+            np.cumsum(rows, axis=0, out=self._prefix[1:])
+        return self._prefix[stop] - self._prefix[first]
 
     def packed(self, lag: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Rows for ``t`` in ``start + lag .. stop - 1`` (pairs inside rows ``start..stop-1``).

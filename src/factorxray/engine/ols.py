@@ -15,7 +15,11 @@ check, over chunks of funds sized from a memory budget. There is no Python loop 
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,16 +38,73 @@ from factorxray.errors import CollinearityError, InsufficientDataError, UsageErr
 
 __all__ = ["regress"]
 
-#: Working-memory budget of one chunk of funds, in bytes. Small on purpose: the products of a
-#: chunk stay small enough for OpenBLAS to run them on the calling thread. Larger products are
-#: split over BLAS threads, which on a shared machine wait for busy cores (500 x 420 panel with
-#: one of two cores busy: 40-300 ms with 100-fund chunks, 9-17 ms with 32-fund chunks).
-CHUNK_BYTES = 2 * 2**20
+#: Working-memory budget of one chunk of funds, in bytes. The engine runs its products on one
+#: BLAS thread (see :func:`blas_threads`), so the budget only bounds memory and keeps a chunk's
+#: arrays near the CPU caches; fewer, larger chunks cost less Python per fund.
+CHUNK_BYTES = 8 * 2**20
 #: Fewest funds per chunk, whatever the budget (so long daily series still batch well).
 MIN_CHUNK_FUNDS = 32
 #: A scaled Cholesky pivot below this (1 - R^2 of a regressor on the previous ones) is singular.
 PIVOT_TOL = 1e-10
 ALPHA = "alpha"
+#: Most threads the engine runs its chunks on (each on one BLAS thread); see :func:`engine_workers`.
+MAX_WORKERS = 4
+#: Panels covering at least this many fund-periods are fitted on several threads; smaller ones
+#: on the calling thread (starting threads costs more than it saves below ~20 ms of work).
+PARALLEL_CELLS = 2_000_000
+#: BLAS threads the engine's products run on. One: the products are small (a chunk of funds
+#: times a few dozen columns), and a product split over threads waits for the slowest core, so
+#: on a machine whose other core is busy multi-threaded BLAS stalls (10,000 funds x 5,000 days,
+#: HAC, one of two cores busy: 43-51 s with the default two threads, 1.4 s with one).
+BLAS_THREADS = 1
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+_blas_controller = None
+
+
+@contextmanager
+def blas_threads(limit: int | None = None) -> Iterator[None]:
+    """Run the enclosed numpy products on ``limit`` BLAS threads (default :data:`BLAS_THREADS`).
+
+    Uses threadpoolctl on the BLAS libraries loaded in the process (numpy's OpenBLAS). Nested
+    and concurrent uses (several threads running the engine) share one limit: the first to
+    enter sets it, the last to leave restores the previous setting. The threadpoolctl
+    controller is built once per process (it scans the loaded libraries: ~3 ms), so entering
+    costs microseconds.
+
+    Parameters
+    ----------
+    limit : int, optional
+        Number of BLAS threads; ``None`` means :data:`BLAS_THREADS`.
+
+    Examples
+    --------
+    >>> with blas_threads():
+    ...     _ = np.ones((2, 2)) @ np.ones((2, 2))
+    """
+    global _blas_users, _blas_limiter, _blas_controller
+    with _blas_lock:
+        if _blas_users == 0:
+            try:
+                if _blas_controller is None:
+                    from threadpoolctl import ThreadpoolController
+
+                    _blas_controller = ThreadpoolController()
+                threads = BLAS_THREADS if limit is None else limit
+                _blas_limiter = _blas_controller.limit(limits=threads, user_api="blas")
+            except Exception:  # thread control is an optimisation, never an error
+                _blas_limiter = None
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +141,10 @@ class PreparedInputs:
 
     def usable(self) -> np.ndarray:
         """Rows each fund uses (fund and all factors observed), shape ``(N, T)``."""
-        return ~np.isnan(self.returns) & self.factor_rows[None, :]
+        usable = np.equal(self.returns, self.returns)  # False exactly where NaN
+        if not self.factor_rows.all():
+            usable &= self.factor_rows[None, :]
+        return usable
 
 
 @dataclass(frozen=True)
@@ -179,17 +243,22 @@ def regress(
     min_obs = _check_min_obs(min_obs)
     inputs = prepare_inputs(returns, factors, factors_used=factors_used, rf_column=rf_column)
     usable = inputs.usable()
-    nobs = usable.sum(axis=1)
+    first, last, nobs = usable_runs(usable)
     n_params = inputs.design.shape[1]
     skipped = _screen_funds(inputs.funds, nobs, max(min_obs, n_params + 1), min_obs)
-    kept = np.array([i for i, fund in enumerate(inputs.funds) if fund not in skipped], dtype=int)
+    if skipped:
+        kept = np.array([i for i, f in enumerate(inputs.funds) if f not in skipped], dtype=int)
+    else:
+        kept = np.arange(len(inputs.funds))
     if kept.size == 0:
         error = InsufficientDataError(_all_skipped_message(skipped))
         error.skipped = dict(skipped)
         raise error
-    used_rows = usable[kept].any(axis=0)
-    check_design_rank(inputs.design[used_rows], inputs.terms)
-    fit = _fit_in_chunks(inputs, usable, kept, estimator)
+    runs = _Runs(first[kept], last[kept], nobs[kept])
+    used_rows = (usable if kept.size == usable.shape[0] else usable[kept]).any(axis=0)
+    with blas_threads():
+        check_design_rank(inputs.design[used_rows], inputs.terms)
+        fit = _fit_in_chunks(inputs, usable, kept, runs, estimator)
     for position in np.flatnonzero(fit.singular):
         fund_id = kept[position]
         design = inputs.design[usable[fund_id]]
@@ -201,7 +270,15 @@ def regress(
         raise CollinearityError(
             "every fund's factor design is singular in its own sample; drop collinear factors"
         )
-    return _build_results(inputs, usable, kept[good], _subset(fit, good), estimator, skipped)
+    return _build_results(
+        inputs,
+        kept[good],
+        runs.first[good],
+        runs.last[good],
+        _subset(fit, good),
+        estimator,
+        skipped,
+    )
 
 
 def prepare_inputs(
@@ -298,18 +375,43 @@ def solve_normal_equations(
     >>> b, bad
     (array([[1. , 0.5]]), array([False]))
     """
+    inverse, singular = invert_normal_equations(xtx)
+    params = np.matmul(inverse, xty[:, :, None])[:, :, 0]
+    return params, inverse, singular
+
+
+def invert_normal_equations(xtx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(X'X)^-1`` of many small systems with the rank check of :func:`solve_normal_equations`.
+
+    Parameters
+    ----------
+    xtx : numpy.ndarray
+        ``X'X``, shape ``(m, P, P)``.
+
+    Returns
+    -------
+    inverse : numpy.ndarray
+        Shape ``(m, P, P)``; NaN for singular systems.
+    singular : numpy.ndarray
+        Boolean, shape ``(m,)``.
+
+    Examples
+    --------
+    >>> inv, bad = invert_normal_equations(np.array([[[2.0, 0], [0, 4]]]))
+    >>> inv[0].diagonal(), bad
+    (array([0.5 , 0.25]), array([False]))
+    """
     diag = np.diagonal(xtx, axis1=1, axis2=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = 1.0 / np.sqrt(diag)
     scale = np.where(np.isfinite(scale), scale, 0.0)
-    scaled = xtx * scale[:, :, None] * scale[:, None, :]
-    lower, singular = _cholesky(scaled)
+    outer = scale[:, :, None] * scale[:, None, :]
+    lower, singular = _cholesky(xtx * outer)
     singular |= (diag <= 0).any(axis=1)
     inverse = _cholesky_inverse(lower)
-    inverse *= scale[:, :, None] * scale[:, None, :]
+    inverse *= outer
     inverse[singular] = np.nan
-    params = np.matmul(inverse, xty[:, :, None])[:, :, 0]
-    return params, inverse, singular
+    return inverse, singular
 
 
 def check_design_rank(design: np.ndarray, terms: list[str]) -> None:
@@ -412,22 +514,51 @@ def regression_scores(
     """
     n_funds, n_time = resid.shape
     per_fund_design = design.ndim == 3
-    gaps = has_internal_gap(usable).any()
-    if not per_fund_design and not gaps:
+    gaps = np.flatnonzero(has_internal_gap(usable))
+    if not per_fund_design and not gaps.size:
         return SharedDesignScores(resid, design, products, start)
     n_params = design.shape[-1]
     scores = np.empty((n_funds, n_params, n_time))
-    if not gaps:
-        np.multiply(design.transpose(0, 2, 1), resid[:, None, :], out=scores)
-        return PackedScores(scores)
-    order = np.argsort(~usable, axis=1, kind="stable")
-    packed_resid = np.take_along_axis(resid, order, axis=1)
     if per_fund_design:
-        packed_design = np.take_along_axis(design, order[:, :, None], axis=1)
+        np.multiply(design.transpose(0, 2, 1), resid[:, None, :], out=scores)
     else:
-        packed_design = design[order]
-    np.multiply(packed_design.transpose(0, 2, 1), packed_resid[:, None, :], out=scores)
+        np.multiply(design.T[None, :, :], resid[:, None, :], out=scores)
+    if gaps.size:
+        # only regressions with a gap inside their rows need packing: elsewhere the zero
+        # scores before the first and after the last usable row leave the lags unchanged
+        order = np.argsort(~usable[gaps], axis=1, kind="stable")
+        scores[gaps] = np.take_along_axis(scores[gaps], order[:, None, :], axis=2)
     return PackedScores(scores)
+
+
+def usable_runs(usable: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First and last usable row and the number of usable rows of each row of ``usable``.
+
+    Rows without a usable entry get ``first = 0``, ``last = T - 1`` and a count of 0.
+
+    Parameters
+    ----------
+    usable : numpy.ndarray
+        Boolean, shape ``(n, T)``.
+
+    Returns
+    -------
+    first, last, count : numpy.ndarray
+        Integer arrays, shape ``(n,)``.
+
+    Examples
+    --------
+    >>> usable_runs(np.array([[False, True, True, False], [True, False, True, True]]))
+    (array([1, 0]), array([2, 3]), array([2, 3]))
+    """
+    n_time = usable.shape[1]
+    count = np.count_nonzero(usable, axis=1)
+    first = np.argmax(usable, axis=1)  # stops at the first True of each row
+    last = np.full(usable.shape[0], n_time - 1, dtype=first.dtype)
+    open_end = np.flatnonzero(~usable[:, -1]) if n_time else np.empty(0, dtype=int)
+    if open_end.size:  # only rows that end early are searched from the end
+        last[open_end] = n_time - 1 - np.argmax(usable[open_end, ::-1], axis=1)
+    return first, last, count
 
 
 def has_internal_gap(usable: np.ndarray) -> np.ndarray:
@@ -448,10 +579,7 @@ def has_internal_gap(usable: np.ndarray) -> np.ndarray:
     >>> has_internal_gap(np.array([[False, True, True], [True, False, True]]))
     array([False,  True])
     """
-    n_time = usable.shape[1]
-    count = usable.sum(axis=1)
-    first = np.argmax(usable, axis=1)
-    last = n_time - 1 - np.argmax(usable[:, ::-1], axis=1)
+    first, last, count = usable_runs(usable)
     return (count > 0) & (last - first + 1 != count)
 
 
@@ -506,39 +634,69 @@ _FREQ_PER_YEAR = {
 # ----------------------------------------------------------------------------- fitting
 
 
+@dataclass(frozen=True)
+class _Runs:
+    """First and last usable row and the number of usable rows of each fund."""
+
+    first: np.ndarray
+    last: np.ndarray
+    nobs: np.ndarray
+
+
 def _fit_in_chunks(
     inputs: PreparedInputs,
     usable: np.ndarray,
     kept: np.ndarray,
+    runs: _Runs,
     estimator: CovarianceEstimator,
 ) -> ChunkFit:
     """Fit the funds ``kept`` in chunks of funds with similar spans, each on its own rows.
 
-    Funds are ordered by (internal gap, first usable row, last usable row), so a chunk covers a
-    short stretch of the time axis and only those rows enter its products; funds with gaps
-    are grouped so the others keep the one-product HAC path.
+    Funds without an internal gap and those with one are chunked apart; inside each group funds
+    are ordered by (first usable row, last usable row), so a chunk covers a short stretch of
+    the time axis and only those rows enter its products. Gap-free funds take ``X'X`` from
+    prefix sums of the design's packed outer products (two rows per fund, no product over
+    time), all inverted in one batch up front; they keep the one-product-per-lag HAC path.
     """
     design = inputs.design
     n_time, n_params = design.shape
-    kept_usable = usable[kept]
-    first, last = _first_last(kept_usable)
-    gap = (last - first + 1) != np.count_nonzero(kept_usable, axis=1)
+    first, last, nobs = runs.first, runs.last, runs.nobs
+    gap = (last - first + 1) != nobs
     order = np.lexsort((last, first, gap))
+    n_gap_free = int(np.count_nonzero(~gap))
     products = LagProducts(design)  # shared by the chunks
-    parts = []
-    for local in _chunks(order, _chunk_size(n_time, n_params)):
+    bread = np.empty((0, n_params, n_params))
+    singular = np.empty(0, dtype=bool)
+    if n_gap_free:
+        gap_free = order[:n_gap_free]
+        xtx = unpack_symmetric(products.window_sums(first[gap_free], last[gap_free] + 1), n_params)
+        bread, singular = invert_normal_equations(xtx)
+    size = _chunk_size(n_time, n_params)
+    chunks = []
+    for begin, end, has_gap in ((0, n_gap_free, False), (n_gap_free, order.size, True)):
+        if end > begin:
+            for part in _chunks(np.arange(begin, end), size):
+                chunks.append((int(part[0]), int(part[-1]) + 1, has_gap))
+
+    def fit(chunk: tuple[int, int, bool]) -> ChunkFit:
+        begin, end, has_gap = chunk
+        local = order[begin:end]
         start, stop = int(first[local].min()), int(last[local].max()) + 1
         ids = kept[local]
-        parts.append(
-            _fit_chunk(
-                inputs.returns[ids, start:stop],
-                usable[ids, start:stop],
-                design[start:stop],
-                products,
-                start,
-                estimator,
-            )
+        solved = None if has_gap else (bread[begin:end], singular[begin:end])
+        return _fit_chunk(
+            inputs.returns[ids, start:stop],
+            usable[ids, start:stop],
+            design[start:stop],
+            products,
+            start,
+            estimator,
+            nobs[local],
+            solved,
         )
+
+    cells = int(np.sum(last - first + 1))  # fund-periods the chunks cover
+    parts = _map_chunks(fit, chunks, cells)
     fields = zip(*(_fields(part) for part in parts), strict=True)
     back = np.argsort(order)
     return ChunkFit(*(np.concatenate(arrays)[back] for arrays in fields))
@@ -551,38 +709,94 @@ def _fit_chunk(
     products: LagProducts,
     start: int,
     estimator: CovarianceEstimator,
+    nobs: np.ndarray,
+    solved: tuple[np.ndarray, np.ndarray] | None,
 ) -> ChunkFit:
+    """Fit one chunk. ``solved``: ``(X'X)^-1`` and the singular flags of gap-free funds (each
+    using one contiguous run of rows), or ``None`` to form and solve ``X'X`` here."""
     n_params = design.shape[1]
-    weight = usable.astype(np.float64)
     y = np.where(usable, returns, 0.0)
-    xtx = unpack_symmetric(weight @ products.packed(0, start, start + design.shape[0]), n_params)
-    params, bread, singular = solve_normal_equations(xtx, y @ design)
+    xty = y @ design
+    if solved is None:
+        packed_xtx = usable.astype(np.float64) @ products.packed(0, start, start + len(design))
+        params, bread, singular = solve_normal_equations(
+            unpack_symmetric(packed_xtx, n_params), xty
+        )
+    else:
+        bread, singular = solved
+        params = np.matmul(bread, xty[:, :, None])[:, :, 0]
     resid = params @ design.T
     np.subtract(y, resid, out=resid)
-    resid *= weight
-    nobs = np.count_nonzero(usable, axis=1)
+    np.multiply(resid, usable, out=resid)
     ssr = np.einsum("nt,nt->n", resid, resid)
-    centred = y - (y.sum(axis=1) / nobs)[:, None]
-    centred *= weight
-    tss = np.einsum("nt,nt->n", centred, centred)
-    del centred
+    tss = _total_sum_of_squares(y, usable, nobs)
     scores = None
     if estimator.needs_scores:
-        scores = regression_scores(resid, usable, design, products, start)
+        if solved is None:
+            scores = regression_scores(resid, usable, design, products, start)
+        else:
+            scores = SharedDesignScores(resid, design, products, start)
     cov = estimator.cov(bread, ssr=ssr, nobs=nobs, scores=scores)
     return ChunkFit(params=params, cov=cov, nobs=nobs, ssr=ssr, tss=tss, singular=singular)
 
 
-def _first_last(usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last usable row of each fund (meaningful for funds with a usable row)."""
-    first = np.argmax(usable, axis=1)
-    last = usable.shape[1] - 1 - np.argmax(usable[:, ::-1], axis=1)
-    return first, last
+def _total_sum_of_squares(y: np.ndarray, usable: np.ndarray, nobs: np.ndarray) -> np.ndarray:
+    """Centred ``sum (y - mean)^2`` over usable rows (``y`` is 0 elsewhere).
+
+    ``sum y^2 - (sum y)^2 / n`` in one pass; where the mean dominates the spread (the
+    difference keeps under 1e-4 of ``sum y^2``, so it could lose more than ~1e-12 to
+    cancellation) those funds are recomputed from centred values.
+    """
+    total = y.sum(axis=1)
+    squares = np.einsum("nt,nt->n", y, y)
+    tss = squares - total * total / nobs
+    redo = np.flatnonzero(~(tss > 1e-4 * squares))
+    if redo.size:
+        centred = y[redo] - (total[redo] / nobs[redo])[:, None]
+        centred *= usable[redo]
+        tss[redo] = np.einsum("nt,nt->n", centred, centred)
+    return tss
 
 
 def _chunk_size(n_time: int, n_params: int) -> int:
     bytes_per_fund = n_time * (8 * 6 + 16 * n_params) + 8 * n_params * n_params * 4
     return max(MIN_CHUNK_FUNDS, CHUNK_BYTES // bytes_per_fund)
+
+
+def _map_chunks(fit, chunks: list, cells: int) -> list:
+    """``[fit(c) for c in chunks]``, on :func:`engine_workers` threads for large panels.
+
+    Each worker takes the next chunk when it is done with one (numpy releases the GIL in its
+    loops and in BLAS), so a core that another process keeps busy only slows its own worker:
+    nothing waits for it but the last chunk.
+    """
+    workers = min(engine_workers(), len(chunks)) if cells >= PARALLEL_CELLS else 1
+    if workers <= 1:
+        return [fit(chunk) for chunk in chunks]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="factorxray") as pool:
+        return list(pool.map(fit, chunks))
+
+
+def engine_workers() -> int:
+    """Threads the engine runs chunks on: :data:`MAX_WORKERS`, at most the usable CPUs.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> engine_workers() >= 1
+    True
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cpus))
 
 
 def _chunks(ids: np.ndarray, size: int) -> list[np.ndarray]:
@@ -648,15 +862,15 @@ def _cholesky_inverse(lower: np.ndarray) -> np.ndarray:
 
 def _build_results(
     inputs: PreparedInputs,
-    usable: np.ndarray,
     fund_ids: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
     fit: ChunkFit,
     estimator: CovarianceEstimator,
     skipped: dict[str, str],
 ):
     from factorxray.results import ExposureResults
 
-    first, last = _first_last(usable[fund_ids])
     lags = estimator.lags(fit.nobs)
     return ExposureResults(
         funds=[inputs.funds[i] for i in fund_ids],

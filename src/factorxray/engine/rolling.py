@@ -22,13 +22,19 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from factorxray.engine import ols as _ols
-from factorxray.engine.covariance import CovarianceEstimator, make_estimator
+from factorxray.engine.covariance import (
+    CovarianceEstimator,
+    LagProducts,
+    make_estimator,
+    unpack_symmetric,
+)
 from factorxray.engine.ols import (
     PreparedInputs,
+    blas_threads,
     check_design_rank,
+    invert_normal_equations,
     prepare_inputs,
     regression_scores,
-    solve_normal_equations,
 )
 from factorxray.errors import InsufficientDataError, UsageError
 from factorxray.results import RollingExposureResults
@@ -36,7 +42,13 @@ from factorxray.results import RollingExposureResults
 __all__ = ["rolling_regress"]
 
 #: The rolling engine's chunks of funds may use this many times ``ols.CHUNK_BYTES``.
-ROLLING_CHUNK_FACTOR = 16
+ROLLING_CHUNK_FACTOR = 4
+#: Windows missing at most this many rows get their inverse by downdating the complete
+#: window's shared inverse (one rank-one step per missing row); others solve their own X'X.
+MAX_DOWNDATE = 12
+#: A downdate is kept only if it shrinks the determinant of X'X by at most this factor
+#: (rounding errors grow by about its inverse: 1e3 keeps them near 1e-13).
+DOWNDATE_LIMIT = 1e-3
 
 
 def rolling_regress(
@@ -132,15 +144,16 @@ def rolling_regress(
             f"no fund has a window with at least {min_obs} usable observations; "
             "shorten the window or lower min_obs"
         )
-    check_design_rank(inputs.design[usable[has_window].any(axis=0)], inputs.terms)
-    shared = _shared_window_inverses(inputs.design, starts, ends)
     partial = bool((valid & (counts < (ends - starts + 1))).any())
-    parts = [
-        _fit_fund_chunk(
-            inputs, usable, ids, starts, ends, counts[ids], valid[ids], shared, estimator
-        )
-        for ids in _fund_chunks(np.flatnonzero(has_window), n_time, n_params, partial)
-    ]
+    with blas_threads():
+        check_design_rank(inputs.design[usable[has_window].any(axis=0)], inputs.terms)
+        shared = _shared_window_inverses(inputs.design, starts, ends)
+        parts = [
+            _fit_fund_chunk(
+                inputs, usable, ids, starts, ends, counts[ids], valid[ids], shared, estimator
+            )
+            for ids in _fund_chunks(np.flatnonzero(has_window), n_time, n_params, partial)
+        ]
     fund_pos, window_pos, params, bse, nobs, ssr, tss = (
         np.concatenate(arrays) for arrays in zip(*parts, strict=True)
     )
@@ -221,26 +234,201 @@ def _fund_chunks(
 
 @dataclass(frozen=True)
 class _SharedInverses:
-    """``(X'X)^-1`` of every window when all its rows are used (shared by complete funds)."""
+    """``(X'X)^-1`` of every window when all its rows are used (shared by complete funds).
+
+    ``scaled_det`` is the determinant of each window's ``X'X`` scaled to unit diagonal (the
+    product of its Cholesky pivots, each at most 1), which bounds how far a downdate may go.
+    """
 
     inverse: np.ndarray
     singular: np.ndarray
+    scaled_det: np.ndarray
 
 
 def _shared_window_inverses(
     design: np.ndarray, starts: np.ndarray, ends: np.ndarray
 ) -> _SharedInverses:
-    outer = _outer_rows(design)
-    cumulative = np.zeros((outer.shape[0] + 1, outer.shape[1]))
-    np.cumsum(outer, axis=0, out=cumulative[1:])
     n_params = design.shape[1]
-    xtx = (cumulative[ends + 1] - cumulative[starts]).reshape(-1, n_params, n_params)
-    _, inverse, singular = solve_normal_equations(xtx, np.zeros(xtx.shape[:2]))
-    return _SharedInverses(inverse=inverse, singular=singular)
+    packed = LagProducts(design).window_sums(starts, ends + 1)
+    xtx = unpack_symmetric(packed, n_params)
+    inverse, singular = invert_normal_equations(xtx)
+    diag = np.diagonal(xtx, axis1=1, axis2=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled_det = np.linalg.det(xtx) / np.prod(diag, axis=1)
+    scaled_det = np.where(singular | ~np.isfinite(scaled_det), 0.0, scaled_det)
+    return _SharedInverses(inverse=inverse, singular=singular, scaled_det=scaled_det)
 
 
-def _outer_rows(design: np.ndarray) -> np.ndarray:
-    return (design[:, :, None] * design[:, None, :]).reshape(design.shape[0], -1)
+@dataclass
+class _PartialWindows:
+    """Estimates of the (fund, window) pairs whose window misses some of its rows.
+
+    The first ``n_down`` pairs (those missing at most :data:`MAX_DOWNDATE` rows, most missing
+    first) start from the shared window inverse ``A^-1`` downdated by their ``k`` missing rows
+    ``x_1 .. x_k`` (Sherman-Morrison, one rank-one step per row):
+    ``A_k^-1 = A^-1 + sum_j v_j v_j' / d_j`` with ``v_j = A_{j-1}^-1 x_j`` and
+    ``d_j = 1 - x_j' v_j``. Kept in that form, ``b = A_k^-1 X'y`` and ``diag(A_k^-1)`` cost
+    ``O(k P)`` per pair beyond the shared product, and ``v_j`` costs ``O(j P)`` from
+    ``A^-1 x_j``, which is computed for every row of every window in one batched product.
+    Pairs listed in ``direct`` solve their own ``X'X`` instead. Full inverses (robust
+    covariances only) are formed on request.
+    """
+
+    params: np.ndarray
+    singular: np.ndarray
+    diag: np.ndarray
+    windows: np.ndarray
+    shared_inverse: np.ndarray
+    steps: list[tuple[np.ndarray, np.ndarray]]
+    direct: np.ndarray
+    direct_inverse: np.ndarray
+
+    def bread(self) -> np.ndarray:
+        """``(X'X)^-1`` of every pair, shape ``(m, P, P)``."""
+        inverse = np.take(self.shared_inverse, self.windows, axis=0)
+        for v, d in self.steps:
+            inverse[: v.shape[0]] += (v / d[:, None])[:, :, None] * v[:, None, :]
+        inverse[self.direct] = self.direct_inverse
+        return inverse
+
+
+def _partial_order(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    counts: np.ndarray,
+    pair_f: np.ndarray,
+    pair_w: np.ndarray,
+    shared: _SharedInverses,
+) -> np.ndarray:
+    """Order of the pairs for :func:`_partial_windows`: downdatable ones first, most rows
+    missing first, so the pairs still downdating at each step are a leading slice."""
+    missing = (ends - starts + 1)[pair_w] - counts[pair_f, pair_w]
+    direct = (missing > MAX_DOWNDATE) | shared.singular[pair_w]
+    return np.lexsort((-missing, direct))
+
+
+def _partial_windows(
+    usable: np.ndarray,
+    design: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    counts: np.ndarray,
+    pair_f: np.ndarray,
+    pair_w: np.ndarray,
+    shared: _SharedInverses,
+    base_params: np.ndarray,
+    xty: np.ndarray,
+) -> _PartialWindows:
+    """Parameters, singular flags and ``diag((X'X)^-1)`` of windows with missing rows.
+
+    Pairs come in :func:`_partial_order`. ``base_params`` are ``A^-1 X'y`` of each pair (the
+    shared inverse applied to the pair's own ``X'y``), ``xty`` the pairs' ``X'y``. A pair
+    missing ``k <= MAX_DOWNDATE`` rows is downdated (see :class:`_PartialWindows`) and kept
+    when the downdates shrink the determinant of ``X'X`` by at most :data:`DOWNDATE_LIMIT`
+    (rounding errors grow by about its inverse; matrix determinant lemma:
+    ``det A_k = det A prod d_j``) and its scaled determinant stays above the singularity
+    tolerance, so every Cholesky pivot would too (pivots of a unit-diagonal matrix are at
+    most 1). Other pairs get their own ``X'X`` from cumulative sums and the batched Cholesky
+    of ``invert_normal_equations``.
+    """
+    n_funds, n_time = usable.shape
+    n_params = design.shape[1]
+    missing = (ends - starts + 1)[pair_w] - counts[pair_f, pair_w]
+    params = base_params
+    diag = np.take(np.diagonal(shared.inverse, axis1=1, axis2=2), pair_w, axis=0)
+    singular = np.zeros(pair_w.size, dtype=bool)
+    direct = (missing > MAX_DOWNDATE) | shared.singular[pair_w]
+    n_down = int(np.count_nonzero(~direct))
+    steps: list[tuple[np.ndarray, np.ndarray]] = []
+    if n_down:
+        # the missing rows of each fund in time order, and how many come before each row
+        miss_f, miss_t = np.nonzero(~usable)
+        offsets = np.zeros(n_funds + 1, dtype=np.int64)
+        np.cumsum(np.bincount(miss_f, minlength=n_funds), out=offsets[1:])
+        before = np.zeros((n_funds, n_time + 1), dtype=np.int64)
+        np.cumsum(~usable, axis=1, out=before[:, 1:])
+        f, w = pair_f[:n_down], pair_w[:n_down]
+        first_missing = offsets[f] + before[f, starts[w]]
+        active = np.cumsum(np.bincount(missing[:n_down], minlength=1)[::-1])[::-1]
+        ratio = np.ones(n_down)
+        solved_rows = _inverse_times_rows(shared.inverse, design, starts, ends)
+        for step in range(int(missing[0])):
+            count = int(active[step + 1])  # pairs missing more than `step` rows
+            rows = np.take(miss_t, first_missing[:count] + step)
+            x = np.take(design, rows, axis=0)
+            # A^-1 x for the row, then the earlier downdates of the pair
+            if solved_rows is not None:
+                window_rows = solved_rows.shape[1]
+                flat = w[:count] * window_rows + (rows - starts[w[:count]])
+                v = np.take(solved_rows.reshape(-1, n_params), flat, axis=0)
+            else:
+                inverse = np.take(shared.inverse, w[:count], axis=0)
+                v = np.matmul(inverse, x[:, :, None])[:, :, 0]
+            for earlier, d in steps:
+                earlier = earlier[:count]
+                v += earlier * (np.einsum("mp,mp->m", earlier, x) / d[:count])[:, None]
+            d = 1.0 - np.einsum("mp,mp->m", x, v)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scaled = v / d[:, None]
+            params[:count] += scaled * np.einsum("mp,mp->m", v, xty[:count])[:, None]
+            diag[:count] += scaled * v
+            ratio[:count] *= d
+            steps.append((v, d))
+        failed = ~(ratio >= DOWNDATE_LIMIT) | ~(ratio * shared.scaled_det[w] > _ols.PIVOT_TOL)
+        direct[:n_down] = failed
+    rest = np.flatnonzero(direct)
+    direct_inverse = np.empty((0, n_params, n_params))
+    if rest.size:
+        direct_inverse, singular[rest] = _direct_inverses(
+            usable, design, starts, ends, pair_f[rest], pair_w[rest]
+        )
+        params[rest] = np.matmul(direct_inverse, xty[rest][:, :, None])[:, :, 0]
+        diag[rest] = np.diagonal(direct_inverse, axis1=1, axis2=2)
+    return _PartialWindows(
+        params=params,
+        singular=singular,
+        diag=diag,
+        windows=pair_w,
+        shared_inverse=shared.inverse,
+        steps=steps,
+        direct=rest,
+        direct_inverse=direct_inverse,
+    )
+
+
+def _inverse_times_rows(
+    inverse: np.ndarray, design: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> np.ndarray | None:
+    """``A_w^-1 x_t`` for every row ``t`` of every window ``w``, shape ``(W, window, P)``.
+
+    One batched product over strided views for windows of one length that advance one row at
+    a time; ``None`` otherwise (expanding windows), where callers multiply per pair.
+    """
+    length = ends - starts + 1
+    if not ((length == length[0]).all() and (np.diff(starts) == 1).all()):
+        return None
+    size, first = int(length[0]), int(starts[0])
+    rows = sliding_window_view(design, size, axis=0)[first : first + starts.size]  # (W, P, L)
+    return np.matmul(rows.transpose(0, 2, 1), inverse)  # x' A^-1 = (A^-1 x)', A symmetric
+
+
+def _direct_inverses(
+    usable: np.ndarray,
+    design: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    pair_f: np.ndarray,
+    pair_w: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair's own ``X'X`` (cumulative sums of ``m_t pack(x_t x_t')``), inverted."""
+    n_params = design.shape[1]
+    involved, local = np.unique(pair_f, return_inverse=True)
+    packed = LagProducts(design).packed(0)
+    weighted = usable[involved].T[:, :, None] * packed[:, None, :]
+    cumulative = np.zeros((weighted.shape[0] + 1, *weighted.shape[1:]))
+    np.cumsum(weighted, axis=0, out=cumulative[1:])
+    sums = cumulative[ends[pair_w] + 1, local] - cumulative[starts[pair_w], local]
+    return invert_normal_equations(unpack_symmetric(sums, n_params))
 
 
 def _window_sums(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -296,18 +484,27 @@ def _fit_fund_chunk(
     params = np.matmul(xty, shared.inverse)  # the inverse is symmetric
     singular = valid & complete & shared.singular[None, :]
 
-    # windows with missing rows: their own X'X from cumulative sums of m_t x_t x_t'
+    # windows with missing rows: the shared inverse downdated by the missing rows, or their
+    # own X'X from cumulative sums of m_t x_t x_t'
     partial_f, partial_w = np.nonzero(valid & ~complete)
-    partial_inverse = np.empty((0, n_params, n_params))
+    partial = None
     if partial_w.size:
-        involved, local_of = np.unique(partial_f, return_inverse=True)
-        weight = fund_usable[involved].T.astype(np.float64)
-        weighted = weight[:, :, None] * _outer_rows(design)[:, None, :]
-        xtx_sums = _window_sums(weighted, starts, ends)
-        xtx = xtx_sums[partial_w, local_of].reshape(-1, n_params, n_params)
-        estimate, partial_inverse, bad = solve_normal_equations(xtx, xty[partial_w, partial_f])
-        params[partial_w, partial_f] = estimate
-        singular[partial_f, partial_w] = bad
+        order = _partial_order(starts, ends, counts, partial_f, partial_w, shared)
+        partial_f, partial_w = partial_f[order], partial_w[order]
+        partial = _partial_windows(
+            fund_usable,
+            design,
+            starts,
+            ends,
+            counts,
+            partial_f,
+            partial_w,
+            shared,
+            params[partial_w, partial_f],
+            xty[partial_w, partial_f],
+        )
+        params[partial_w, partial_f] = partial.params
+        singular[partial_f, partial_w] = partial.singular
 
     # (fund, window) pairs with estimates, fund-major
     keep = valid & ~singular
@@ -325,7 +522,7 @@ def _fit_fund_chunk(
     if estimator.needs_scores:
         breads = shared.inverse[window_pos]
         if is_partial.any():
-            breads[is_partial] = partial_inverse[partial_slot]
+            breads[is_partial] = partial.bread()[partial_slot]
         pair_ssr, pair_bse = _robust_bse(
             y,
             fund_usable,
@@ -341,7 +538,7 @@ def _fit_fund_chunk(
     else:
         bread_diag = np.diagonal(shared.inverse, axis1=1, axis2=2)[window_pos]
         if is_partial.any():
-            bread_diag[is_partial] = np.diagonal(partial_inverse, axis1=1, axis2=2)[partial_slot]
+            bread_diag[is_partial] = partial.diag[partial_slot]
         pair_xty = np.take(xty.reshape(-1, n_params), flat, axis=0)
         pair_ssr = pair_yy - np.einsum("mp,mp->m", pair_params, pair_xty)
         scale = pair_ssr / (pair_nobs - n_params)
