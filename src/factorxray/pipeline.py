@@ -8,7 +8,7 @@ over :func:`analyze` and :func:`factorxray.report.write_report`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -397,6 +397,8 @@ class _FactorLoader:
                 frames[region] = self.load(used, region)
             except (DataSourceError, UsageError) as exc:
                 failures[region] = _region_failure(region, used, exc, self.offline)
+        for region, note in _short_ranges(frames).items():
+            notes[region] = f"{notes[region]}; {note}" if region in notes else note
         return frames, notes, failures
 
     def ladder(
@@ -430,6 +432,25 @@ class _FactorLoader:
             except (DataSourceError, UsageError):
                 continue  # not at hand: the region is left out of the fit check
         return frames
+
+
+#: A region's factors ending this many months before the run's newest are worth a word.
+SHORT_RANGE_MONTHS = 6
+
+
+def _short_ranges(frames: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """Regions whose factor files end well before the others', naming the file that limits."""
+    if len(frames) < 2:
+        return {}
+    newest = max(frame.index[-1] for frame in frames.values())
+    notes = {}
+    for region, frame in frames.items():
+        end = frame.index[-1]
+        if (newest - end).n >= SHORT_RANGE_MONTHS:
+            limited = (frame.attrs.get("limited_by") or {}).get("end") or []
+            by = f" (limited by {', '.join(limited)})" if limited else ""
+            notes[region] = f"its {region} factors end {end}{by}, before the others' {newest}"
+    return notes
 
 
 def _region_failure(region: str, model: str, exc: Exception, offline: bool) -> str:

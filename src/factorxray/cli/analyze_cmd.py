@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
@@ -53,14 +54,18 @@ def _check_out_dir(out: Path) -> Path:
 
 
 def _title(analysis: Analysis) -> str:
-    """``xray7 (us), HAC errors``, naming the fallback models of other regions."""
+    """``xray7 us, HAC errors``; with mixed regions, which funds each model and region judged."""
     meta = analysis.meta
-    used = sorted(
-        {(info["region"], info["model"]) for info in analysis.fund_factors.values()}
-        or {(meta.get("region"), meta.get("model"))}
-    )
-    regions = "; ".join(f"{model} ({region})" for region, model in used)
-    return f"{regions}, {analysis.results.cov_type} errors"
+    funds_by_factors: dict[str, list[str]] = {}
+    for fund in analysis.analyzed:
+        info = analysis.fund_factors.get(fund, {})
+        key = f"{info.get('model', meta.get('model'))} {info.get('region', meta.get('region'))}"
+        funds_by_factors.setdefault(key, []).append(fund)
+    cov = f"{analysis.results.cov_type} errors"
+    if len(funds_by_factors) <= 1:
+        return f"{next(iter(funds_by_factors), meta.get('model'))}, {cov}"
+    lines = [f"{key}: {' '.join(funds)}" for key, funds in funds_by_factors.items()]
+    return f"{cov}; factors by fund:\n" + "\n".join(lines)
 
 
 def _significant(analysis: Analysis, ticker: str, factor: str) -> bool:
@@ -76,19 +81,20 @@ def _significant(analysis: Analysis, ticker: str, factor: str) -> bool:
 
 
 def console_table(analysis: Analysis) -> Table:
-    """Fund, category, verdict, betas (* significant, dim when not), alpha with t and p, R², N."""
+    """Fund, verdict and betas: one line per fund, readable at 80 columns.
+
+    Betas to two decimals, ``*`` when significant by the verdicts' own rule (so the mark
+    survives a pipe, where colour is dropped), dimmed when not; ``n/a`` for a factor the
+    fund's model lacks; ``!`` after a fund with a warning. Alpha, R², N and the sample are in
+    :func:`facts_table`.
+    """
     results = analysis.results
     factors = [c for c in results.params.columns if c != "alpha"]
-    table = Table(title=_title(analysis), title_justify="left", caption=_legend(analysis))
-    for column in ("fund", "category", "verdict"):
-        table.add_column(column, overflow="fold")
+    table = _compact_table(_title(analysis))
+    table.add_column("fund", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
     for factor in factors:
-        table.add_column(factor, justify="right")
-    table.add_column("alpha/yr (t)", justify="right")
-    table.add_column("p(alpha)", justify="right")
-    table.add_column("R²", justify="right")
-    table.add_column("N", justify="right")
-    alpha = results.alpha_annualized["geometric"]
+        table.add_column(_short(factor), justify="right", no_wrap=True)
     for ticker in analysis.analyzed:
         verdict = analysis.verdicts[ticker]
         cells = []
@@ -98,26 +104,61 @@ def console_table(analysis: Analysis) -> Table:
                 cells.append("[dim]n/a[/]")
                 continue
             significant = _significant(analysis, ticker, factor)
-            text = f"{beta:+.2f}{'*' if significant else ''}"
+            text = f"{beta:+.2f}{'*' if significant else ' '}"
             cells.append(text if significant else f"[dim]{text}[/]")
         colour = {"delivers": "green", "contradicts": "red"}.get(verdict.status, "yellow")
-        warn = " [yellow]![/]" if analysis.warnings.get(ticker) else ""
-        table.add_row(
-            escape(ticker) + warn,
-            escape(verdict.category),
-            f"[{colour}]{verdict.status}[/]",
-            *cells,
-            f"{alpha[ticker]:+.1%} ({results.tvalues.loc[ticker, 'alpha']:.1f})",
-            f"{results.pvalues.loc[ticker, 'alpha']:.2f}",
-            f"{results.rsquared[ticker]:.2f}",
-            str(int(results.nobs[ticker])),
-        )
+        warn = "!" if analysis.warnings.get(ticker) else ""
+        table.add_row(escape(ticker) + warn, f"[{colour}]{verdict.status}[/]", *cells)
     return table
 
 
-def _legend(analysis: Analysis) -> str:
+def facts_table(analysis: Analysis) -> Table:
+    """Per fund: category, alpha a year (geometric) with t and p, R², months and sample."""
+    results = analysis.results
+    table = _compact_table("alpha, fit and sample")
+    columns = ["fund", "category", "alpha/yr", "t", "p", "R²", "N", "sample"]
+    for column in columns:
+        justify = "left" if column in ("fund", "category", "sample", "factors") else "right"
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    alpha = results.alpha_annualized["geometric"]
+    for ticker in analysis.analyzed:
+        cells = [
+            escape(ticker),
+            escape(_clip(analysis.verdicts[ticker].category, 14)),
+            f"{alpha[ticker]:+.1%}",
+            f"{results.tvalues.loc[ticker, 'alpha']:.1f}",
+            f"{results.pvalues.loc[ticker, 'alpha']:.2f}",
+            f"{results.rsquared[ticker]:.2f}",
+            str(int(results.nobs[ticker])),
+            f"{results.start[ticker]}..{results.end[ticker]}",
+        ]
+        table.add_row(*cells)
+    return table
+
+
+def _compact_table(title: str) -> Table:
+    return Table(
+        title=escape(title),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+
+
+def _short(factor: str) -> str:
+    return "Mkt" if factor == "Mkt-RF" else factor
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def legend(analysis: Analysis) -> str:
+    """The rules line under the tables (the one definition of significance and size)."""
     rules = analysis.meta.get("rules") or ""
-    return escape(rules + "; ! a warning (see above)")
+    return escape(f"{rules}. Mkt is Mkt-RF; ! marks a fund with a warning (see above).")
 
 
 @handle_errors
@@ -239,6 +280,8 @@ def analyze_command(
     _print_failures(analysis.failed)
     _print_warnings(analysis.warnings)
     out_console.print(console_table(analysis))
+    out_console.print(facts_table(analysis))
+    out_console.print(legend(analysis), soft_wrap=False)
     index = write_report(analysis, out_dir, png=png, open_browser=False)
     out_console.print(f"report: {index}")
     if open_report:

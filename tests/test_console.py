@@ -1,0 +1,95 @@
+"""The analyze console output at 80 columns (the width of a pipe): one line per fund."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from factorxray.cli import app
+
+runner = CliRunner()
+BETA = re.compile(r"^[+-]\d\.\d\d\*?$")
+
+
+@pytest.fixture
+def narrow_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    from factorxray.cli import _common
+
+    monkeypatch.setattr(_common.out_console, "width", 80)
+
+
+def _widest(output: str) -> int:
+    """The widest line, but the report's path (a long temporary folder here)."""
+    return max(len(line) for line in output.splitlines() if not line.startswith("report: "))
+
+
+def _rows(output: str, first_header: str) -> dict[str, list[str]]:
+    """The rows of the table whose header row starts with ``first_header``, by fund."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:1] == [first_header])
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            break
+        cells = line.split()
+        rows[cells[0].rstrip("!")] = cells[1:]
+    return rows
+
+
+def test_exposure_table_fits_80_columns_one_line_per_fund(narrow_console, tmp_path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            "--preset",
+            "smart-beta-20",
+            "--offline",
+            "--no-png",
+            "--models",
+            "none",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert _widest(result.stdout) <= 80
+    rows = _rows(result.stdout, "fund")
+    assert len(rows) == 20
+    verdicts = {
+        fund: " ".join(cells[: len(cells) - 7]) for fund, cells in rows.items()
+    }  # 7 betas after the verdict words
+    assert verdicts["VBR"] == "delivers" and verdicts["GSLC"] == "faint"
+    assert verdicts["SPY"] == "neutral" and verdicts["HDV"] == "weak"
+    for cells in rows.values():
+        assert all(BETA.match(cell) for cell in cells[-7:]), cells
+    # significance is marked without colour: SPY's SMB (t -17.5) starred, VOL (t -0.6) not
+    assert rows["SPY"][-6] == "-0.15*" and rows["SPY"][-1] == "-0.01"
+    facts = _rows(result.stdout.split("alpha, fit and sample", 1)[1], "fund")
+    assert facts["SPY"][:2] == ["large/core", "-0.2%"]
+    assert facts["SPY"][-1] == "1993-02..2025-11"
+    assert "significant: |t| >= 2" in result.stdout
+
+
+def test_mixed_regions_say_which_factors_judged_which_fund(narrow_console, tmp_path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            "--preset",
+            "international-13",
+            "--offline",
+            "--no-png",
+            "--models",
+            "none",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "ff6 japan: EWJ" in result.stdout
+    assert "ff6 emerging: VWO EEM IEMG" in result.stdout
+    assert "VGK: xray7 needs VOL" in result.stderr
+    assert "its europe factors end 2020-06 (limited by Europe_Mom_Factor)" in result.stderr
+    assert _widest(result.stdout) <= 80
