@@ -207,6 +207,12 @@ def analyze_command(
         float | None,
         typer.Option("--fdr", help="Also require Benjamini-Hochberg q <= Q (e.g. 0.05)."),
     ] = None,
+    rolling_window: Annotated[
+        int,
+        typer.Option(
+            "--rolling-window", help="Months per rolling window (charts, time robustness)."
+        ),
+    ] = 36,
     models: Annotated[
         str,
         typer.Option(
@@ -266,6 +272,7 @@ def analyze_command(
             min_beta=min_beta,
             fdr=fdr,
             models=[] if models.strip().lower() == "none" else models.split(","),
+            rolling_window=rolling_window,
             source=source,
             prices_file=prices_file,
             offline=offline,
