@@ -1,9 +1,12 @@
 """Machine-readable exports of an analysis: ``exposures.csv`` and ``summary.json``.
 
-``exposures.csv`` is long (``fund,factor,beta,se,t,p``, alpha as factor ``alpha``) with
-floats written in full round-trip precision, so reading it back gives the engine's numbers
-exactly. ``summary.json`` holds one record per analyzed fund plus the run's facts and the
-funds that were not analyzed; it never contains NaN (missing numbers are ``null``).
+``exposures.csv`` is long (``fund,factor,beta,se,t,p,q,region,model``, alpha as factor
+``alpha``) with floats written in full round-trip precision, so reading it back gives the
+engine's numbers exactly; ``q`` is the Benjamini-Hochberg q-value over the whole funds x
+factors table (empty for alpha), ``region`` and ``model`` the factors the fund was regressed
+on. ``summary.json`` holds one record per analyzed fund (its region and model, verdict,
+robustness across models, over time and across regions, warnings) plus the run's facts and
+the funds that were not analyzed; it never contains NaN (missing numbers are ``null``).
 """
 
 from __future__ import annotations
@@ -27,9 +30,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPOSURES_CSV",
+    "EXPOSURE_COLUMNS",
     "SUMMARY_JSON",
+    "TILT_ROBUSTNESS_KEYS",
     "exposures_frame",
     "factors_limited_by",
+    "fund_factors",
+    "fund_terms",
+    "regions_used",
     "summary",
     "write_exposures_csv",
     "write_summary_json",
@@ -37,20 +45,83 @@ __all__ = [
 
 EXPOSURES_CSV = "exposures.csv"
 SUMMARY_JSON = "summary.json"
+EXPOSURE_COLUMNS = ["fund", "factor", "beta", "se", "t", "p", "q", "region", "model"]
+#: Robustness keys every tilt of summary.json carries (``null`` when not computed).
+TILT_ROBUSTNESS_KEYS = (
+    "share_of_windows",
+    "last_window_beta",
+    "last_window_end",
+    "drift_p",
+    "drift_break",
+)
+
+
+def fund_terms(analysis: Analysis, fund: str) -> list[str]:
+    """The factors of the model a fund was regressed on (its region's frame), in model order.
+
+    In a run mixing regions, ``analysis.results`` holds the union of every model's factors
+    and a factor a fund's model lacks is NaN for it; this is that fund's own list. When the
+    analysis does not record it (built by hand), every factor of the results.
+    """
+    names = [c for c in analysis.results.params.columns if c != "alpha"]
+    try:
+        frame = analysis.factors_for(fund)
+    except AttributeError:  # an object that is not an Analysis
+        return names
+    own = [c for c in names if c in frame.columns]
+    return own or names
+
+
+def fund_factors(analysis: Analysis, fund: str) -> dict[str, Any]:
+    """``{region, model, note}`` of the factors a fund was regressed on.
+
+    From ``analysis.fund_factors``; for an analysis that does not record it, the run's
+    region and model and no note.
+    """
+    info = dict(getattr(analysis, "fund_factors", {}).get(fund) or {})
+    meta = analysis.meta
+    return {
+        "region": info.get("region") or meta.get("region"),
+        "model": info.get("model") or meta.get("model"),
+        "note": info.get("note"),
+    }
 
 
 def exposures_frame(analysis: Analysis) -> pd.DataFrame:
-    """The long exposures table: ``fund, factor, beta, se, t, p`` (alpha as ``alpha``).
+    """The long exposures table: ``fund, factor, beta, se, t, p, q, region, model``.
+
+    One row per fund and term of the fund's own model (alpha as ``alpha``); ``q`` is the
+    Benjamini-Hochberg q-value (``analysis.qvalues``, NaN for alpha); ``region`` and
+    ``model`` name the factors the fund was regressed on.
 
     Examples
     --------
     >>> exposures_frame(analysis).columns.tolist()  # doctest: +SKIP
-    ['fund', 'factor', 'beta', 'se', 't', 'p']
+    ['fund', 'factor', 'beta', 'se', 't', 'p', 'q', 'region', 'model']
     """
-    frame = analysis.results.to_frame()
-    return frame.rename(columns={"term": "factor", "estimate": "beta"})[
-        ["fund", "factor", "beta", "se", "t", "p"]
+    frame = analysis.results.to_frame().rename(columns={"term": "factor", "estimate": "beta"})
+    own = {fund: {"alpha", *fund_terms(analysis, fund)} for fund in frame["fund"].unique()}
+    keep = [
+        factor in own[fund] for fund, factor in zip(frame["fund"], frame["factor"], strict=True)
     ]
+    frame = frame[keep].reset_index(drop=True)
+    frame["q"] = _lookup(getattr(analysis, "qvalues", None), frame["fund"], frame["factor"])
+    facts = {fund: fund_factors(analysis, fund) for fund in own}
+    frame["region"] = [facts[f]["region"] for f in frame["fund"]]
+    frame["model"] = [facts[f]["model"] for f in frame["fund"]]
+    return frame[EXPOSURE_COLUMNS]
+
+
+def _lookup(table: pd.DataFrame | None, rows: pd.Series, columns: pd.Series) -> np.ndarray:
+    """``table.at[row, column]`` for each pair (NaN where the table lacks either)."""
+    out = np.full(len(rows), np.nan)
+    if table is None or table.empty:
+        return out
+    i = table.index.get_indexer(rows)
+    j = table.columns.get_indexer(columns)
+    found = (i >= 0) & (j >= 0)
+    out[found] = table.to_numpy(dtype=float)[i[found], j[found]]
+    return out
 
 
 def write_exposures_csv(analysis: Analysis, path: str | os.PathLike[str]) -> Path:
@@ -125,90 +196,190 @@ def summary(analysis: Analysis, *, generated_at: str | None = None) -> dict[str,
     -------
     dict
         ``run`` (model, region, vintages, the factor files that limit the range, price
-        source, covariance, thresholds, sample, version, generated-at), ``funds`` (list, one record per analyzed fund, in universe
-        order) and ``not_analyzed`` ({fund: reason}).
+        source, covariance, the verdict rules, the model ladder, the regions used and the
+        factors of each, sample, version, generated-at), ``funds`` (list, one record per
+        analyzed fund, in universe order: see docs/report.md) and ``not_analyzed``
+        ({fund: reason}).
     """
     from factorxray import __version__
 
     results = analysis.results
     meta = dict(analysis.meta)
-    params, bse, tvalues, pvalues = results.params, results.bse, results.tvalues, results.pvalues
-    rsq, rsq_adj, nobs = results.rsquared, results.rsquared_adj, results.nobs
-    alpha_ann = results.alpha_annualized
-    hac = results.hac_lags
     vintages = meta.get("factors_vintage") or analysis.factors.attrs.get("vintages")
-    order = [f for f in analysis.universe.tickers if f in params.index]
-    order += [f for f in params.index if f not in order]
-    funds = []
-    for fund in order:
-        try:
-            info = analysis.universe.fund(fund)
-        except UsageError:  # analyzed but not in the universe (an Analysis built by hand)
-            info = None
-        verdict = analysis.verdicts.get(fund)
-        verdict_dict = _clean(verdict.to_dict()) if verdict is not None else {}
-        status = getattr(verdict, "status", None)
-        tilts = verdict_dict.get("tilts", verdict_dict.get("checks"))
-        if tilts is None and info is not None:
-            tilts = _clean(getattr(info, "tilts", None))
-        lags = hac[fund]
-        funds.append(
-            {
-                "fund": fund,
-                "name": getattr(info, "name", None),
-                "category": getattr(info, "category", None),
-                "model": meta.get("model"),
-                # Every fund is regressed on the run's factors; the label's region is apart.
-                "region": meta.get("region"),
-                "fund_region": getattr(info, "region", None),
-                "start": str(results.start[fund]),
-                "end": str(results.end[fund]),
-                "nobs": int(nobs[fund]),
-                "rsquared": rsq[fund],
-                "rsquared_adj": rsq_adj[fund],
-                "alpha_monthly": params.loc[fund, "alpha"],
-                "alpha_annual": alpha_ann.loc[fund, "geometric"],
-                "alpha_annual_arithmetic": alpha_ann.loc[fund, "arithmetic"],
-                "alpha_annualization": "geometric: (1 + alpha_monthly)^12 - 1",
-                "cov_type": results.cov_type,
-                "hac_lags": None if pd.isna(lags) else int(lags),
-                "factors_vintage": vintages,
-                "price_source": _price_source(meta, fund),
-                "verdict": _clean(status),
-                "verdict_sentence": getattr(verdict, "sentence", None),
-                "tilts": tilts,
-                "verdict_detail": verdict_dict,
-                "exposures": {
-                    term: {
-                        "beta": params.loc[fund, term],
-                        "se": bse.loc[fund, term],
-                        "t": tvalues.loc[fund, term],
-                        "p": pvalues.loc[fund, term],
-                    }
-                    for term in params.columns
-                },
-            }
-        )
+    order = [f for f in analysis.universe.tickers if f in results.params.index]
+    order += [f for f in results.params.index if f not in order]
+    funds = [_fund_record(analysis, fund) for fund in order]
     try:
         sample = {"start": str(min(results.start)), "end": str(max(results.end))}
     except (TypeError, ValueError):
         sample = {"start": None, "end": None}
+    rules = {
+        "t_threshold": meta.get("t_threshold"),
+        "min_beta": meta.get("min_beta"),
+        "fdr": meta.get("fdr"),
+        "legend": meta.get("rules"),
+    }
     run = {
         **meta,
         "price_source": meta.get("price_source"),
         "factors_vintage": vintages,
         "factors_limited_by": factors_limited_by(analysis.factors),
         "cov_type": results.cov_type,
-        "factors": [c for c in params.columns if c != "alpha"],
+        "factors": [c for c in results.params.columns if c != "alpha"],
+        "rules": rules,
+        "models": list(meta.get("models") or []),
+        "regions": regions_used(analysis),
+        "factors_by_region": _factors_by_region(analysis),
         "sample": sample,
         "periods_per_year": results.periods_per_year,
         "n_analyzed": len(order),
         "n_not_analyzed": len(analysis.failed),
+        "n_with_warnings": sum(1 for f in order if getattr(analysis, "warnings", {}).get(f)),
         "factorxray_version": __version__,
         "generated_at": generated_at
         or datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
     return _clean({"run": run, "funds": funds, "not_analyzed": dict(analysis.failed)})
+
+
+def regions_used(analysis: Analysis) -> list[str]:
+    """The regions whose factors at least one analyzed fund was regressed on, sorted."""
+    funds = list(analysis.results.params.index)
+    regions = {fund_factors(analysis, f)["region"] for f in funds}
+    return sorted(str(r) for r in regions if r)
+
+
+def _factors_by_region(analysis: Analysis) -> dict[str, dict[str, Any]]:
+    """Per region used: its model, factors, vintages, range, limiting files and funds."""
+    funds = list(analysis.results.params.index)
+    out: dict[str, dict[str, Any]] = {}
+    for region in regions_used(analysis):
+        members = [f for f in funds if fund_factors(analysis, f)["region"] == region]
+        frame = analysis.factors_for(members[0])
+        out[region] = {
+            "model": frame.attrs.get("model") or fund_factors(analysis, members[0])["model"],
+            "factors": [c for c in frame.columns if c != "RF"],
+            "factors_vintage": frame.attrs.get("vintages"),
+            "start": str(frame.index[0]) if len(frame) else None,
+            "end": str(frame.index[-1]) if len(frame) else None,
+            "limited_by": factors_limited_by(frame),
+            "note": fund_factors(analysis, members[0])["note"],
+            "funds": members,
+        }
+    return out
+
+
+def _fund_record(analysis: Analysis, fund: str) -> dict[str, Any]:
+    results = analysis.results
+    meta = analysis.meta
+    params, bse, tvalues, pvalues = results.params, results.bse, results.tvalues, results.pvalues
+    try:
+        info = analysis.universe.fund(fund)
+    except UsageError:  # analyzed but not in the universe (an Analysis built by hand)
+        info = None
+    verdict = analysis.verdicts.get(fund)
+    verdict_dict = _clean(verdict.to_dict()) if verdict is not None else {}
+    tilts = verdict_dict.get("tilts", verdict_dict.get("checks"))
+    if tilts is None and info is not None:
+        tilts = _clean(getattr(info, "tilts", None))
+    elif tilts is not None:
+        tilts = [_with_robustness_keys(t) for t in tilts]
+        verdict_dict["tilts"] = tilts
+    lags = results.hac_lags[fund]
+    used = fund_factors(analysis, fund)
+    terms = fund_terms(analysis, fund)
+    qvalues = getattr(analysis, "qvalues", None)
+    ladder = getattr(analysis, "ladder", {}).get(fund) or {}
+    frame = analysis.factors_for(fund)
+    alpha_ann = results.alpha_annualized
+    return {
+        "fund": fund,
+        "name": getattr(info, "name", None),
+        "category": getattr(info, "category", None),
+        # The factors the fund was regressed on: its own region's (its label's region, or
+        # the run's default) and the model there (a fallback where the main one cannot be
+        # built, e.g. ff6 where VOL is missing).
+        "model": used["model"],
+        "region": used["region"],
+        "model_note": used["note"],
+        "fund_region": getattr(info, "region", None),
+        "factors": terms,
+        "start": str(results.start[fund]),
+        "end": str(results.end[fund]),
+        "nobs": int(results.nobs[fund]),
+        "rsquared": results.rsquared[fund],
+        "rsquared_adj": results.rsquared_adj[fund],
+        "alpha_monthly": params.loc[fund, "alpha"],
+        "alpha_se": bse.loc[fund, "alpha"],
+        "alpha_t": tvalues.loc[fund, "alpha"],
+        "alpha_p": pvalues.loc[fund, "alpha"],
+        "alpha_annual": alpha_ann.loc[fund, "geometric"],
+        "alpha_annual_arithmetic": alpha_ann.loc[fund, "arithmetic"],
+        "alpha_annualization": "geometric: (1 + alpha_monthly)^12 - 1",
+        "cov_type": results.cov_type,
+        "hac_lags": None if pd.isna(lags) else int(lags),
+        "factors_vintage": frame.attrs.get("vintages")
+        or meta.get("factors_vintage")
+        or analysis.factors.attrs.get("vintages"),
+        "price_source": _price_source(meta, fund),
+        "verdict": _clean(getattr(verdict, "status", None)),
+        "verdict_sentence": getattr(verdict, "sentence", None),
+        "tilts": tilts,
+        "verdict_by_model": dict(ladder.get("verdict_by_model") or {}),
+        "reason_by_model": dict(ladder.get("reason_by_model") or {}),
+        "drift": _drift_record(analysis, fund),
+        "region_fit": dict(getattr(analysis, "region_fit", {}).get(fund) or {}),
+        "better_region": getattr(analysis, "better_region", {}).get(fund),
+        "warnings": list(getattr(analysis, "warnings", {}).get(fund) or []),
+        "verdict_detail": verdict_dict,
+        "exposures": {
+            term: {
+                "beta": params.loc[fund, term],
+                "se": bse.loc[fund, term],
+                "t": tvalues.loc[fund, term],
+                "p": pvalues.loc[fund, term],
+                "q": _q(qvalues, fund, term),
+            }
+            for term in ["alpha", *terms]
+        },
+    }
+
+
+def _with_robustness_keys(tilt: Any) -> Any:
+    if not isinstance(tilt, dict):
+        return tilt
+    return {**tilt, **{k: tilt.get(k) for k in TILT_ROBUSTNESS_KEYS}}
+
+
+def _q(qvalues: pd.DataFrame | None, fund: str, term: str) -> float | None:
+    if qvalues is None or fund not in qvalues.index or term not in qvalues.columns:
+        return None
+    return qvalues.at[fund, term]
+
+
+def _drift_record(analysis: Analysis, fund: str) -> dict[str, Any] | None:
+    """The sup-Wald drift test of a fund's labelled betas (None when not run for it)."""
+    table = getattr(analysis, "drift", None)
+    if table is None or table.empty or fund not in table.index.get_level_values(0):
+        return None
+    rows = table.xs(fund, level=0)
+    first = rows.iloc[0]
+    floor = table.attrs.get("p_value_floor", 0.001)
+    p_value = first.get("p_value")
+    return {
+        "test": "Andrews (1993) sup-Wald, break at an unknown date",
+        "stat": first.get("stat"),
+        "p_value": p_value,
+        # The table gives no p-value below its floor: there, read p_value as "< floor".
+        "p_value_floored": bool(p_value is not None and p_value <= floor),
+        "break_period": str(first.get("break_period")),
+        "nobs": first.get("nobs"),
+        "n_tested": first.get("n_tested"),
+        "betas": {
+            str(factor): {"before": row.get("before"), "after": row.get("after")}
+            for factor, row in rows.iterrows()
+        },
+    }
 
 
 def write_summary_json(
