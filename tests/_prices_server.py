@@ -9,8 +9,10 @@
 Knobs for tests: ``closes`` (ticker -> Series, add or remove funds), ``last_day`` (hide
 days after it, as if asked earlier), ``scale`` (multiply every close, as a new dividend
 rescales adjusted history), ``faults`` (ticker -> list of :class:`Reply` served first, one
-per request), ``broken`` (ticker -> :class:`Reply` served every time). ``NOSUCH`` is unknown
-everywhere.
+per request), ``broken`` (ticker -> :class:`Reply` served every time), ``splits`` (ticker
+-> {"YYYY-MM-DD": (new, old)}: split events Yahoo lists in ``events.splits`` and Tiingo as
+``splitFactor``), ``extra_rows`` (ticker -> [("YYYY-MM-DD", close)] appended to the answer
+after the real rows, as a provider repeating a date). ``NOSUCH`` is unknown everywhere.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class PriceServer:
         self.scale = 1.0
         self.faults: dict[str, list[Reply]] = {}
         self.broken: dict[str, Reply] = {}
+        self.splits: dict[str, dict[str, tuple[int, int]]] = {}
+        self.extra_rows: dict[str, list[tuple[str, float]]] = {}
         self.fmp_key = FMP_KEY
         self.tiingo_key = TIINGO_KEY
         self.server = LoopbackServer(
@@ -88,6 +92,8 @@ class PriceServer:
         self.scale = 1.0
         self.faults.clear()
         self.broken.clear()
+        self.splits.clear()
+        self.extra_rows.clear()
         self.fmp_key, self.tiingo_key = FMP_KEY, TIINGO_KEY
         with self.server._lock:
             self.server.requests.clear()
@@ -118,9 +124,25 @@ class PriceServer:
         if ticker not in self.closes:
             return None
         series = self.closes[ticker] * self.scale
+        extra = self.extra_rows.get(ticker)
+        if extra:
+            added = pd.Series([v for _, v in extra], index=pd.to_datetime([d for d, _ in extra]))
+            series = pd.concat([series, added])  # repeated dates stay, after the real rows
         if self.last_day is not None:
             series = series[series.index <= self.last_day]
         return series[(series.index >= first) & (series.index <= last)]
+
+    def _split_events(self, ticker: str) -> dict[str, dict[str, object]]:
+        events = {}
+        for day, (new, old) in self.splits.get(ticker, {}).items():
+            stamp = int(pd.Timestamp(day).timestamp()) + 13 * 3600 + 30 * 60
+            events[str(stamp)] = {
+                "date": stamp,
+                "numerator": new,
+                "denominator": old,
+                "splitRatio": f"{new}:{old}",
+            }
+        return events
 
     def _yahoo(self, request: Request) -> Reply:
         ticker = request.path.rsplit("/", 1)[-1]
@@ -146,7 +168,7 @@ class PriceServer:
                 "dataGranularity": "1d",
             },
             "timestamp": stamps,
-            "events": {"dividends": {}},
+            "events": {"dividends": {}, "splits": self._split_events(ticker)},
             "indicators": {
                 "quote": [
                     {
@@ -195,6 +217,9 @@ class PriceServer:
         ]
         return _json(rows[::-1])
 
+    def _split_factor(self, ticker: str, day: pd.Timestamp) -> float:
+        return _split_factor_of(self.splits.get(ticker, {}), day)
+
     def _tiingo(self, request: Request) -> Reply:
         if request.headers.get("authorization") != f"Token {self.tiingo_key}":
             return _json({"detail": "Invalid token."}, 401)
@@ -223,11 +248,16 @@ class PriceServer:
                 "adjOpen": value,
                 "adjVolume": 1000,
                 "divCash": 0.0,
-                "splitFactor": 1.0,
+                "splitFactor": self._split_factor(ticker, day),
             }
             for day, value in zip(series.index, series.tolist(), strict=True)
         ]
         return _json(rows)
+
+
+def _split_factor_of(splits: dict[str, tuple[int, int]], day: pd.Timestamp) -> float:
+    new, old = splits.get(f"{day:%Y-%m-%d}", (1, 1))
+    return new / old
 
 
 def period1_days(request: Request) -> pd.Timestamp:

@@ -340,3 +340,27 @@ def test_real_process_against_loopback(shared_server, isolated_cache, tmp_path) 
             rtol=0,
             atol=1e-10,
         )
+
+
+def test_suspect_prices_fail_the_fund_unless_allowed(prices_server) -> None:
+    """IJR's real 2:1 split of 2017-01-19 undone: the fund fails (exit 3) with the date and
+    the size; --allow-suspect-prices prints it with a warning line instead (exit 0)."""
+    closes = fixture_closes("IJR").copy()
+    closes[closes.index < "2017-01-19"] *= 2
+    prices_server.closes["IJR"] = closes
+    refused = run("returns", "IJR", "SPY", "--start", "2016-01", "--format", "csv")
+    assert refused.exit_code == 3, refused.stderr
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith("failed: IJR: suspect prices: split-like jump on 2017-01-19")
+    assert "--allow-suspect-prices" in line
+    header, _ = parse_csv(refused.stdout)
+    assert header == ["period", "SPY"]
+    allowed = run(
+        "returns", "IJR", "SPY", "--start", "2016-01", "--format", "csv", "--allow-suspect-prices"
+    )
+    assert allowed.exit_code == 0, allowed.stderr
+    (warning,) = allowed.stderr.splitlines()
+    assert warning.startswith("warning: IJR: split-like jump on 2017-01-19: the price fell")
+    assert warning.endswith("(used as is: suspect prices allowed)")
+    header, columns = parse_csv(allowed.stdout)
+    assert header == ["period", "IJR", "SPY"] and columns["IJR"]["2017-01"] < -0.45

@@ -219,11 +219,13 @@ def test_check_ticker_accepts_provider_punctuation() -> None:
 
 def test_clean_closes_sorts_dedupes_and_refuses_non_positive() -> None:
     series = clean_closes(
-        ["2024-01-03", "2024-01-02", "2024-01-03", "2024-01-04"], [3, 1, 2, None], what="t"
+        ["2024-01-03", "2024-01-02", "2024-01-03", "2024-01-04"], [2, 1, 2, None], what="t"
     )
-    assert series.tolist() == [1.0, 2.0]
+    assert series.tolist() == [1.0, 2.0]  # an identical repeat is dropped silently
     with pytest.raises(ParseError, match=r"non-positive.*2024-01-02"):
         clean_closes(["2024-01-02"], [0.0], what="t")
+    with pytest.raises(ParseError, match=r"non-finite price inf on 2024-01-02"):
+        clean_closes(["2024-01-02"], [float("inf")], what="t")
     with pytest.raises(ParseError, match="unreadable dates"):
         clean_closes(["02/01/2024"], [1.0], what="t")
 
@@ -460,3 +462,117 @@ def test_gzip_bytes_of_fixture_are_the_shared_bytes() -> None:
     text = gzip.decompress((PRICES_DIR / "etf-prices" / "SPY.csv.gz").read_bytes())
     assert text.startswith(b"Date,Close\n1993-01-29,")
     assert pd.read_csv(io.BytesIO(text)).shape == (8420, 2)
+
+
+# ------------------------------------------------------------------ injective cache keys
+
+
+def test_caret_ticker_and_plain_ticker_never_share_prices(prices_server, cache) -> None:
+    """The issue's case: ^GSPC was read from GSPC's entry, with no request made."""
+    prices_server.closes["GSPC"] = fixture_closes("SPY")
+    prices_server.closes["^GSPC"] = fixture_closes("VTV")
+    store = _store(prices_server, cache)
+    plain = store.history("GSPC")
+    index = store.history("^GSPC")
+    assert index.origin == "download" and len(prices_server.requests) == 2
+    assert prices_server.requests[1].path == "/v8/finance/chart/^GSPC"
+    np.testing.assert_array_equal(index.closes.to_numpy(), fixture_closes("VTV").to_numpy())
+    np.testing.assert_array_equal(plain.closes.to_numpy(), fixture_closes("SPY").to_numpy())
+    assert store.history("GSPC", offline=True).closes.equals(plain.closes)
+    assert store.history("^GSPC", offline=True).closes.equals(index.closes)
+
+
+@pytest.mark.parametrize("bad", ["MTUM.", "-SPY", "SP^Y", "A_B", "A/B", "^", "SP Y", "X" * 21])
+def test_tickers_no_provider_uses_are_refused_with_one_message(bad) -> None:
+    with pytest.raises(UsageError, match=r"is not a ticker: a ticker is 1 to 20 letters"):
+        check_ticker(bad)
+
+
+# ------------------------------------------------------------------ what parsing finds
+
+
+def test_split_events_are_read_from_yahoo_and_tiingo(prices_server, cache) -> None:
+    prices_server.splits["IJR"] = {"2017-01-19": (2, 1), "2005-06-09": (3, 1)}
+    expected = {"2005-06-09": 3.0, "2017-01-19": 2.0}
+    assert _store(prices_server, cache).history("IJR").splits == expected
+    assert _store(prices_server, cache, "tiingo").history("IJR").splits == expected
+    assert _store(prices_server, cache, "fmp").history("IJR").splits == {}
+    # Kept with the cached entry, so a later read from the cache still knows them.
+    assert _store(prices_server, cache).history("IJR", offline=True).splits == expected
+
+
+@pytest.mark.parametrize("source", ["yahoo", "fmp", "tiingo"])
+def test_a_repeated_date_with_another_price_is_recorded_by_every_provider(
+    prices_server, cache, source
+) -> None:
+    spy = fixture_closes("SPY")
+    prices_server.extra_rows["SPY"] = [("2020-03-31", 1.3 * spy["2020-03-31"])]
+    history = _store(prices_server, cache, source).history("SPY")
+    (issue,) = history.issues
+    assert (issue.kind, issue.day, issue.severe) == ("conflict", "2020-03-31", True)
+    assert "(30.0% apart)" in issue.message
+    assert history.closes.index.is_unique
+    assert _store(prices_server, cache, source).history("SPY", offline=True).issues == (issue,)
+
+
+def test_live_row_repeat_on_the_last_day_is_not_a_conflict() -> None:
+    """Providers repeat the current day with a live price: within 2% there, the last wins."""
+    series = clean_closes(
+        ["2024-01-02", "2024-01-03", "2024-01-03"], [1.0, 1.10, 1.11], what="t", strict=False
+    )
+    assert series.tolist() == [1.0, 1.11] and series.attrs["price_issues"] == []
+    with pytest.raises(ParseError, match=r"2 different prices on 2024-01-02: 1 and 1.01"):
+        clean_closes(["2024-01-02", "2024-01-02", "2024-01-03"], [1.0, 1.01, 1.0], what="t")
+
+
+def test_a_yfinance_history_file_with_an_unadjusted_split(tmp_path) -> None:
+    """yfinance's Stock Splits column is the file's split event list."""
+    closes = fixture_closes("IJR").copy()
+    closes[closes.index < "2017-01-19"] *= 2
+    splits = pd.Series(0.0, index=closes.index)
+    splits["2017-01-19"] = 2.0
+    frame = pd.DataFrame(
+        {"Close": closes, "Volume": 1000, "Dividends": 0.0, "Stock Splits": splits}
+    )
+    frame.index = frame.index.strftime("%Y-%m-%d 00:00:00-05:00")
+    frame.index.name = "Date"
+    path = tmp_path / "IJR.csv"
+    frame.to_csv(path)
+    loaded = FilePrices(path).load("IJR")
+    assert loaded.attrs["splits"] == {"2017-01-19": 2.0}
+    from factorxray.data.prices.sanity import check_prices
+
+    (issue,) = check_prices(loaded, splits=loaded.attrs["splits"], provider="the file")
+    assert issue.message.startswith("unadjusted 2:1 split on 2017-01-19: the price fell")
+
+
+def test_no_real_history_in_the_repository_trips_a_check() -> None:
+    """Every real daily history (the 20 fixture ETFs, each provider layout in formats/) and
+    every month-end series of the bundled snapshot (33 ETFs, US and international): the
+    checks find nothing."""
+    from factorxray import snapshot
+    from factorxray.data.prices.sanity import check_prices, market_moves
+    from tests._prices_server import TICKERS
+
+    daily = {ticker: fixture_closes(ticker) for ticker in TICKERS}
+    market_of = market_moves(daily)
+    for ticker, closes in daily.items():
+        assert check_prices(closes, market=market_of(ticker)) == [], ticker
+        assert check_prices(closes) == [], ticker
+    for path in sorted(FORMATS.rglob("*.csv*")):
+        for ticker, closes in parse_prices_file(path.read_bytes(), path.name, strict=False).items():
+            found = list(closes.attrs["price_issues"])
+            found += check_prices(closes, splits=closes.attrs.get("splits"))
+            assert found == [], (path.name, ticker)
+    month_ends = snapshot.month_end_prices(snapshot.tickers())
+    for ticker in month_ends.columns:
+        assert check_prices(month_ends[ticker].dropna()) == [], ticker
+
+
+def test_lenient_file_parsing_records_instead_of_refusing() -> None:
+    content = b"date,SPY\n2024-01-02,1\n2024-01-02,2\n2024-01-03,2\n2024-01-03,2\n2024-01-04,-1\n"
+    with pytest.raises(ParseError, match="repeated row"):
+        parse_prices_file(content, "mine.csv")
+    lenient = parse_prices_file(content, "mine.csv", strict=False)["SPY"]
+    assert lenient.tolist() == [2.0, 2.0]
+    assert [i.kind for i in lenient.attrs["price_issues"]] == ["conflict", "non-positive"]

@@ -196,10 +196,11 @@ def test_month_end_only_closes_give_every_return() -> None:
     from factorxray import snapshot
 
     prices = snapshot.month_end_prices(snapshot.tickers())
-    assert prices.shape[1] == 20
+    assert prices.shape[1] == len(snapshot.tickers()) >= 20
     monthly = monthly_total_returns(prices)
     for ticker in prices.columns:
-        returns = monthly[ticker].loc[monthly[ticker].first_valid_index() :]
+        series = monthly[ticker]
+        returns = series.loc[series.first_valid_index() : series.last_valid_index()]
         assert returns.notna().all() and len(returns) == prices[ticker].count() - 1, ticker
     # The same from the fixture's month-end closes.
     closes = fixture_closes("SPY").loc[:"2026-06-30"]
@@ -479,3 +480,166 @@ def test_file_source_gives_the_same_numbers(prices_server, tmp_path) -> None:
     assert from_file.attrs["sources"]["SPY"]["source"] == "file"
     everything = fetch_prices([], source="file", prices_file=path)
     assert list(everything.columns) == ["SPY", "VFMO"]
+
+
+# ------------------------------------------------------------------ price sanity
+
+#: Real splits of fixture ETFs, from the yfinance histories' "Stock Splits" column in
+#: ../shared/data/etf-prices-full/yf_history (the fixture closes are adjusted for them).
+REAL_SPLITS = {"IJR": {"2017-01-19": (2, 1), "2005-06-09": (3, 1)}, "RSP": {"2006-04-27": (4, 1)}}
+
+
+def unadjusted(ticker: str, day: str, new: int, old: int) -> pd.Series:
+    """A real history with one split undone: the closes before ``day`` times new/old."""
+    closes = fixture_closes(ticker).copy()
+    closes[closes.index < pd.Timestamp(day)] *= new / old
+    return closes
+
+
+def test_no_real_fixture_history_trips_a_false_alarm(prices_server) -> None:
+    """All 20 real ETF histories (1993-2026, March 2020 included), the real split events
+    listed by the provider: no failure, no warning."""
+    prices_server.splits.update(REAL_SPLITS)
+    returns = fetch_returns(list(TICKERS), max_workers=4, base_url=prices_server.url)
+    assert returns.attrs["failed"] == {} and returns.attrs["warnings"] == {}
+    assert list(returns.columns) == list(TICKERS)
+
+
+@pytest.mark.parametrize("source", ["yahoo", "tiingo", "fmp", "file"])
+def test_an_unadjusted_real_split_fails_the_fund_on_every_source(
+    prices_server, source, monkeypatch, tmp_path
+) -> None:
+    """IJR's real 2:1 split of 2017-01-19 undone: a -50% day. Yahoo and Tiingo list the
+    split; FMP and a plain file do not, so the rule finds it."""
+    monkeypatch.setenv("FMP_API_KEY", FMP_KEY)
+    monkeypatch.setenv("TIINGO_API_KEY", TIINGO_KEY)
+    prices_server.closes["IJR"] = unadjusted("IJR", "2017-01-19", 2, 1)
+    prices_server.splits.update(REAL_SPLITS)
+    kwargs: dict = {"base_url": prices_server.url}
+    if source == "file":
+        frame = pd.DataFrame({"IJR": prices_server.closes["IJR"], "SPY": fixture_closes("SPY")})
+        frame.index.name = "date"
+        frame.to_csv(tmp_path / "prices.csv")
+        kwargs = {"prices_file": tmp_path / "prices.csv"}
+    returns = fetch_returns(["IJR", "SPY"], source, **kwargs)
+    assert list(returns.columns) == ["SPY"]
+    reason = returns.attrs["failed"]["IJR"]
+    assert reason.startswith("suspect prices: ") and "--allow-suspect-prices" in reason
+    ijr = fixture_closes("IJR")
+    fell = f"fell {1 - 0.5 * ijr['2017-01-19'] / ijr['2017-01-18']:.1%}"  # 50.5%: that day -1%
+    if source in ("yahoo", "tiingo"):
+        provider = {"yahoo": "Yahoo", "tiingo": "Tiingo"}[source]
+        assert f"unadjusted 2:1 split on 2017-01-19: the price {fell} where {provider} " in reason
+    else:
+        assert f"split-like jump on 2017-01-19: the price {fell} (as a 2:1 split" in reason
+
+
+def test_allowing_suspect_prices_uses_them_with_a_warning(prices_server) -> None:
+    prices_server.closes["IJR"] = unadjusted("IJR", "2017-01-19", 2, 1)
+    returns = fetch_returns(["IJR", "SPY"], base_url=prices_server.url, allow_suspect_prices=True)
+    assert returns.attrs["failed"] == {}
+    (line,) = returns.attrs["warnings"]["IJR"]
+    assert line.startswith("split-like jump on 2017-01-19") and line.endswith(
+        "(used as is: suspect prices allowed)"
+    )
+    assert returns.loc["2017-01", "IJR"] == pytest.approx(-0.49, abs=0.02)  # the wrong month
+    assert "SPY" not in returns.attrs["warnings"]
+
+
+def test_findings_outside_the_months_kept_do_not_count(prices_server) -> None:
+    prices_server.closes["IJR"] = unadjusted("IJR", "2017-01-19", 2, 1)
+    later = fetch_returns(["IJR"], start="2017-02", base_url=prices_server.url)
+    assert later.attrs["failed"] == {} and later.attrs["warnings"] == {}
+    with pytest.raises(AllFailedError, match="2017-01-19"):
+        fetch_returns(["IJR"], start="2017-01", base_url=prices_server.url)
+    prices = fetch_prices(["IJR"], start="2017-01-20", base_url=prices_server.url)
+    assert prices.attrs["warnings"] == {}
+
+
+def test_a_conflicting_month_end_row_fails_the_fund_and_stays_reported(prices_server) -> None:
+    """The issue's case: a repeated 2020-03-31 row at 1.3 times the price flipped March 2020
+    from -12.5% to +13.7% without a word."""
+    spy = fixture_closes("SPY")
+    prices_server.extra_rows["SPY"] = [("2020-03-31", 1.3 * spy["2020-03-31"])]
+    returns = fetch_returns(["SPY", "MTUM"], base_url=prices_server.url)
+    reason = returns.attrs["failed"]["SPY"]
+    assert "2 different prices on 2020-03-31" in reason and "(30.0% apart)" in reason
+    # Read back from the cache (no request): the finding is kept with the entry.
+    before = len(prices_server.requests)
+    again = fetch_returns(["SPY"], base_url=prices_server.url, allow_suspect_prices=True)
+    assert len(prices_server.requests) == before
+    assert again.loc["2020-03", "SPY"] == pytest.approx(
+        1.3 * (1 + hand_monthly(spy)["2020-03"]) - 1
+    )
+    assert again.attrs["warnings"]["SPY"] == [
+        f"2 different prices on 2020-03-31: {spy['2020-03-31']:.6g} and "
+        f"{1.3 * spy['2020-03-31']:.6g} (30.0% apart) (the last one used: suspect prices allowed)"
+    ]
+
+
+def test_an_identical_repeated_row_is_harmless(prices_server) -> None:
+    spy = fixture_closes("SPY")
+    prices_server.extra_rows["SPY"] = [("2020-03-31", spy["2020-03-31"])]
+    returns = fetch_returns(["SPY"], base_url=prices_server.url)
+    assert returns.attrs["warnings"] == {}
+    assert returns.loc["2020-03", "SPY"] == pytest.approx(hand_monthly(spy)["2020-03"], abs=1e-15)
+
+
+def test_zero_and_negative_prices_fail_the_fund(prices_server) -> None:
+    closes = fixture_closes("VTV").copy()
+    closes["2015-06-10"] = 0.0
+    closes["2015-06-11"] = -3.0
+    prices_server.closes["VTV"] = closes
+    with pytest.raises(AllFailedError, match=r"non-positive price 0 on 2015-06-10 \(and 1 more"):
+        fetch_returns(["VTV"], base_url=prices_server.url)
+    allowed = fetch_returns(["VTV"], base_url=prices_server.url, allow_suspect_prices=True)
+    assert allowed.attrs["warnings"]["VTV"] == [
+        "non-positive price 0 on 2015-06-10 (that row left out: suspect prices allowed)",
+        "non-positive price -3 on 2015-06-11 (that row left out: suspect prices allowed)",
+    ]
+
+
+def test_spikes_and_stale_runs_are_warnings(prices_server) -> None:
+    vtv = fixture_closes("VTV").copy()
+    vtv["2015-06-10"] *= 1.6  # one bad quote
+    rsp = fixture_closes("RSP").copy()
+    frozen = (rsp.index >= "2014-03-03") & (rsp.index <= "2014-04-30")
+    rsp[frozen] = rsp["2014-03-03"]  # a frozen feed for two months
+    prices_server.closes.update(VTV=vtv, RSP=rsp)
+    returns = fetch_returns(["VTV", "RSP"], base_url=prices_server.url)
+    assert returns.attrs["failed"] == {}
+    rose = vtv["2015-06-10"] / vtv["2015-06-09"] - 1  # 1.6 times that day's own +1.2%
+    assert returns.attrs["warnings"]["VTV"] == [
+        f"one-day spike on 2015-06-10: the price rose {rose:.1%} and came back by 2015-06-11 "
+        "(a bad quote?)"
+    ]
+    (stale,) = returns.attrs["warnings"]["RSP"]
+    assert (
+        stale.startswith("stale prices: unchanged at ")
+        and f"for {frozen.sum()} trading days" in stale
+    )
+    assert "from 2014-03-03 to 2014-04-30" in stale
+
+
+def test_a_jump_the_market_shares_is_not_a_split(prices_server) -> None:
+    """Five funds halving on one day together: the market moved; alone, it is a split."""
+    day = pd.Timestamp("2019-06-03")
+    five = ["SPY", "VTV", "VBR", "RSP", "MTUM"]
+    for ticker in five:
+        closes = fixture_closes(ticker).copy()
+        closes[closes.index >= day] *= 0.5
+        prices_server.closes[ticker] = closes
+    together = fetch_returns(five, base_url=prices_server.url)
+    assert together.attrs["failed"] == {} and together.attrs["warnings"] == {}
+    alone = fetch_returns(["VTV", "QUAL"], base_url=prices_server.url, refresh=True)
+    assert "split-like jump on 2019-06-03" in alone.attrs["failed"]["VTV"]
+
+
+def test_failures_are_listed_in_the_order_asked_not_of_completion(prices_server) -> None:
+    """The first unknown ticker answers last (slow server): it is still listed first."""
+    prices_server.faults["NOSUCH1"] = [Reply(404, b"{}", sleep=0.5)]
+    with pytest.raises(AllFailedError) as info:
+        fetch_returns(["bad/one", "NOSUCH1", "NOSUCH2", "NOSUCH3"], base_url=prices_server.url)
+    assert list(info.value.failures) == ["bad/one", "NOSUCH1", "NOSUCH2", "NOSUCH3"]
+    returns = fetch_returns(["NOSUCH1", "SPY", "NOSUCH2"], base_url=prices_server.url)
+    assert list(returns.attrs["failed"]) == ["NOSUCH1", "NOSUCH2"]

@@ -10,6 +10,12 @@ Each result carries its provenance in ``.attrs`` (JSON-safe, string values)::
     attrs["sources"] = {"SPY": {"source": "yahoo", "first": "1993-01-29", "last": "2026-07-14",
                                 "fetched_at": "2026-07-15T08:00:00+00:00", "origin": "cache"}}
     attrs["failed"]  = {"NOSUCH": "Yahoo: No data found, symbol may be delisted (HTTP 404 ...)"}
+    attrs["warnings"] = {"JQUA": ["one-day spike on 2019-05-02: the price rose 52.0% and ..."]}
+
+Every history is checked before use (:mod:`factorxray.data.prices.sanity`): conflicting
+duplicate dates, unusable prices and split-like jumps fail the fund (its reason in
+``attrs["failed"]``) unless ``allow_suspect_prices=True``; spikes and stale runs, and the
+allowed findings, are one-line warnings in ``attrs["warnings"]`` (ticker -> lines).
 """
 
 from __future__ import annotations
@@ -27,8 +33,16 @@ import pandas as pd
 from factorxray.data.cache import Cache
 from factorxray.data.http import HttpClient
 from factorxray.data.prices import SOURCES, FilePrices, PriceHistory, PriceStore, get_provider
-from factorxray.data.prices.base import check_ticker
-from factorxray.errors import AllFailedError, FactorXrayError, InsufficientDataError, UsageError
+from factorxray.data.prices.base import ISSUES_ATTR, SPLITS_ATTR, PriceIssue
+from factorxray.data.prices.sanity import check_prices, market_moves
+from factorxray.data.tickers import check_ticker
+from factorxray.errors import (
+    AllFailedError,
+    FactorXrayError,
+    InsufficientDataError,
+    UsageError,
+    quote,
+)
 
 #: ``on_ticker_done(ticker, reason)``: reason is None on success, else why it failed.
 TickerCallback = Callable[[str, str | None], None]
@@ -39,6 +53,9 @@ _RF_DECIMAL_LIMIT = 0.05
 #: A month whose last close is more than this many calendar days before the month's last
 #: NYSE trading day has a gap at its end: its last close is not a month-end close.
 STALE_MONTH_END_DAYS = 7
+#: Findings listed per fund in ``attrs["warnings"]`` (the rest are counted).
+MAX_FINDINGS = 5
+_PROVIDER_NAMES = {"yahoo": "Yahoo", "fmp": "FMP", "tiingo": "Tiingo", "file": "the file"}
 
 
 # ----------------------------------------------------------------------------- the math
@@ -321,9 +338,10 @@ def _normalise_tickers(tickers: str | Iterable[str]) -> tuple[list[str], dict[st
     invalid: dict[str, str] = {}
     for item in raw:
         try:
-            symbol = check_ticker(str(item))
+            symbol = check_ticker(item)
         except UsageError as exc:
-            invalid[str(item)] = str(exc)
+            text = str(item)
+            invalid[text if len(text) <= 40 else quote(text, 40)] = str(exc)
             continue
         if symbol not in valid:
             valid.append(symbol)
@@ -403,22 +421,93 @@ def _read_file_histories(
     tickers: list[str], prices_file: str | os.PathLike[str], on_ticker_done: TickerCallback | None
 ) -> tuple[list[str], dict[str, PriceHistory], dict[str, str]]:
     prices = FilePrices(prices_file)
-    tickers = tickers or prices.tickers()
+    failures: dict[str, str] = {}
+    if not tickers:
+        tickers, invalid = _normalise_tickers(prices.tickers())
+        for ticker, reason in invalid.items():
+            failures[ticker] = f"{reason} (in {prices.path.name})"
     read_at = datetime.now().astimezone().isoformat(timespec="seconds")
     histories: dict[str, PriceHistory] = {}
-    failures: dict[str, str] = {}
     for ticker in tickers:
         reason = None
         try:
-            closes = prices.load(ticker)
-            if closes.empty:
+            loaded = prices.load(ticker)
+            if loaded.empty:
                 raise InsufficientDataError(f"no prices in {prices.path.name}")
-            histories[ticker] = PriceHistory(ticker, "file", closes, read_at, "file")
+            issues = tuple(loaded.attrs.get(ISSUES_ATTR, ()))
+            splits = dict(loaded.attrs.get(SPLITS_ATTR, {}))
+            closes = loaded.copy()
+            closes.attrs = {}
+            histories[ticker] = PriceHistory(
+                ticker, "file", closes, read_at, "file", issues, splits
+            )
         except FactorXrayError as exc:
             reason = failures[ticker] = " ".join(str(exc).split())
         if on_ticker_done is not None:
             on_ticker_done(ticker, reason)
     return tickers, histories, failures
+
+
+def _vet(
+    histories: dict[str, PriceHistory],
+    failures: dict[str, str],
+    *,
+    allow: bool,
+    window: tuple[str, str],
+) -> dict[str, list[str]]:
+    """Check every history; fail the suspect ones (unless allowed); return the warnings.
+
+    ``window`` (``YYYY-MM-DD`` bounds, inclusive) limits the findings to the days used.
+    """
+    market_of = market_moves({ticker: h.closes for ticker, h in histories.items()})
+    warnings: dict[str, list[str]] = {}
+    first, last = window
+    for ticker in list(histories):
+        history = histories[ticker]
+        found = list(history.issues) + check_prices(
+            history.closes,
+            splits=history.splits,
+            market=market_of(ticker),
+            provider=_PROVIDER_NAMES.get(history.source, history.source),
+        )
+        found = sorted(
+            {(i.day, i.kind, i.message): i for i in found if first <= i.day <= last}.values(),
+            key=lambda issue: issue.day,
+        )
+        severe = [issue for issue in found if issue.severe]
+        if severe and not allow:
+            del histories[ticker]
+            failures[ticker] = _suspect_reason(severe, len(found))
+        elif found:
+            warnings[ticker] = _finding_lines(found)
+    return warnings
+
+
+def _suspect_reason(severe: list[PriceIssue], total: int) -> str:
+    more = f" (and {total - 1} more finding(s))" if total > 1 else ""
+    return (
+        f"suspect prices: {severe[0].message}{more}; check the source, or use them anyway "
+        "with allow_suspect_prices=True (--allow-suspect-prices)"
+    )
+
+
+#: What allowing a severe finding did, by kind.
+_ALLOWED = {
+    "conflict": "the last one used",
+    "non-positive": "that row left out",
+    "split": "used as is",
+}
+
+
+def _finding_lines(found: list[PriceIssue]) -> list[str]:
+    lines = [
+        issue.message
+        + (f" ({_ALLOWED.get(issue.kind, 'used')}: suspect prices allowed)" if issue.severe else "")
+        for issue in found[:MAX_FINDINGS]
+    ]
+    if len(found) > MAX_FINDINGS:
+        lines.append(f"and {len(found) - MAX_FINDINGS} more finding(s) like these")
+    return lines
 
 
 def _load_histories(
@@ -481,6 +570,7 @@ def fetch_prices(
     max_workers: int = 8,
     on_ticker_done: TickerCallback | None = None,
     base_url: str | None = None,
+    allow_suspect_prices: bool = False,
 ) -> pd.DataFrame:
     """Daily dividend-adjusted closes of many tickers, fetched concurrently through the cache.
 
@@ -511,6 +601,10 @@ def fetch_prices(
         each ticker (for progress bars).
     base_url : str, optional
         The provider's address (default its ``FACTORXRAY_<SOURCE>_URL`` variable).
+    allow_suspect_prices : bool
+        Use histories the sanity checks find suspect (an unadjusted split, conflicting
+        duplicate dates, non-positive prices) instead of failing them; each finding is
+        then a warning (see :mod:`factorxray.data.prices.sanity`).
 
     Returns
     -------
@@ -518,7 +612,8 @@ def fetch_prices(
         One column per ticker that succeeded (in the order asked), a ``DatetimeIndex``
         named ``date`` (union of trading days, NaN where a fund has no price).
         ``attrs["sources"]``: ticker -> {source, first, last, fetched_at, origin};
-        ``attrs["failed"]``: ticker -> reason.
+        ``attrs["failed"]``: ticker -> reason (suspect prices included);
+        ``attrs["warnings"]``: ticker -> list of one-line findings in the range kept.
 
     Raises
     ------
@@ -534,6 +629,52 @@ def fetch_prices(
     'yahoo'
     """
     first, last = _parse_range(start, end)
+    return _fetch_prices(
+        tickers,
+        source,
+        first,
+        last,
+        window=(_day_text(first, "0000-00-00"), _day_text(last, "9999-99-99")),
+        prices_file=prices_file,
+        cache=cache,
+        offline=offline,
+        refresh=refresh,
+        max_workers=max_workers,
+        on_ticker_done=on_ticker_done,
+        base_url=base_url,
+        allow_suspect_prices=allow_suspect_prices,
+    )
+
+
+def _in_order(failures: dict[str, str], order: list[str]) -> dict[str, str]:
+    """Failures in a stable order, whatever order the downloads finished in: tickers that
+    are not symbols first (as given), then the others in the order asked."""
+    position = {ticker: i for i, ticker in enumerate(order)}
+    ranked = sorted(failures, key=lambda ticker: position.get(ticker, -1))
+    return {ticker: failures[ticker] for ticker in ranked}
+
+
+def _day_text(value: pd.Timestamp | None, default: str) -> str:
+    return default if value is None else f"{value:%Y-%m-%d}"
+
+
+def _fetch_prices(
+    tickers: str | Iterable[str],
+    source: str,
+    first: pd.Timestamp | None,
+    last: pd.Timestamp | None,
+    *,
+    window: tuple[str, str],
+    prices_file: str | os.PathLike[str] | None,
+    cache: Cache | None,
+    offline: bool,
+    refresh: bool,
+    max_workers: int,
+    on_ticker_done: TickerCallback | None,
+    base_url: str | None,
+    allow_suspect_prices: bool,
+) -> pd.DataFrame:
+    """:func:`fetch_prices` with the checked ``window`` given apart from the kept range."""
     order, histories, failures = _load_histories(
         tickers,
         source,
@@ -545,6 +686,8 @@ def fetch_prices(
         on_ticker_done=on_ticker_done,
         base_url=base_url,
     )
+    warnings = _vet(histories, failures, allow=allow_suspect_prices, window=window)
+    failures = _in_order(failures, order)
     kept: dict[str, pd.Series] = {}
     for ticker in order:
         if ticker not in histories:
@@ -558,6 +701,7 @@ def fetch_prices(
             )
             continue
         kept[ticker] = closes
+    failures = _in_order(failures, order)
     if not kept:
         raise _all_failed("prices", failures)
     prices = pd.DataFrame(kept, columns=list(kept), dtype=np.float64).sort_index()
@@ -565,6 +709,7 @@ def fetch_prices(
     prices.attrs = {
         "sources": {ticker: histories[ticker].record() for ticker in kept},
         "failed": {ticker: failures[ticker] for ticker in failures},
+        "warnings": {ticker: warnings[ticker] for ticker in kept if ticker in warnings},
     }
     return prices
 
@@ -591,6 +736,7 @@ def fetch_returns(
     max_workers: int = 8,
     on_ticker_done: TickerCallback | None = None,
     base_url: str | None = None,
+    allow_suspect_prices: bool = False,
 ) -> pd.DataFrame:
     """Monthly total returns (decimals) of many funds, from daily dividend-adjusted closes.
 
@@ -602,6 +748,8 @@ def fetch_returns(
     ----------
     tickers, source, prices_file, cache, offline, refresh, max_workers, on_ticker_done, base_url
         As in :func:`fetch_prices`.
+    allow_suspect_prices : bool
+        As in :func:`fetch_prices`: use suspect histories, their findings as warnings.
     start, end : str, date or Period, optional
         First and last month kept (``YYYY-MM``); the return of ``start`` still uses the
         previous month's last close.
@@ -612,7 +760,9 @@ def fetch_returns(
         One column per fund that succeeded, a contiguous monthly ``PeriodIndex`` named
         ``period``, NaN before a fund's first return. ``attrs["sources"]`` adds
         ``first_month``/``last_month`` to each fund's record; ``attrs["failed"]`` also lists
-        funds without a single complete monthly return (fewer than two month-end closes).
+        funds without a single complete monthly return (fewer than two month-end closes)
+        and funds with suspect prices; ``attrs["warnings"]``: fund -> one-line findings of
+        the price checks on the days behind the months kept.
 
     Raises
     ------
@@ -631,9 +781,16 @@ def fetch_returns(
     last_month = _parse_month(end, _END)
     if first_month is not None and last_month is not None and first_month > last_month:
         raise UsageError(f"{_START} {start} is after {_END} {end}")
-    prices = fetch_prices(
+    window = (  # the days whose moves the kept months' returns depend on
+        "0000-00-00" if first_month is None else f"{first_month.start_time:%Y-%m-%d}",
+        "9999-99-99" if last_month is None else f"{last_month.end_time:%Y-%m-%d}",
+    )
+    prices = _fetch_prices(
         tickers,
         source,
+        None,
+        None,
+        window=window,
         prices_file=prices_file,
         cache=cache,
         offline=offline,
@@ -641,6 +798,7 @@ def fetch_returns(
         max_workers=max_workers,
         on_ticker_done=on_ticker_done,
         base_url=base_url,
+        allow_suspect_prices=allow_suspect_prices,
     )
     monthly = monthly_total_returns(prices).loc[first_month:last_month]
     failures = dict(prices.attrs["failed"])
@@ -660,7 +818,12 @@ def fetch_returns(
     result = monthly[kept]
     valid = result.dropna(how="all").index
     result = result.loc[valid[0] : valid[-1]].copy()
-    result.attrs = {"sources": sources, "failed": failures}
+    warnings = prices.attrs["warnings"]
+    result.attrs = {
+        "sources": sources,
+        "failed": failures,
+        "warnings": {ticker: warnings[ticker] for ticker in kept if ticker in warnings},
+    }
     return result
 
 

@@ -2,7 +2,8 @@
 
 A thin wrapper over :func:`factorxray.returns.fetch_returns`. Exit codes: 0 when every
 ticker succeeded, 3 when some failed (each named on stderr, the others printed), 1 when
-none succeeded, 2 for bad options.
+none succeeded, 2 for bad options. Findings of the price checks are printed on stderr as
+``warning: TICKER: ...`` lines; they do not change the exit code.
 """
 
 from __future__ import annotations
@@ -68,6 +69,16 @@ def _report_failures(failures: dict[str, str]) -> None:
         )
 
 
+def _report_warnings(warnings: dict[str, list[str]]) -> None:
+    for ticker, lines in warnings.items():
+        for line in lines:
+            err_console.print(
+                f"[yellow]warning:[/] {escape(ticker)}: {escape(line)}",
+                soft_wrap=True,
+                highlight=False,
+            )
+
+
 @handle_errors
 def returns_command(
     ctx: typer.Context,
@@ -114,6 +125,15 @@ def returns_command(
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Update cached prices now, even if fresh.")
     ] = False,
+    allow_suspect_prices: Annotated[
+        bool,
+        typer.Option(
+            "--allow-suspect-prices",
+            help="Use price histories that look wrong (an unadjusted split, conflicting "
+            "duplicate dates, non-positive prices) instead of failing those funds; each "
+            "finding is printed as a warning.",
+        ),
+    ] = False,
 ) -> None:
     """Monthly total returns of funds, compounded from daily dividend-adjusted closes.
 
@@ -139,6 +159,7 @@ def returns_command(
                 offline=offline,
                 refresh=refresh,
                 on_ticker_done=lambda _ticker, _reason: progress.advance(task),
+                allow_suspect_prices=allow_suspect_prices,
             )
         except AllFailedError as exc:
             progress.stop()
@@ -148,6 +169,7 @@ def returns_command(
         write_csv(returns)
     else:
         out_console.print(returns_table(returns, chosen))
+    _report_warnings(returns.attrs.get("warnings", {}))
     failures = returns.attrs.get("failed", {})
     _report_failures(failures)
     if failures:

@@ -54,7 +54,12 @@ class PriceProvider(Protocol):
         ...
 
     def parse(self, ticker: str, content: bytes) -> pd.Series:
-        """Adjusted closes from a response body (see :func:`clean_closes` for the shape)."""
+        """Adjusted closes from a response body (see :func:`clean_closes` for the shape).
+
+        Parsed leniently: conflicting or unusable prices are left in
+        ``attrs["price_issues"]``, and the provider's split events, when the answer lists
+        them, in ``attrs["splits"]`` (see :func:`take_issues`).
+        """
         ...
 
     def describe_error(self, ticker: str, status: int, body: bytes) -> str | None:
@@ -90,12 +95,75 @@ def resolve_base_url(base_url: str | None, env: str, default: str) -> str:
     return chosen.rstrip("/")
 
 
-def clean_closes(dates: Any, closes: Any, *, what: str) -> pd.Series:
+@dataclass(frozen=True)
+class PriceIssue:
+    """Something wrong, or likely wrong, in a price history: where, what, and how bad.
+
+    Attributes
+    ----------
+    kind : str
+        ``"conflict"`` (one date, different prices; the last row is used when allowed),
+        ``"non-positive"`` (a price at or below zero, or not finite; its row is left out), ``"split"`` (an unadjusted or split-like jump),
+        ``"spike"`` (a jump that reverses within days) or ``"stale"`` (a long run of one
+        unchanged price). See :mod:`factorxray.data.prices.sanity`.
+    day : str
+        The date, ``YYYY-MM-DD``.
+    message : str
+        One line naming the date and the size, without the ticker.
+    severe : bool
+        True when the history should not be used unless the user allows suspect prices.
+    """
+
+    kind: str
+    day: str
+    message: str
+    severe: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-safe form kept in the cache metadata."""
+        return {"kind": self.kind, "day": self.day, "message": self.message, "severe": self.severe}
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> PriceIssue | None:
+        """Read back :meth:`to_dict`; None for anything else."""
+        if not isinstance(raw, dict):
+            return None
+        kind, day, message = raw.get("kind"), raw.get("day"), raw.get("message")
+        if not (isinstance(kind, str) and isinstance(day, str) and isinstance(message, str)):
+            return None
+        return cls(kind, day, message, bool(raw.get("severe")))
+
+
+#: Where the lenient parsers leave what they found (see :func:`clean_closes`).
+ISSUES_ATTR = "price_issues"
+#: Where a parser leaves the provider's split events: ``{"YYYY-MM-DD": ratio}``, ratio
+#: being new shares per old share (2.0 for a 2-for-1 split).
+SPLITS_ATTR = "splits"
+#: Two prices for one date that differ by less than this (relative) are the same price.
+SAME_PRICE = 1e-9
+#: On the last date of an answer, providers may repeat the day's row with a live price:
+#: two prices this close (relative) there are not a conflict; the later row is kept.
+LIVE_ROW_TOLERANCE = 0.02
+
+
+def clean_closes(dates: Any, closes: Any, *, what: str, strict: bool = True) -> pd.Series:
     """Build the canonical price series: float closes on a sorted, unique daily index.
 
-    Missing closes (None, NaN, empty text) are dropped; where a date repeats, its last row
-    wins (providers repeat the live row of the current day). Non-positive closes are an
-    error, because no return can be computed across them.
+    Missing closes (None, NaN, empty text) are dropped. Two problems are found here, in
+    the raw rows, before anything else sees them:
+
+    * a date given **different prices** (more than 1e-9 apart; on the answer's last date,
+      more than 2%, since providers repeat the current day's row with a live price);
+      identical repeats are dropped silently, and of conflicting ones the last row is kept;
+    * a price **at or below zero, or infinite**, through which no return can be computed;
+      the row is dropped.
+
+    (Where the user allows suspect prices, the series returned is what is used: the last
+    of conflicting rows, without the unusable ones.)
+
+    With ``strict`` (the default) either is a :class:`ParseError`. Otherwise they are
+    recorded as :class:`PriceIssue` objects (severe) in ``result.attrs["price_issues"]``,
+    for the caller to report, or to refuse unless the user allows suspect prices.
 
     Parameters
     ----------
@@ -105,6 +173,8 @@ def clean_closes(dates: Any, closes: Any, *, what: str) -> pd.Series:
         The adjusted closes, same length.
     what : str
         What is parsed, for error messages (e.g. ``"Yahoo answer for SPY"``).
+    strict : bool
+        Raise on conflicting or non-positive prices instead of recording them.
 
     Returns
     -------
@@ -114,25 +184,79 @@ def clean_closes(dates: Any, closes: Any, *, what: str) -> pd.Series:
     Raises
     ------
     ParseError
-        Unreadable dates or values, or a close at or below zero.
+        Unreadable dates or values; with ``strict``, a conflict or a bad price.
 
     Examples
     --------
     >>> clean_closes(["2024-01-03", "2024-01-02"], [2.0, 1.0], what="demo").tolist()
     [1.0, 2.0]
+    >>> lenient = clean_closes(["2024-01-02", "2024-01-02", "2024-01-03"], [1.0, 1.3, 1.1],
+    ...                        what="demo", strict=False)
+    >>> lenient.tolist(), lenient.attrs["price_issues"][0].message
+    ([1.3, 1.1], '2 different prices on 2024-01-02: 1 and 1.3 (30.0% apart)')
     """
     index = _to_dates(dates, what=what)
     values = _to_floats(closes)
     if len(values) != len(index):
         raise ParseError(f"{what}: {len(index)} dates but {len(values)} closes")
-    series = pd.Series(values, index=index.normalize(), name="adj_close")
-    series = series.dropna()
+    series = pd.Series(values, index=index.normalize(), name="adj_close").dropna()
+    issues = _conflicts(series) if series.index.has_duplicates else []
     series = series[~series.index.duplicated(keep="last")].sort_index()
-    if (series <= 0).any():
-        bad_day = series.index[np.argmax(series.to_numpy() <= 0)]
-        raise ParseError(f"{what}: non-positive adjusted close on {bad_day:%Y-%m-%d}")
+    bad = ~(np.isfinite(series.to_numpy()) & (series.to_numpy() > 0))
+    if bad.any():
+        for day, value in series[bad].items():
+            kind = "non-positive" if value <= 0 else "non-finite"
+            issues.append(
+                PriceIssue(
+                    "non-positive",
+                    f"{day:%Y-%m-%d}",
+                    f"{kind} price {value:g} on {day:%Y-%m-%d}",
+                    True,
+                )
+            )
+        series = series[~bad]
+    issues.sort(key=lambda issue: issue.day)
+    if strict and issues:
+        extra = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise ParseError(f"{what}: {issues[0].message}{extra}")
     series.index.name = "date"
+    if not strict:
+        series.attrs[ISSUES_ATTR] = issues
     return series
+
+
+def _conflicts(series: pd.Series) -> list[PriceIssue]:
+    """One issue per date given prices further apart than :data:`SAME_PRICE`."""
+    last_day = series.index.max()
+    issues = []
+    repeated = series[series.index.duplicated(keep=False)]
+    for day, group in repeated.groupby(level=0, sort=True):
+        low, high = float(group.min()), float(group.max())
+        if not (np.isfinite(low) and np.isfinite(high)) or low <= 0:
+            continue  # reported as an unusable price
+        apart = high / low - 1.0
+        tolerance = LIVE_ROW_TOLERANCE if day == last_day else SAME_PRICE
+        if apart <= tolerance:
+            continue
+        first, kept = float(group.iloc[0]), float(group.iloc[-1])
+        shown = f"{first:.6g} and {kept:.6g}" if first != kept else f"{low:.6g} to {high:.6g}"
+        issues.append(
+            PriceIssue(
+                "conflict",
+                f"{day:%Y-%m-%d}",
+                f"{group.nunique()} different prices on {day:%Y-%m-%d}: {shown} ({apart:.1%} "
+                "apart)",
+                severe=True,
+            )
+        )
+    return issues
+
+
+def take_issues(series: pd.Series) -> tuple[list[PriceIssue], dict[str, float]]:
+    """Remove and return what a lenient parse attached: its issues and split events."""
+    issues = list(series.attrs.pop(ISSUES_ATTR, []) or [])
+    splits = dict(series.attrs.pop(SPLITS_ATTR, {}) or {})
+    return issues, splits
 
 
 def _to_floats(closes: Any) -> np.ndarray:
@@ -173,8 +297,12 @@ def load_json(content: bytes, *, what: str) -> Any:
         raise ParseError(f"{what}: malformed JSON ({_short(exc, 80)})") from None
 
 
-def closes_from_rows(payload: Any, *, what: str) -> pd.Series:
-    """Adjusted closes from a JSON list of daily rows with ``date`` and ``adjClose`` (FMP, Tiingo)."""
+def closes_from_rows(payload: Any, *, what: str, split_field: str | None = None) -> pd.Series:
+    """Adjusted closes from a JSON list of daily rows with ``date`` and ``adjClose`` (FMP, Tiingo).
+
+    Parsed leniently (see :func:`clean_closes`). With ``split_field`` (Tiingo's
+    ``splitFactor``), rows whose factor is not 1 are the provider's split events.
+    """
     if not isinstance(payload, list):
         raise ParseError(f"{what}: expected a JSON list of daily rows")
     try:
@@ -182,7 +310,30 @@ def closes_from_rows(payload: Any, *, what: str) -> pd.Series:
         closes = [row["adjClose"] for row in payload]
     except (KeyError, TypeError):
         raise ParseError(f"{what}: rows without 'date' and 'adjClose'") from None
-    return clean_closes(dates, closes, what=what)
+    series = clean_closes(dates, closes, what=what, strict=False)
+    if split_field is not None:
+        factors = [row.get(split_field) for row in payload]
+        series.attrs[SPLITS_ATTR] = split_events(dates, factors)
+    return series
+
+
+def split_events(dates: Any, ratios: Any) -> dict[str, float]:
+    """``{"YYYY-MM-DD": ratio}`` for the rows whose split ratio is a number other than 0 or 1.
+
+    Examples
+    --------
+    >>> split_events(["2017-01-19", "2017-01-20"], [2.0, 1.0])
+    {'2017-01-19': 2.0}
+    """
+    values = _to_floats(ratios)
+    try:
+        days = _to_dates(dates, what="split events")
+    except ParseError:
+        return {}
+    if len(values) != len(days):
+        return {}
+    keep = np.isfinite(values) & (values > 0) & (np.abs(values - 1.0) > 1e-9)
+    return {f"{day:%Y-%m-%d}": float(v) for day, v in zip(days[keep], values[keep], strict=True)}
 
 
 def json_error_field(body: bytes, field: str) -> str | None:
@@ -198,6 +349,9 @@ def json_error_field(body: bytes, field: str) -> str | None:
 
 __all__ = [
     "EARLIEST",
+    "ISSUES_ATTR",
+    "SPLITS_ATTR",
+    "PriceIssue",
     "PriceProvider",
     "PriceRequest",
     "check_ticker",
@@ -206,4 +360,6 @@ __all__ = [
     "json_error_field",
     "load_json",
     "resolve_base_url",
+    "split_events",
+    "take_issues",
 ]

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from factorxray.data.prices.base import clean_closes
-from factorxray.errors import ParseError, UnknownTickerError, UsageError
+from factorxray.data.prices.base import SPLITS_ATTR, clean_closes, split_events
+from factorxray.errors import ParseError, UnknownTickerError, UsageError, quote
 
 #: Files bigger than this (after decompression) are refused.
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -62,6 +62,8 @@ _PRICE_FIELDS = frozenset(
     }
 )
 _SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq", ".txt")
+#: Columns holding split events (yfinance ``Stock Splits``, Alpha Vantage ``split_coefficient``).
+_SPLIT_NAMES = ("stock splits", "split_coefficient")
 
 
 def ticker_from_filename(name: str) -> str:
@@ -144,14 +146,18 @@ def _find(columns: dict[str, str], names: tuple[str, ...]) -> str | None:
     return None
 
 
+def _short(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check_unique(frame: pd.DataFrame, keys: list[str], name: str) -> None:
     duplicated = frame.duplicated(subset=keys, keep=False)
     if duplicated.any():
         first = frame.loc[duplicated, keys].iloc[0].tolist()
-        raise ParseError(f"{name}: repeated row for {', '.join(map(str, first))}")
+        raise ParseError(f"{name}: repeated row for {', '.join(quote(str(k), 30) for k in first)}")
 
 
-def parse_prices_file(content: bytes, name: str) -> dict[str, pd.Series]:
+def parse_prices_file(content: bytes, name: str, *, strict: bool = True) -> dict[str, pd.Series]:
     """Every ticker's adjusted closes in a prices file.
 
     Parameters
@@ -160,6 +166,12 @@ def parse_prices_file(content: bytes, name: str) -> dict[str, pd.Series]:
         The file's bytes (CSV, gzip-compressed CSV or Parquet).
     name : str
         The file name: it names the ticker of a single-ticker file, and error messages.
+    strict : bool
+        Refuse any repeated row, and conflicting or non-positive prices (default). Without
+        it, identical repeats are dropped and conflicting or unusable prices are left in
+        each series' ``attrs["price_issues"]`` (see
+        :func:`~factorxray.data.prices.base.clean_closes`); a ``Stock Splits`` or
+        ``split_coefficient`` column gives ``attrs["splits"]``.
 
     Returns
     -------
@@ -189,12 +201,17 @@ def parse_prices_file(content: bytes, name: str) -> dict[str, pd.Series]:
     ticker_col = _find(columns, _TICKER_NAMES)
     value_col = _value_column(columns, name, auto_adjusted=named_ticker is not None)
     if ticker_col is not None and value_col is not None:
-        return _read_long(frame, date_col, ticker_col, value_col, name)
+        return _read_long(frame, date_col, ticker_col, value_col, name, strict=strict)
     if value_col is not None:
         ticker = (named_ticker or ticker_from_filename(name)).upper()
-        _check_unique(frame, [date_col], name)
-        return {ticker: clean_closes(frame[date_col], frame[value_col], what=f"{name}")}
-    return _read_wide(frame, date_col, name)
+        if strict:
+            _check_unique(frame, [date_col], name)
+        closes = clean_closes(frame[date_col], frame[value_col], what=f"{name}", strict=strict)
+        split_col = _find(columns, _SPLIT_NAMES)
+        if not strict and split_col is not None:
+            closes.attrs[SPLITS_ATTR] = split_events(frame[date_col], frame[split_col])
+        return {ticker: closes}
+    return _read_wide(frame, date_col, name, strict=strict)
 
 
 def _value_column(columns: dict[str, str], name: str, *, auto_adjusted: bool) -> str | None:
@@ -219,28 +236,42 @@ def _value_column(columns: dict[str, str], name: str, *, auto_adjusted: bool) ->
 
 
 def _read_long(
-    frame: pd.DataFrame, date_col: str, ticker_col: str, value_col: str, name: str
+    frame: pd.DataFrame,
+    date_col: str,
+    ticker_col: str,
+    value_col: str,
+    name: str,
+    *,
+    strict: bool,
 ) -> dict[str, pd.Series]:
     tickers = frame[ticker_col].astype(str).str.strip().str.upper()
     frame = frame.assign(**{ticker_col: tickers})
-    _check_unique(frame, [ticker_col, date_col], name)
+    if strict:
+        _check_unique(frame, [ticker_col, date_col], name)
     return {
-        str(ticker): clean_closes(rows[date_col], rows[value_col], what=f"{name} ({ticker})")
+        str(ticker): clean_closes(
+            rows[date_col], rows[value_col], what=f"{name} ({_short(ticker)})", strict=strict
+        )
         for ticker, rows in frame.groupby(ticker_col, sort=False)
     }
 
 
-def _read_wide(frame: pd.DataFrame, date_col: str, name: str) -> dict[str, pd.Series]:
+def _read_wide(
+    frame: pd.DataFrame, date_col: str, name: str, *, strict: bool
+) -> dict[str, pd.Series]:
     tickers = [c for c in frame.columns if c != date_col and not c.lower().startswith("unnamed")]
     if not tickers:
-        raise ParseError(f"{name}: no ticker columns after '{date_col}'")
-    _check_unique(frame, [date_col], name)
+        raise ParseError(f"{name}: no ticker columns after {quote(date_col)}")
+    if strict:
+        _check_unique(frame, [date_col], name)
     result: dict[str, pd.Series] = {}
     for column in tickers:
         ticker = column.strip().upper()
         if ticker in result:
-            raise ParseError(f"{name}: ticker {ticker} appears in two columns")
-        result[ticker] = clean_closes(frame[date_col], frame[column], what=f"{name} ({ticker})")
+            raise ParseError(f"{name}: ticker {quote(ticker)} appears in two columns")
+        result[ticker] = clean_closes(
+            frame[date_col], frame[column], what=f"{name} ({_short(ticker)})", strict=strict
+        )
     return result
 
 
@@ -280,7 +311,7 @@ class FilePrices:
         if self.path.is_dir():
             return self._load_from_folder(ticker)
         if self._parsed is None:
-            self._parsed = parse_prices_file(_read_bytes(self.path), self.path.name)
+            self._parsed = parse_prices_file(_read_bytes(self.path), self.path.name, strict=False)
         if ticker not in self._parsed:
             held = ", ".join(sorted(self._parsed)[:12])
             raise UnknownTickerError(
@@ -294,7 +325,7 @@ class FilePrices:
         if self.path.is_dir():
             return sorted({ticker_from_filename(p.name) for p in self._folder_files()})
         if self._parsed is None:
-            self._parsed = parse_prices_file(_read_bytes(self.path), self.path.name)
+            self._parsed = parse_prices_file(_read_bytes(self.path), self.path.name, strict=False)
         return list(self._parsed)
 
     def _folder_files(self) -> list[Path]:
@@ -307,7 +338,7 @@ class FilePrices:
     def _load_from_folder(self, ticker: str) -> pd.Series:
         for candidate in self._folder_files():
             if ticker_from_filename(candidate.name) == ticker:
-                parsed = parse_prices_file(_read_bytes(candidate), candidate.name)
+                parsed = parse_prices_file(_read_bytes(candidate), candidate.name, strict=False)
                 if ticker in parsed:
                     return parsed[ticker]
                 if len(parsed) == 1:

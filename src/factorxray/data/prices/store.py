@@ -15,13 +15,18 @@ same way. That full answer replaces the cache only if it looks like the same his
 starting more than :data:`MAX_LATER_START_DAYS` after the cached first day, or holding
 fewer than :data:`MIN_ROWS_FRACTION` of the cached rows over the cached span, is refused
 (the cache is kept and the ticker fails, saying so).
+
+What the parser found wrong in an answer (conflicting duplicates, unusable prices: see
+:func:`~factorxray.data.prices.base.clean_closes`) and the provider's split events are kept
+in the metadata (``issues``, ``splits``) and returned with every later read of the entry,
+so a suspect history is reported every time it is used, not only when it was downloaded.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -30,13 +35,20 @@ import pandas as pd
 
 from factorxray.data.cache import Cache, CacheEntry, kept_copy_error
 from factorxray.data.http import HttpClient, redact_text, redact_url
-from factorxray.data.prices.base import EARLIEST, PriceProvider, clean_closes
+from factorxray.data.prices.base import (
+    EARLIEST,
+    PriceIssue,
+    PriceProvider,
+    clean_closes,
+    take_issues,
+)
 from factorxray.errors import (
     DataSourceError,
     HttpStatusError,
     NotCachedError,
     ParseError,
     UnknownTickerError,
+    quote,
     with_message,
 )
 
@@ -75,6 +87,10 @@ class PriceHistory:
         ``"cache"`` (fresh enough, no request), ``"offline"`` (cache only, any age),
         ``"download"`` (whole history), ``"tail"`` (only the new days were requested) or
         ``"file"``.
+    issues : tuple of PriceIssue
+        What parsing found wrong (conflicting duplicates, unusable prices), in date order.
+    splits : mapping of str to float
+        The provider's split events, ``{"YYYY-MM-DD": new shares per old share}``.
     """
 
     ticker: str
@@ -82,6 +98,8 @@ class PriceHistory:
     closes: pd.Series
     fetched_at: str
     origin: str
+    issues: tuple[PriceIssue, ...] = ()
+    splits: Mapping[str, float] = field(default_factory=dict)
 
     def record(self) -> dict[str, str]:
         """The JSON-safe summary kept in ``attrs["sources"]``."""
@@ -219,7 +237,7 @@ class PriceStore:
             cached = self._read_entry(ticker, entry)
             if cached is not None and len(cached):
                 try:
-                    return self._update_tail(ticker, cached)
+                    return self._update_tail(ticker, cached, entry)
                 except DataSourceError as exc:
                     raise kept_copy_error(exc, entry) from None
         return self._download_all(ticker)
@@ -239,10 +257,19 @@ class PriceStore:
                     "run without --offline to download them again"
                 )
             return self._download_all(ticker)
-        return PriceHistory(ticker, self.provider.name, closes, entry.meta["fetched_at"], origin)
+        issues, splits = _found_in(entry)
+        return PriceHistory(
+            ticker,
+            self.provider.name,
+            closes,
+            entry.meta["fetched_at"],
+            origin,
+            tuple(issues),
+            splits,
+        )
 
-    def _fetch(self, ticker: str, start: date) -> tuple[pd.Series, str]:
-        """Download and parse ``ticker`` from ``start`` to today; returns closes and the URL."""
+    def _fetch(self, ticker: str, start: date) -> _Answer:
+        """Download and parse ``ticker`` from ``start`` to today."""
         today = self._now().date()
         request = self.provider.request(ticker, start, today)
         what = f"{self.provider.name} prices for {ticker}"
@@ -262,10 +289,13 @@ class PriceStore:
             raise
         except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
             raise ParseError(
-                f"{what}: unexpected answer layout ({type(exc).__name__}: {exc})"
+                f"{what}: unexpected answer layout ({type(exc).__name__}: {quote(str(exc), 80)})"
             ) from None
-        url = redact_url(response.url)
-        return settled(closes, self._now()), url
+        issues, splits = take_issues(closes)
+        closes = settled(closes, self._now())
+        last = f"{closes.index[-1]:%Y-%m-%d}" if len(closes) else ""
+        issues = [issue for issue in issues if issue.day <= last]
+        return _Answer(closes, redact_url(response.url), issues, splits)
 
     def _explain(self, ticker: str, exc: DataSourceError) -> DataSourceError:
         """Add the provider's own words to an HTTP error; a 404 means an unknown ticker."""
@@ -281,14 +311,14 @@ class PriceStore:
         return HttpStatusError(message, status_code=exc.status_code, url=exc.url, body=exc.body)
 
     def _download_all(self, ticker: str, cached: pd.Series | None = None) -> PriceHistory:
-        closes, url = self._fetch(ticker, EARLIEST)
-        if closes.empty:
+        answer = self._fetch(ticker, EARLIEST)
+        if answer.closes.empty:
             raise UnknownTickerError(
                 f"{self.provider.name} returned no prices (unknown or delisted ticker?)"
             )
         if cached is not None:
-            self._check_replacement(ticker, cached, closes)
-        return self._store(ticker, closes, url, "download")
+            self._check_replacement(ticker, cached, answer.closes)
+        return self._store(ticker, answer, "download")
 
     def _check_replacement(self, ticker: str, cached: pd.Series, fresh: pd.Series) -> None:
         """Refuse a full download that would throw away much of a good cached history."""
@@ -313,25 +343,67 @@ class PriceStore:
             f"`factorxray cache clear {self.namespace}` and fetch again"
         )
 
-    def _update_tail(self, ticker: str, cached: pd.Series) -> PriceHistory:
+    def _update_tail(self, ticker: str, cached: pd.Series, entry: CacheEntry) -> PriceHistory:
         since = (cached.index[-1] - pd.Timedelta(days=OVERLAP_DAYS)).date()
-        tail, url = self._fetch(ticker, since)
-        if max_relative_gap(cached, tail) > RESCALE_TOLERANCE:
+        tail = self._fetch(ticker, since)
+        if max_relative_gap(cached, tail.closes) > RESCALE_TOLERANCE:
             return self._download_all(ticker, cached)
-        merged = pd.concat([cached[cached.index < tail.index[0]], tail])
-        return self._store(ticker, merged, url, "tail")
+        start = tail.closes.index[0]
+        merged = pd.concat([cached[cached.index < start], tail.closes])
+        old_issues, old_splits = _found_in(entry)
+        kept = [issue for issue in old_issues if issue.day < f"{start:%Y-%m-%d}"]
+        answer = _Answer(merged, tail.url, kept + tail.issues, {**old_splits, **tail.splits})
+        return self._store(ticker, answer, "tail")
 
-    def _store(self, ticker: str, closes: pd.Series, url: str, origin: str) -> PriceHistory:
+    def _store(self, ticker: str, answer: _Answer, origin: str) -> PriceHistory:
+        closes = answer.closes
         meta = {
-            "url": url,
+            "url": answer.url,
             "source": self.provider.name,
             "ticker": ticker,
             "first": f"{closes.index[0]:%Y-%m-%d}",
             "last": f"{closes.index[-1]:%Y-%m-%d}",
             "rows": len(closes),
+            "issues": [issue.to_dict() for issue in answer.issues],
+            "splits": dict(answer.splits),
         }
         entry = self.cache.put(self.namespace, ticker, closes_to_bytes(closes), meta)
-        return PriceHistory(ticker, self.provider.name, closes, entry.meta["fetched_at"], origin)
+        return PriceHistory(
+            ticker,
+            self.provider.name,
+            closes,
+            entry.meta["fetched_at"],
+            origin,
+            tuple(answer.issues),
+            dict(answer.splits),
+        )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A parsed provider answer: settled closes, the redacted URL, issues and split events."""
+
+    closes: pd.Series
+    url: str
+    issues: list[PriceIssue]
+    splits: dict[str, float]
+
+
+def _found_in(entry: CacheEntry) -> tuple[list[PriceIssue], dict[str, float]]:
+    """The issues and split events kept in an entry's metadata (tolerating older entries)."""
+    raw_issues = entry.meta.get("issues")
+    issues = [
+        issue
+        for issue in map(PriceIssue.from_dict, raw_issues if isinstance(raw_issues, list) else [])
+        if issue is not None
+    ]
+    raw_splits = entry.meta.get("splits")
+    splits: dict[str, float] = {}
+    if isinstance(raw_splits, dict):
+        for day, ratio in raw_splits.items():
+            if isinstance(day, str) and isinstance(ratio, int | float):
+                splits[day] = float(ratio)
+    return issues, splits
 
 
 __all__ = [

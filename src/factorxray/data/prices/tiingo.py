@@ -3,7 +3,8 @@
 ``GET {base}/tiingo/daily/{ticker}/prices?startDate=..&endDate=..&format=json`` with the
 header ``Authorization: Token KEY`` answers a JSON list (oldest first) of ``{date, close,
 high, low, open, volume, adjClose, adjHigh, adjLow, adjOpen, adjVolume, divCash,
-splitFactor}``, dates as ``2024-01-02T00:00:00.000Z``. Unknown tickers and bad keys answer
+splitFactor}``, dates as ``2024-01-02T00:00:00.000Z``; a ``splitFactor`` other than 1 marks
+a split (kept as the provider's split event for the sanity checks). Unknown tickers and bad keys answer
 404/401 with ``{"detail": ...}``.
 """
 
@@ -68,7 +69,7 @@ class TiingoProvider:
         payload = load_json(content, what=what)
         if isinstance(payload, dict):
             raise DataSourceError(f"Tiingo: {payload.get('detail') or payload}")
-        return closes_from_rows(payload, what=what)
+        return closes_from_rows(payload, what=what, split_field="splitFactor")
 
     def describe_error(self, ticker: str, status: int, body: bytes) -> str | None:
         """Tiingo's ``detail`` from an error answer, if any."""

@@ -7,9 +7,13 @@
                            "timestamp": [...],
                            "indicators": {"quote": [{"close": [...]}],
                                           "adjclose": [{"adjclose": [...]}]},
-                           "events": {"dividends": {...}}}],
+                           "events": {"dividends": {...},
+                                      "splits": {"1484836200": {"date": 1484836200,
+                                                 "numerator": 2, "denominator": 1}}}}],
                "error": null}}
 
+The split events (``events=split``) are kept for the price sanity checks: an adjusted close
+that still jumps by the split ratio on a listed split day is an unadjusted split.
 An unknown ticker answers 404 with ``chart.error = {"code": "Not Found", "description": ...}``.
 Timestamps are the session open in UTC; adding the exchange's ``gmtoffset`` gives the
 trading date.
@@ -24,7 +28,14 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from factorxray.data.prices.base import PriceRequest, clean_closes, load_json, resolve_base_url
+from factorxray.data.prices.base import (
+    SPLITS_ATTR,
+    PriceRequest,
+    clean_closes,
+    load_json,
+    resolve_base_url,
+    split_events,
+)
 from factorxray.errors import ParseError, UnknownTickerError
 
 DEFAULT_BASE_URL = "https://query1.finance.yahoo.com"
@@ -110,13 +121,46 @@ def _closes_from_result(result: dict[str, Any], what: str) -> pd.Series:
         ) from None
     if not isinstance(adjclose, list) or len(adjclose) != len(stamps):
         raise ParseError(f"{what}: {len(stamps)} timestamps but a different number of adjcloses")
-    offset = (result.get("meta") or {}).get("gmtoffset") or 0
+    meta = result.get("meta")
+    offset = (meta if isinstance(meta, dict) else {}).get("gmtoffset") or 0
     try:
-        seconds = np.asarray(stamps, dtype=np.int64) + int(offset)
-        days = pd.DatetimeIndex(pd.to_datetime(seconds, unit="s")).normalize()
+        days = _trading_days(stamps, offset)
     except (TypeError, ValueError, OverflowError):
         raise ParseError(f"{what}: unreadable timestamps") from None
-    return clean_closes(days, adjclose, what=what)
+    series = clean_closes(days, adjclose, what=what, strict=False)
+    series.attrs[SPLITS_ATTR] = _split_events(result.get("events"), offset)
+    return series
+
+
+def _trading_days(stamps: Any, offset: Any) -> pd.DatetimeIndex:
+    """Trading dates from session timestamps (UTC seconds) and the exchange's UTC offset."""
+    seconds = np.asarray(stamps, dtype=np.int64) + int(offset)
+    return pd.DatetimeIndex(pd.to_datetime(seconds, unit="s")).normalize()
+
+
+def _split_events(events: Any, offset: Any) -> dict[str, float]:
+    """``{"YYYY-MM-DD": numerator / denominator}`` from ``events.splits`` (empty if unreadable)."""
+    splits = events.get("splits") if isinstance(events, dict) else None
+    if not isinstance(splits, dict):
+        return {}
+    stamps, ratios = [], []
+    for event in splits.values():
+        if not isinstance(event, dict):
+            continue
+        try:
+            stamp = int(event["date"])
+            ratio = float(event["numerator"]) / float(event["denominator"])
+        except (KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError):
+            continue
+        stamps.append(stamp)
+        ratios.append(ratio)
+    if not stamps:
+        return {}
+    try:
+        days = _trading_days(stamps, offset)
+    except (TypeError, ValueError, OverflowError):
+        return {}
+    return split_events(days, ratios)
 
 
 __all__ = ["DEFAULT_BASE_URL", "ENV_URL", "YahooProvider"]
