@@ -3,9 +3,11 @@
 :func:`write_report` writes, into one folder:
 
 - ``index.html``: works offline (plotly.js embedded once, no external request of any kind),
-  with the header facts, an overview table, the funds that were not analyzed, the summary
-  heatmap, factor correlations with VIFs, per-fund beta bars, rolling betas and return
-  attribution, the methods and a factor glossary;
+  with the header facts (the verdict rules, the regions and models used), the warnings, an
+  overview table, the funds that were not analyzed, the summary heatmap, factor correlations
+  with VIFs, per-fund cards (factors used, verdict under each model of the ladder, time
+  robustness, region fit, beta bars, rolling betas and return attribution), the methods and
+  a factor glossary;
 - ``png/``: matplotlib copies of the charts (unless ``png=False``);
 - ``exposures.csv`` and ``summary.json`` (see :mod:`factorxray.report.exports`).
 """
@@ -36,6 +38,11 @@ if TYPE_CHECKING:
 __all__ = ["ReportData", "prepare", "write_report"]
 
 _TEMPLATE = "report.html.j2"
+#: A drift test's p-value below this is reported as style drift (as in the verdict notes).
+_DRIFT_LEVEL = 0.05
+#: The smallest p-value the sup-Wald table gives (``engine.breaks.P_VALUE_FLOOR``): read
+#: a p-value at the floor as "< 0.001".
+_DRIFT_P_FLOOR = 0.001
 
 
 @dataclass
@@ -56,6 +63,19 @@ class ReportData:
     rolling_missing: dict[str, str] = field(default_factory=dict)
     rolling_y_range: tuple[float, float] = (-0.5, 1.5)
     hac_range: tuple[int, int] | None = None
+    #: The verdict rules (one definition of significance for verdicts, charts and tables).
+    rules: Any = None
+    #: q-value at or below which a beta is marked (``†``): the run's FDR level, else 0.05.
+    fdr_level: float = 0.05
+    #: Per fund, the factors of its own model (a run mixing regions mixes models).
+    fund_terms: dict[str, list[str]] = field(default_factory=dict)
+    #: Funds x factors: ``material``, ``faint``, ``not significant`` or ``missing``
+    #: (:func:`factorxray.report.charts.beta_classes`); for the PNGs too.
+    classes: pd.DataFrame | None = None
+    #: Funds x factors: True where q <= ``fdr_level``.
+    fdr_marks: pd.DataFrame | None = None
+    #: The region whose factor returns the correlations and VIFs are of.
+    corr_region: str | None = None
 
 
 def prepare(analysis: Analysis) -> ReportData:
@@ -75,6 +95,9 @@ def prepare(analysis: Analysis) -> ReportData:
     analyzed = [f for f in results.params.index]
     groups = charts.category_groups(analysis.universe, analyzed)
     funds = [f for _, members in groups for f in members]
+    rules = charts.rules_from_meta(analysis.meta)
+    qvalues = getattr(analysis, "qvalues", None)
+    fdr_level = charts.fdr_level(analysis.meta)
     data = ReportData(
         analysis=analysis,
         threshold=threshold,
@@ -82,6 +105,11 @@ def prepare(analysis: Analysis) -> ReportData:
         funds=funds,
         y_range=charts.beta_range(results.params),
         hac_range=_hac_range(results),
+        rules=rules,
+        fdr_level=fdr_level,
+        fund_terms={f: exports.fund_terms(analysis, f) for f in funds},
+        classes=charts.beta_classes(results.params, results.tvalues, qvalues, rules),
+        fdr_marks=charts.fdr_marks(qvalues, fdr_level),
     )
     _add_diagnostics(data)
     _add_rolling(data)
@@ -102,6 +130,7 @@ def _add_diagnostics(data: ReportData) -> None:
     results = analysis.results
     factor_names = [c for c in results.params.columns if c != "alpha"]
     frame = analysis.factors[[c for c in factor_names if c in analysis.factors.columns]]
+    data.corr_region = analysis.factors.attrs.get("region") or analysis.meta.get("region")
     try:
         start, end = min(results.start), max(results.end)
         frame = frame.loc[start:end]
@@ -121,7 +150,6 @@ def _add_rolling(data: ReportData) -> None:
     analysis = data.analysis
     rolling = analysis.rolling
     results = analysis.results
-    factor_names = [c for c in results.params.columns if c != "alpha"]
     window = analysis.meta.get("rolling_window", 36)
     available = set(rolling.funds) if rolling is not None else set()
     for fund in data.funds:
@@ -132,7 +160,7 @@ def _add_rolling(data: ReportData) -> None:
             continue
         tilts = _fund_attr(analysis.universe, fund, "tilts")
         terms = charts.rolling_terms(
-            tilts, results.tvalues.loc[fund], factor_names, threshold=data.threshold
+            tilts, results.tvalues.loc[fund], data.fund_terms[fund], threshold=data.threshold
         )
         data.rolling_terms[fund] = terms
         data.rolling_data[fund] = rolling.plot_data(fund)
@@ -163,16 +191,27 @@ def _fund_attr(universe: Any, ticker: str, name: str, default: Any = None) -> An
 # ---------------------------------------------------------------------------- page
 
 
-#: Verdict status -> badge colour (see factorxray.verdicts.VERDICT_STATUSES).
+#: Verdict status -> badge colour (see factorxray.judge.verdicts.VERDICT_STATUSES).
 _STATUS_CLASSES = {
     "delivers": "good",
     "partly delivers": "warn",
+    "faint": "faint",
     "weak": "warn",
-    "tilted": "warn",
     "contradicts": "bad",
+    "not tested": "neutral",
     "neutral": "good",
-    "untested": "neutral",
+    "tilted": "warn",
     "no label": "neutral",
+}
+#: Check status -> badge colour (see factorxray.judge.verdicts.CHECK_STATUSES).
+_CHECK_CLASSES = {
+    "delivers": "good",
+    "faint": "faint",
+    "weak": "warn",
+    "absent": "warn",
+    "contradicts": "bad",
+    "not tested": "neutral",
+    "not estimated": "neutral",
 }
 
 
@@ -257,6 +296,50 @@ def _cov_text(cov_type: Any, hac_range: tuple[int, int] | None) -> str:
     return text
 
 
+def _regions_models(data: ReportData) -> list[dict[str, Any]]:
+    """Per region used: its model, the fallback note and the funds, in first-fund order."""
+    analysis = data.analysis
+    out: dict[str, dict[str, Any]] = {}
+    for fund in data.funds:
+        used = exports.fund_factors(analysis, fund)
+        region = str(used["region"] or "n/a")
+        entry = out.setdefault(
+            region, {"region": region, "model": used["model"], "note": used["note"], "funds": []}
+        )
+        entry["funds"].append(fund)
+    return list(out.values())
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _models_text(meta: dict[str, Any], used: list[dict[str, Any]]) -> str:
+    """E.g. "xray7" or "xray7 (us: 3 funds); ff6 (developed_ex_us: 8 funds, japan: 1 fund)"."""
+    by_model: dict[str, list[str]] = {}
+    for entry in used:
+        by_model.setdefault(str(entry["model"] or "n/a"), []).append(
+            f"{entry['region']}: {_plural(len(entry['funds']), 'fund')}"
+        )
+    requested = meta.get("requested_model")
+    if len(by_model) == 1:
+        model = next(iter(by_model))
+        if requested and requested != model:
+            return f"{model} (requested {requested})"
+        return model
+    text = "; ".join(f"{m} ({', '.join(parts)})" for m, parts in by_model.items())
+    return f"{text}; requested {requested}" if requested and requested not in by_model else text
+
+
+def _regions_text(used: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{e['region']} ({_plural(len(e['funds']), 'fund')})" for e in used)
+
+
+def _fallback_notes(used: list[dict[str, Any]]) -> str:
+    notes = list(dict.fromkeys(str(e["note"]) for e in used if e["note"]))
+    return "; ".join(notes)
+
+
 def _header(data: ReportData, generated_at: str, version: str) -> list[tuple[str, str]]:
     analysis = data.analysis
     meta = analysis.meta
@@ -268,19 +351,280 @@ def _header(data: ReportData, generated_at: str, version: str) -> list[tuple[str
     price = meta.get("price_source")
     if isinstance(price, dict):
         price = "; ".join(f"{k}: {v}" for k, v in price.items())
-    return [
-        ("Model", str(meta.get("model") or "n/a")),
-        ("Region", str(meta.get("region") or "n/a")),
-        ("Factor data vintage", _vintage_text(meta.get("factors_vintage"))),
-        ("Factor data", _factor_range_text(meta, exports.factors_limited_by(analysis.factors))),
+    used = _regions_models(data)
+    frames = _frames_by_region(data, used)
+    if len(frames) > 1:
+        vintages: dict[str, Any] = {}
+        for frame in frames.values():
+            vintages.update(frame.attrs.get("vintages") or {})
+        vintage = _vintage_text(vintages or meta.get("factors_vintage"))
+        factor_data = "; ".join(
+            f"{region}: {_factor_range_text(_frame_range(frame), exports.factors_limited_by(frame))}"
+            for region, frame in frames.items()
+        )
+    else:
+        vintage = _vintage_text(meta.get("factors_vintage"))
+        factor_data = _factor_range_text(meta, exports.factors_limited_by(analysis.factors))
+    models = meta.get("models") or []
+    rows = [
+        ("Model", _models_text(meta, used) if used else str(meta.get("model") or "n/a")),
+        ("Regions" if len(used) > 1 else "Region", _regions_text(used) or "n/a"),
+    ]
+    fallback = _fallback_notes(used)
+    if fallback:
+        rows.append(("Fallback", fallback))
+    rows += [
+        ("Model ladder", ", ".join(str(m) for m in models) if models else "not run"),
+        ("Factor data vintage", vintage),
+        ("Factor data", factor_data),
         ("Price source", str(price or "not recorded")),
         ("Covariance", _cov_text(results.cov_type, data.hac_range)),
-        ("Significance", f"|t| >= {data.threshold:g}"),
+        ("Rules", _rules_text(data)),
         ("Sample", sample),
-        ("Funds", f"{len(data.funds)} analyzed, {len(analysis.failed)} not analyzed"),
+        ("Funds", _funds_text(data)),
         ("Generated", generated_at),
         ("factorxray", version),
     ]
+    return rows
+
+
+def _rules_text(data: ReportData) -> str:
+    """The one definition of significance and size (``Rules.legend()``)."""
+    legend = data.analysis.meta.get("rules") or data.rules.legend()
+    return str(legend).lstrip("* ").strip()
+
+
+def _funds_text(data: ReportData) -> str:
+    analysis = data.analysis
+    text = f"{len(data.funds)} analyzed, {len(analysis.failed)} not analyzed"
+    warned = sum(1 for f in data.funds if getattr(analysis, "warnings", {}).get(f))
+    return text + (f", {warned} with warnings" if warned else "")
+
+
+def _frame_range(frame: pd.DataFrame) -> dict[str, Any]:
+    if not len(frame):
+        return {}
+    return {"factors_start": str(frame.index[0]), "factors_end": str(frame.index[-1])}
+
+
+def _frames_by_region(data: ReportData, used: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    frames = {}
+    for entry in used:
+        try:
+            frames[entry["region"]] = data.analysis.factors_for(entry["funds"][0])
+        except AttributeError:  # not an Analysis: one frame
+            frames[entry["region"]] = data.analysis.factors
+    return frames
+
+
+def _legend(data: ReportData) -> list[str]:
+    """How the charts and tables draw a beta: the one definition, in words."""
+    rules = data.rules
+    level = f"{data.fdr_level:g}"
+    return [
+        _rules_text(data) + ".",
+        f"Solid bars and coloured heatmap cells: significant and material. Outlined bars with "
+        f"a light fill, pale heatmap cells and the 'faint' badge: significant but "
+        f"|beta - pivot| < {rules.min_beta:g} (the pivot is 1 for Mkt-RF, 0 for the other "
+        f"factors): real, too small to act on. Faded bars and grey cells: not significant.",
+        f"{charts.FDR_MARK} beside a beta or t: its Benjamini-Hochberg q-value over the whole "
+        f"funds x factors table is at most {level} (it survives a false discovery rate of "
+        f"{data.fdr_level:.0%}).",
+    ]
+
+
+def _p_text(value: Any) -> str:
+    number = _finite(value)
+    if number is None:
+        return "n/a"
+    return "< 0.001" if number < 0.001 else f"{number:.3f}"
+
+
+def _t_text(value: Any) -> str:
+    return charts.format_t(value)
+
+
+def _beta_text(value: Any) -> str:
+    return _num(value, ".2f")
+
+
+def _share_text(value: Any) -> str:
+    number = _finite(value)
+    return "n/a" if number is None else f"{number:.0%}"
+
+
+def _drift_row(analysis: Any, fund: str) -> dict[str, Any] | None:
+    table = getattr(analysis, "drift", None)
+    if table is None or table.empty or fund not in table.index.get_level_values(0):
+        return None
+    rows = table.xs(fund, level=0)
+    first = rows.iloc[0]
+    p = _finite(first["p_value"])
+    floor = _finite(table.attrs.get("p_value_floor", _DRIFT_P_FLOOR)) or _DRIFT_P_FLOOR
+    return {
+        "p": p,
+        "p_text": _p_text(p) if p is None or p > floor else f"< {floor:g}",
+        "stat": _finite(first["stat"]),
+        "break": str(first["break_period"]),
+        "betas": {str(f): (row["before"], row["after"]) for f, row in rows.iterrows()},
+    }
+
+
+def _robust_cell(analysis: Any, fund: str, verdict: Any) -> dict[str, str]:
+    """The overview's compact "robust?" cell: models that agree, windows, drift."""
+    parts: list[str] = []
+    details: list[str] = []
+    status = getattr(verdict, "status", None)
+    ladder = getattr(analysis, "ladder", {}).get(fund) or {}
+    by_model = ladder.get("verdict_by_model") or {}
+    tested = {m: s for m, s in by_model.items() if s and s != "not tested"}
+    if status and status != "no label" and len(tested) > 1:
+        same = sum(1 for s in tested.values() if s == status)
+        parts.append(f"{same}/{len(tested)} models")
+        listed = ", ".join(f"{m} {s or 'not run'}" for m, s in by_model.items())
+        details.append(
+            f"verdict '{status}' under {same} of the {len(tested)} models that test it ({listed})"
+        )
+    shares = [
+        (str(c.tilt), c.robustness["share_of_windows"], c.robustness.get("windows"))
+        for c in getattr(verdict, "checks", ())
+        if _finite(c.robustness.get("share_of_windows")) is not None
+        and c.status not in ("not tested", "not estimated")
+    ]
+    if shares:
+        lowest = min(share for _, share, _ in shares)
+        parts.append(f"{lowest:.0%} windows")
+        window = analysis.meta.get("rolling_window", 36)
+        details.append(
+            "delivered in "
+            + ", ".join(
+                f"{_share_text(v)} of {n} {window}-month windows ({t})" for t, v, n in shares
+            )
+        )
+    drift = _drift_row(analysis, fund)
+    if drift and drift["p"] is not None:
+        if drift["p"] < _DRIFT_LEVEL:
+            parts.append(f"drift {drift['break']}")
+            details.append(f"style drift: sup-Wald p {drift['p_text']}, break {drift['break']}")
+        else:
+            parts.append("no drift")
+            details.append(f"no style drift: sup-Wald p {drift['p_text']}")
+    text = " · ".join(parts) if parts else "n/a"
+    return {"text": text, "title": "; ".join(details) or "no robustness check for this fund"}
+
+
+def _ladder_table(analysis: Any, fund: str, verdict: Any, used_model: Any) -> dict[str, Any] | None:
+    """The verdict and labelled betas of a fund under each model of the ladder."""
+    ladder = getattr(analysis, "ladder", {}).get(fund)
+    if not ladder:
+        return None
+    by_model = ladder.get("verdict_by_model") or {}
+    reasons = ladder.get("reason_by_model") or {}
+    models = [m for m in analysis.meta.get("models") or by_model if m in by_model] or list(by_model)
+    checks = list(getattr(verdict, "checks", ()))
+    tilts = [str(c.tilt) for c in checks]
+    multi = {str(c.tilt) for c in checks if c.tilt.is_multi}
+    rows = []
+    for model in models:
+        status = by_model.get(model)
+        cells = []
+        for tilt in tilts:
+            entry = (ladder.get("tilts") or {}).get(tilt, {})
+            check_status = (entry.get("by_model") or {}).get(model) or "not tested"
+            beta = _finite((entry.get("beta_by_model") or {}).get(model))
+            if beta is None:
+                value = ""
+            elif tilt in multi:
+                value = _plural(round(beta), "premium").replace("premiums", "premia")
+            else:
+                value = f"{beta:.2f}"
+            cells.append(
+                {
+                    "value": value,
+                    "status": check_status,
+                    "status_class": _CHECK_CLASSES.get(check_status, "neutral"),
+                }
+            )
+        rows.append(
+            {
+                "model": model,
+                "used": model == used_model,
+                "status": status or "not run",
+                "status_class": _status_class(status) if status else "neutral",
+                "reason": reasons.get(model, "") if status is None else "",
+                "cells": cells,
+            }
+        )
+    notes = [c.robustness.get("model_note") for c in checks if c.robustness.get("model_note")]
+    return {"tilts": tilts, "rows": rows, "notes": notes}
+
+
+def _time_table(analysis: Any, fund: str, verdict: Any) -> dict[str, Any]:
+    """Per labelled tilt: share of windows delivered, last window's beta, the drift test."""
+    window = analysis.meta.get("rolling_window", 36)
+    drift = _drift_row(analysis, fund)
+    rows = []
+    for check in getattr(verdict, "checks", ()):
+        facts = check.robustness
+        before_after = drift["betas"].get(check.tilt.factor) if drift else None
+        last = _finite(facts.get("last_window_beta"))
+        if check.tilt.is_multi and last is not None:
+            last_text = _plural(round(last), "premium").replace("premiums", "premia")
+        else:
+            last_text = _beta_text(last)
+        rows.append(
+            {
+                "tilt": str(check.tilt),
+                "share": _share_text(facts.get("share_of_windows")),
+                "share_value": _finite(facts.get("share_of_windows")),
+                "windows": facts.get("windows"),
+                "last": last_text,
+                "last_end": facts.get("last_window_end") or "",
+                "before": _beta_text(before_after[0]) if before_after else "",
+                "after": _beta_text(before_after[1]) if before_after else "",
+            }
+        )
+    if drift and drift["p"] is not None:
+        verdict_word = "style drift" if drift["p"] < _DRIFT_LEVEL else "no style drift"
+        drift_text = (
+            f"{verdict_word}: sup-Wald {_num(drift['stat'], '.2f')}, p {drift['p_text']}, "
+            f"most likely break after {drift['break']}"
+        )
+    else:
+        drift_text = ""
+    return {
+        "window": window,
+        "rows": rows,
+        "drift": drift_text,
+        "drifted": bool(drift and drift["p"] is not None and drift["p"] < _DRIFT_LEVEL),
+    }
+
+
+def _region_fit_rows(analysis: Any, fund: str, used_region: Any) -> list[dict[str, Any]]:
+    fit = getattr(analysis, "region_fit", {}).get(fund) or {}
+    better = getattr(analysis, "better_region", {}).get(fund)
+    rows = []
+    for region, r2 in sorted(fit.items(), key=lambda item: -(_finite(item[1]) or -1.0)):
+        rows.append(
+            {
+                "region": region,
+                "r2": _num(r2, ".3f"),
+                "used": region == used_region,
+                "better": region == better,
+            }
+        )
+    return rows
+
+
+def _alpha_facts(results: Any, fund: str) -> dict[str, Any]:
+    t = _finite(results.tvalues.loc[fund, "alpha"])
+    p = _finite(results.pvalues.loc[fund, "alpha"])
+    return {
+        "alpha_t": t,
+        "alpha_t_text": _t_text(t),
+        "alpha_p": p,
+        "alpha_p_text": _p_text(p),
+    }
 
 
 def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> str:
@@ -294,6 +638,8 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
     rsq, rsq_adj, nobs = results.rsquared, results.rsquared_adj, results.nobs
     alpha_ann = results.alpha_annualized
     window = analysis.meta.get("rolling_window", 36)
+    qvalues = getattr(analysis, "qvalues", None)
+    warnings = getattr(analysis, "warnings", {}) or {}
     specs: dict[str, Any] = {}
     counter = iter(range(1_000_000))
 
@@ -303,48 +649,73 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
         return key
 
     heatmap_id = add(
-        charts._beta_heatmap_spec(params, tvalues, data.groups, threshold=data.threshold)
+        charts._beta_heatmap_spec(
+            params,
+            tvalues,
+            data.groups,
+            threshold=data.threshold,
+            classes=data.classes,
+            marks=data.fdr_marks,
+        )
     )
     corr_id = add(charts._correlation_spec(data.corr, data.vif)) if data.corr is not None else None
     attribution_id = add(charts._attribution_bars_spec(analysis.attribution, data.funds))
 
     rows = []
     groups = []
+    anchors = {}
     for category, members in data.groups:
         cards = []
         for fund in members:
             index = len(rows)
             anchor = f"fund-{index}"
+            anchors[fund] = anchor
             verdict = analysis.verdicts.get(fund)
             status = getattr(verdict, "status", None)
             name = _fund_attr(universe, fund, "name", "")
             r2 = _finite(rsq[fund])
             alpha_geo = _finite(alpha_ann.loc[fund, "geometric"])
             start, end = str(results.start[fund]), str(results.end[fund])
+            used = exports.fund_factors(analysis, fund)
+            fund_warnings = [str(w) for w in warnings.get(fund) or []]
+            robust = _robust_cell(analysis, fund, verdict)
             row = {
                 "ticker": fund,
                 "anchor": anchor,
                 "name": name,
                 "category": category,
+                "region_used": str(used["region"] or ""),
+                "model_used": str(used["model"] or ""),
                 "status": _status_text(status),
                 "status_class": _status_class(status),
                 "r2": r2,
                 "r2_text": _num(r2, ".3f"),
                 "alpha": alpha_geo,
                 "alpha_text": _pct(alpha_geo),
+                **_alpha_facts(results, fund),
+                "robust": robust["text"],
+                "robust_title": robust["title"],
+                "warnings": fund_warnings,
                 "nobs": int(nobs[fund]),
                 "start": start,
                 "end": end,
             }
             rows.append(row)
+            terms = data.fund_terms.get(fund) or [c for c in params.columns if c != "alpha"]
+            own = ["alpha", *terms]
             bars_id = add(
                 charts._beta_bars_spec(
-                    params.loc[fund],
-                    tvalues.loc[fund],
-                    bse=bse.loc[fund],
-                    pvalues=pvalues.loc[fund],
+                    params.loc[fund, own],
+                    tvalues.loc[fund, own],
+                    bse=bse.loc[fund, own],
+                    pvalues=pvalues.loc[fund, own],
                     threshold=data.threshold,
                     y_range=data.y_range,
+                    classes=data.classes.loc[fund] if data.classes is not None else None,
+                    qvalues=qvalues.loc[fund]
+                    if qvalues is not None and fund in qvalues.index
+                    else None,
+                    fdr=data.fdr_level,
                 )
             )
             rolling_id = None
@@ -363,16 +734,27 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
                     charts._attribution_waterfall_spec(analysis.attribution.loc[fund])
                 )
             lags = results.hac_lags[fund]
-            checks, unintended = _verdict_parts(verdict)
+            parts = _verdict_parts(verdict)
+            label_region = _fund_attr(universe, fund, "region", "")
             cards.append(
                 {
                     **row,
                     "description": _fund_attr(universe, fund, "description", ""),
-                    "region": _fund_attr(universe, fund, "region", ""),
+                    "region": label_region,
+                    "model_note": used["note"] or "",
+                    "note_in_warnings": bool(
+                        used["note"] and any(used["note"] in w for w in fund_warnings)
+                    ),
+                    "label_region_differs": bool(
+                        label_region and label_region != row["region_used"]
+                    ),
                     "tilts": _tilts_text(_fund(universe, fund)),
                     "sentence": getattr(verdict, "sentence", "") if verdict is not None else "",
-                    "checks": checks,
-                    "unintended": unintended,
+                    **parts,
+                    "ladder": _ladder_table(analysis, fund, verdict, used["model"]),
+                    "time": _time_table(analysis, fund, verdict),
+                    "region_fit": _region_fit_rows(analysis, fund, used["region"]),
+                    "better_region": getattr(analysis, "better_region", {}).get(fund),
                     "r2_adj_text": _num(rsq_adj[fund], ".3f"),
                     "alpha_monthly_text": _pct(params.loc[fund, "alpha"], 3),
                     "alpha_arith_text": _pct(alpha_ann.loc[fund, "arithmetic"]),
@@ -391,6 +773,11 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
     not_analyzed = [
         {"ticker": t, "name": _fund_attr(universe, t, "name", ""), "reason": reason}
         for t, reason in analysis.failed.items()
+    ]
+    warning_items = [
+        {"ticker": f, "anchor": anchors[f], "text": str(text)}
+        for f in data.funds
+        for text in warnings.get(f) or []
     ]
     vif_rows = []
     if data.vif is not None:
@@ -415,22 +802,32 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
         ),
     }
     meta = analysis.meta
+    used_regions = _regions_models(data)
     context = {
-        "title": f"factorxray report: {meta.get('model') or 'factor model'}, "
-        f"{len(data.funds)} funds",
+        "title": f"factorxray report: {_title_model(meta, used_regions)}, {len(data.funds)} funds",
         "header": _header(data, generated_at, __version__),
+        "legend": _legend(data),
         "rows": rows,
         "groups": groups,
         "not_analyzed": not_analyzed,
+        "warnings": warning_items,
         "heatmap_id": heatmap_id,
         "corr_id": corr_id,
         "corr_span": data.corr_span,
+        "corr_region": data.corr_region if len(used_regions) > 1 else None,
         "diagnostics_error": data.diagnostics_error,
         "attribution_id": attribution_id,
         "vif_rows": vif_rows,
         "threshold": f"{data.threshold:g}",
+        "min_beta": f"{data.rules.min_beta:g}",
+        "fdr_mark": charts.FDR_MARK,
+        "fdr_level": f"{data.fdr_level:g}",
         "window": window,
-        "methods": glossary.methods(meta, hac_lags=data.hac_range),
+        "methods": glossary.methods(
+            meta,
+            hac_lags=data.hac_range,
+            used=[(e["region"], e["model"], len(e["funds"]), e["note"]) for e in used_regions],
+        ),
         "glossary": glossary_rows,
         "terms": list(glossary.TERMS.items()),
         "chart_counts": chart_counts,
@@ -443,23 +840,36 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
     return _environment().get_template(_TEMPLATE).render(**context)
 
 
-def _verdict_parts(verdict: Any) -> tuple[list[dict[str, str]], list[str]]:
-    """Per-tilt checks and unintended exposures of a verdict, as short display strings."""
+def _title_model(meta: dict[str, Any], used: list[dict[str, Any]]) -> str:
+    models = list(dict.fromkeys(str(e["model"]) for e in used if e["model"]))
+    if len(models) == 1:
+        return models[0]
+    if models:
+        return " and ".join(models)
+    return str(meta.get("model") or "factor model")
+
+
+def _verdict_parts(verdict: Any) -> dict[str, Any]:
+    """A verdict's checks, unintended, faint and implied loadings, as display strings."""
     if verdict is None:
-        return [], []
+        return {"checks": [], "unintended": [], "faint": [], "implied": []}
     detail = verdict.to_dict()
     checks = []
     for check in detail.get("tilts") or []:
         status = str(check.get("status", ""))
         beta, t = _finite(check.get("beta")), _finite(check.get("t"))
+        q = _finite(check.get("q"))
         if check.get("factor") == "multi":
-            count = "" if beta is None else f"{beta:.0f} significant premia"
+            count = "" if beta is None else _plural(round(beta), "material premium")
+            count = count.replace("premiums", "premia")
             evidence = ", ".join(check.get("factors") or [])
             text = count + (f" ({evidence})" if evidence else "")
         elif beta is None:
             text = ""
         else:
             text = f"beta {beta:.2f}" + ("" if t is None else f", t {t:.2f}")
+            if q is not None:
+                text += f", q {_p_text(q)}"
         checks.append(
             {
                 "tilt": str(check.get("tilt", "")),
@@ -468,20 +878,21 @@ def _verdict_parts(verdict: Any) -> tuple[list[dict[str, str]], list[str]]:
                 "text": text,
             }
         )
-    unintended = []
-    for item in detail.get("unintended") or []:
-        beta, t = _finite(item.get("beta")), _finite(item.get("t"))
-        numbers = (
-            ""
-            if beta is None
-            else f" (beta {beta:.2f}" + ("" if t is None else f", t {t:.2f}") + ")"
-        )
-        side = item.get("side")
-        unintended.append(f"{item.get('factor')}{f' {side}' if side else ''}{numbers}")
-    return checks, unintended
+    return {
+        "checks": checks,
+        "unintended": [_loading_text(item) for item in detail.get("unintended") or []],
+        "faint": [_loading_text(item) for item in detail.get("faint") or []],
+        "implied": [_loading_text(item) for item in detail.get("implied_by_label") or []],
+    }
 
 
-_CHECK_CLASSES = {"delivers": "good", "weak": "warn", "absent": "warn", "contradicts": "bad"}
+def _loading_text(item: dict[str, Any]) -> str:
+    beta, t = _finite(item.get("beta")), _finite(item.get("t"))
+    numbers = (
+        "" if beta is None else f" (beta {beta:.2f}" + ("" if t is None else f", t {t:.2f}") + ")"
+    )
+    side = item.get("side")
+    return f"{item.get('factor')}{f' {side}' if side else ''}{numbers}"
 
 
 @lru_cache(maxsize=1)

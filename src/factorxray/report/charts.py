@@ -6,8 +6,15 @@ private ``_*_spec`` function that returns the same figure as a plain dict (``dat
 validation and keeps the page fast to build. Tests check that every spec validates.
 
 Colours are shared with :mod:`factorxray.report.static_png`: betas use one diverging
-red-blue scale (red negative, blue positive) everywhere; insignificant betas are faded
-(bars) or grey (heatmap); each factor has one line colour in every time-series chart.
+red-blue scale (red negative, blue positive) everywhere; each factor has one line colour in
+every time-series chart.
+
+Every beta is drawn in one of three styles, by the verdicts' own rules
+(:class:`factorxray.judge.verdicts.Rules`, see :func:`beta_class`): *material* (significant
+and at least ``min_beta`` from its pivot: solid colour), *faint* (significant but smaller:
+a light fill with a coloured outline in the bars, a pale cell in the heatmap) and *not
+significant* (faded bars, grey cells). A dagger (``†``) marks betas whose
+Benjamini-Hochberg q-value is at most the FDR level (5% unless the run set one).
 
 User-supplied text (tickers, names, categories) is HTML-escaped before it goes into a
 figure, because plotly renders a subset of HTML in its text.
@@ -19,10 +26,13 @@ import html
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from factorxray.judge.verdicts import Rules
 
 __all__ = [
     "DIVERGING",
@@ -32,15 +42,20 @@ __all__ = [
     "attribution_bars",
     "attribution_waterfall",
     "beta_bars",
+    "beta_class",
+    "beta_classes",
     "beta_heatmap",
     "beta_range",
     "category_groups",
     "color_limit",
     "correlation_heatmap",
+    "fdr_level",
+    "fdr_marks",
     "format_t",
     "rolling_chart",
     "rolling_range",
     "rolling_terms",
+    "rules_from_meta",
     "significance_threshold",
 ]
 
@@ -57,6 +72,15 @@ DIVERGING: list[list[Any]] = [
 ]
 INSIGNIFICANT = "#e6e6e6"
 FAINT_TEXT = "#a0a0a0"
+#: Faint (significant but immaterial) heatmap cells: pale red / pale blue by sign.
+FAINT_NEGATIVE = "#f6dcdf"
+FAINT_POSITIVE = "#dbe7f3"
+#: Fill opacity of a faint bar (its outline is solid).
+FAINT_FILL_OPACITY = 0.18
+#: The mark of a beta whose q-value is at most the FDR level.
+FDR_MARK = "\u2020"
+#: Beta classes, in the order the legend names them.
+MATERIAL, FAINT, INSIGNIFICANT_CLASS, MISSING = "material", "faint", "not significant", "missing"
 TOTAL = "#4d4d4d"
 ALPHA_COLOR = "#8c564b"
 FADED_OPACITY = 0.25
@@ -93,6 +117,99 @@ def significance_threshold(meta: Mapping[str, Any] | None) -> float:
     except (TypeError, ValueError):
         return 2.0
     return value if math.isfinite(value) and value > 0 else 2.0
+
+
+def rules_from_meta(meta: Mapping[str, Any] | None) -> Rules:
+    """The verdict rules of a run (``t_threshold``, ``min_beta``, ``fdr`` of ``meta``).
+
+    Missing or unusable values take the defaults, so a hand-built analysis still renders.
+    """
+    from factorxray.errors import UsageError
+    from factorxray.judge.verdicts import DEFAULT_MIN_BETA, Rules
+
+    meta = meta or {}
+    min_beta = meta.get("min_beta")
+    try:
+        return Rules(
+            significance_threshold(meta),
+            DEFAULT_MIN_BETA if min_beta is None else float(min_beta),
+            meta.get("fdr"),
+        )
+    except (TypeError, ValueError, UsageError):
+        return Rules(significance_threshold(meta))
+
+
+def fdr_level(meta: Mapping[str, Any] | None) -> float:
+    """The q-value at or below which a beta gets the FDR mark: the run's ``fdr``, else 0.05."""
+    value = (meta or {}).get("fdr")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 0.05
+    return value if 0 < value < 1 else 0.05
+
+
+def beta_class(factor: str, beta: Any, t: Any, q: Any, rules: Rules) -> str:
+    """How a beta is drawn: ``material``, ``faint``, ``not significant`` or ``missing``.
+
+    The verdicts' definition (:class:`~factorxray.judge.verdicts.Rules`): significant when
+    ``|t| >= t_threshold`` (and ``q <= fdr`` when the run set an FDR level); material when
+    also ``|beta - pivot| >= min_beta``, the pivot being 1 for the market and 0 for the
+    other factors; significant but not material is *faint*.
+
+    Examples
+    --------
+    >>> from factorxray.judge.verdicts import Rules
+    >>> [beta_class("HML", b, t, None, Rules()) for b, t in ((0.3, 5), (0.03, 3), (0.3, 1))]
+    ['material', 'faint', 'not significant']
+    >>> beta_class("Mkt-RF", 0.98, 60.0, None, Rules())  # within 0.10 of the market's 1
+    'faint'
+    """
+    from factorxray.judge.sentences import pivot
+
+    b, t_value, q_value = _num(beta, 15), _num(t, 15), _num(q, 15)
+    if b is None or t_value is None:
+        return MISSING
+    if not rules.significant(t_value, q_value):
+        return INSIGNIFICANT_CLASS
+    return MATERIAL if rules.material(b - pivot(factor)) else FAINT
+
+
+def beta_classes(
+    params: pd.DataFrame,
+    tvalues: pd.DataFrame,
+    qvalues: pd.DataFrame | None,
+    rules: Rules,
+) -> pd.DataFrame:
+    """:func:`beta_class` of every fund and factor (``alpha`` left out), as a frame of str.
+
+    Shared by the HTML charts and tables and the PNG charts, so all use one definition.
+    """
+    factors = [c for c in params.columns if c != "alpha"]
+    q = (
+        qvalues.reindex(index=params.index, columns=factors)
+        if qvalues is not None
+        else pd.DataFrame(np.nan, index=params.index, columns=factors)
+    )
+    return pd.DataFrame(
+        [
+            [
+                beta_class(f, params.at[fund, f], tvalues.at[fund, f], q.at[fund, f], rules)
+                for f in factors
+            ]
+            for fund in params.index
+        ],
+        index=params.index,
+        columns=factors,
+        dtype=object,
+    )
+
+
+def fdr_marks(qvalues: pd.DataFrame | None, level: float = 0.05) -> pd.DataFrame:
+    """True where a beta's Benjamini-Hochberg q-value is at most ``level``."""
+    if qvalues is None:
+        return pd.DataFrame(dtype=bool)
+    return qvalues.le(level) & qvalues.notna()
 
 
 def factor_color(factor: str, position: int = 0) -> str:
@@ -312,15 +429,30 @@ def _beta_bars_spec(
     threshold: float = 2.0,
     y_range: tuple[float, float] | None = None,
     height: int = 340,
+    classes: pd.Series | None = None,
+    qvalues: pd.Series | None = None,
+    fdr: float = 0.05,
 ) -> dict[str, Any]:
     factors = [f for f in params.index if f != "alpha"]
     betas = params.reindex(factors)
     tvals = tvalues.reindex(factors)
     se = bse.reindex(factors) if bse is not None else pd.Series(np.nan, index=factors)
     pv = pvalues.reindex(factors) if pvalues is not None else pd.Series(np.nan, index=factors)
+    qv = qvalues.reindex(factors) if qvalues is not None else pd.Series(np.nan, index=factors)
     labels = [_text(f) for f in factors]
-    significant = [bool(np.isfinite(t) and abs(t) >= threshold) for t in tvals]
+    if classes is None:  # significance only (|t| >= threshold), as before the size rule
+        kinds = [
+            MATERIAL if np.isfinite(t) and abs(t) >= threshold else INSIGNIFICANT_CLASS
+            for t in tvals
+        ]
+    else:
+        kinds = [str(classes.get(f, INSIGNIFICANT_CLASS)) for f in factors]
+    marked = [bool(np.isfinite(q) and q <= fdr) for q in qv]
     colors = [POSITIVE if (b >= 0 or not np.isfinite(b)) else NEGATIVE for b in betas]
+    fills = [
+        _rgba(c, FAINT_FILL_OPACITY) if k == FAINT else c
+        for c, k in zip(colors, kinds, strict=True)
+    ]
     trace = {
         "type": "bar",
         "x": labels,
@@ -331,19 +463,27 @@ def _beta_bars_spec(
         "textfont": {"size": 10},
         "cliponaxis": False,
         "marker": {
-            "color": colors,
-            "opacity": [1.0 if s else FADED_OPACITY for s in significant],
-            "line": {"width": 0},
+            "color": fills,
+            "opacity": [FADED_OPACITY if k == INSIGNIFICANT_CLASS else 1.0 for k in kinds],
+            "line": {
+                "width": [1.5 if k == FAINT else 0 for k in kinds],
+                "color": colors,
+            },
         },
         "customdata": [
-            [_num(s), _num(t, 2), _num(p)] for s, t, p in zip(se, tvals, pv, strict=True)
+            [_num(s), _num(t, 2), _num(p), _num(q), kind]
+            for s, t, p, q, kind in zip(se, tvals, pv, qv, kinds, strict=True)
         ],
         "hovertemplate": (
             "<b>%{x}</b><br>beta %{y:.3f}<br>se %{customdata[0]:.3f}"
-            "<br>t %{customdata[1]:.2f}<br>p %{customdata[2]:.3f}<extra></extra>"
+            "<br>t %{customdata[1]:.2f}<br>p %{customdata[2]:.3f}"
+            "<br>q %{customdata[3]:.3f}<br>%{customdata[4]}<extra></extra>"
         ),
     }
-    ticktext = [f"{lab}<br>t={format_t(t)}" for lab, t in zip(labels, tvals, strict=True)]
+    ticktext = [
+        f"{lab}<br>t={format_t(t)}{FDR_MARK if mark else ''}"
+        for lab, t, mark in zip(labels, tvals, marked, strict=True)
+    ]
     yaxis: dict[str, Any] = {"title": {"text": "Beta"}, "zeroline": True}
     if y_range is not None:
         yaxis["range"] = [float(y_range[0]), float(y_range[1])]
@@ -371,10 +511,16 @@ def beta_bars(
     pvalues: pd.Series | None = None,
     threshold: float = 2.0,
     y_range: tuple[float, float] | None = None,
+    classes: pd.Series | None = None,
+    qvalues: pd.Series | None = None,
+    fdr: float = 0.05,
 ) -> Any:
     """Bar chart of one fund's factor betas, the seed article's per-fund chart.
 
-    The x labels carry the t-values; bars with |t| below ``threshold`` are faded.
+    The x labels carry the t-values (with ``†`` where q <= ``fdr``). Without ``classes``,
+    bars with |t| below ``threshold`` are faded; with them (see :func:`beta_classes`),
+    material bars are solid, faint ones a light fill with a coloured outline, and
+    insignificant ones faded.
 
     Parameters
     ----------
@@ -386,6 +532,12 @@ def beta_bars(
         |t| at or above which a beta is significant.
     y_range : tuple of float, optional
         Fixed y-range, e.g. :func:`beta_range` of all funds so the charts compare.
+    classes : Series, optional
+        One fund's row of :func:`beta_classes`.
+    qvalues : Series, optional
+        Benjamini-Hochberg q-values, for the hover and the ``†`` mark.
+    fdr : float
+        The q-value at or below which a beta is marked.
 
     Returns
     -------
@@ -393,7 +545,15 @@ def beta_bars(
     """
     return _figure(
         _beta_bars_spec(
-            params, tvalues, bse=bse, pvalues=pvalues, threshold=threshold, y_range=y_range
+            params,
+            tvalues,
+            bse=bse,
+            pvalues=pvalues,
+            threshold=threshold,
+            y_range=y_range,
+            classes=classes,
+            qvalues=qvalues,
+            fdr=fdr,
         )
     )
 
@@ -418,13 +578,34 @@ def _beta_heatmap_spec(
     groups: Sequence[tuple[str, Sequence[str]]],
     *,
     threshold: float = 2.0,
+    classes: pd.DataFrame | None = None,
+    marks: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     factors = [c for c in params.columns if c != "alpha"]
     funds = [f for _, members in groups for f in members]
     betas = params.loc[funds, factors].to_numpy(float)
     tvals = tvalues.loc[funds, factors].to_numpy(float)
-    significant = np.isfinite(tvals) & (np.abs(tvals) >= threshold)
-    text = [[_fmt(v) for v in row] for row in betas]
+    if classes is None:  # significance only (|t| >= threshold)
+        kinds = np.where(
+            np.isfinite(tvals) & (np.abs(tvals) >= threshold), MATERIAL, INSIGNIFICANT_CLASS
+        )
+        kinds = np.where(np.isfinite(betas), kinds, MISSING)
+    else:
+        kinds = classes.reindex(index=funds, columns=factors).fillna(MISSING).to_numpy(object)
+    marked = (
+        marks.reindex(index=funds, columns=factors).fillna(False).to_numpy(bool)
+        if marks is not None and not marks.empty
+        else np.zeros(betas.shape, dtype=bool)
+    )
+    text = [
+        [
+            "" if kind == MISSING else _fmt(v) + (FDR_MARK if mark else "")
+            for v, kind, mark in zip(brow, krow, mrow, strict=True)
+        ]
+        for brow, krow, mrow in zip(betas, kinds, marked, strict=True)
+    ]
+    significant = kinds == MATERIAL
+    faint = kinds == FAINT
     rows = list(range(len(funds)))
     labels = [_text(f) for f in factors]
     limit = color_limit(params.loc[funds])
@@ -432,14 +613,21 @@ def _beta_heatmap_spec(
         [_num(b) if s else None for b, s in zip(brow, srow, strict=True)]
         for brow, srow in zip(betas, significant, strict=True)
     ]
-    z_ins = [[0 if not s else None for s in srow] for srow in significant]
+    z_ins = [[0 if k == INSIGNIFICANT_CLASS else None for k in krow] for krow in kinds]
+    z_faint = [
+        [(1 if b >= 0 else -1) if f else None for b, f in zip(brow, frow, strict=True)]
+        for brow, frow in zip(betas, faint, strict=True)
+    ]
     custom = [
-        [[_text(fund), _num(t, 2), label] for t, label in zip(trow, textrow, strict=True)]
-        for fund, trow, textrow in zip(funds, tvals, text, strict=True)
+        [
+            [_text(fund), _num(t, 2), label or "n/a", str(kind)]
+            for t, label, kind in zip(trow, textrow, krow, strict=True)
+        ]
+        for fund, trow, textrow, krow in zip(funds, tvals, text, kinds, strict=True)
     ]
     hover = (
         "<b>%{customdata[0]}</b> %{x}<br>beta %{customdata[2]}<br>t %{customdata[1]:.2f}"
-        "<extra></extra>"
+        "<br>%{customdata[3]}<extra></extra>"
     )
     common = {
         "x": labels,
@@ -481,15 +669,35 @@ def _beta_heatmap_spec(
         **common,
         "z": z_ins,
         "text": [
-            ["" if sig else t for t, sig in zip(trow, srow, strict=True)]
-            for trow, srow in zip(text, significant, strict=True)
+            [t if k == INSIGNIFICANT_CLASS else "" for t, k in zip(trow, krow, strict=True)]
+            for trow, krow in zip(text, kinds, strict=True)
         ],
         "colorscale": [[0, INSIGNIFICANT], [1, INSIGNIFICANT]],
         "zmin": 0,
         "zmax": 1,
         "showscale": False,
         "textfont": {"color": FAINT_TEXT, "size": 11},
-        "name": f"|t| < {threshold:g}",
+        "name": "not significant",
+    }
+    faint_trace = {
+        "type": "heatmap",
+        **common,
+        "z": z_faint,
+        "text": [
+            [t if f else "" for t, f in zip(trow, frow, strict=True)]
+            for trow, frow in zip(text, faint, strict=True)
+        ],
+        "colorscale": [
+            [0, FAINT_NEGATIVE],
+            [0.5, FAINT_NEGATIVE],
+            [0.5, FAINT_POSITIVE],
+            [1, FAINT_POSITIVE],
+        ],
+        "zmin": -1,
+        "zmax": 1,
+        "showscale": False,
+        "textfont": {"color": "#555555", "size": 11},
+        "name": "faint",
     }
     shapes = []
     annotations = []
@@ -539,7 +747,8 @@ def _beta_heatmap_spec(
         shapes=shapes,
         annotations=annotations,
     )
-    return {"data": [ins_trace, sig_trace], "layout": layout}
+    data = [ins_trace, faint_trace, sig_trace] if faint.any() else [ins_trace, sig_trace]
+    return {"data": data, "layout": layout}
 
 
 def beta_heatmap(
@@ -548,19 +757,28 @@ def beta_heatmap(
     groups: Sequence[tuple[str, Sequence[str]]],
     *,
     threshold: float = 2.0,
+    classes: pd.DataFrame | None = None,
+    marks: pd.DataFrame | None = None,
 ) -> Any:
     """Summary heatmap of all funds' betas, masked by significance (the seed's last chart).
 
-    Significant cells are coloured on the diverging scale; cells with |t| below
-    ``threshold`` are grey with faint text. Rows follow ``groups`` (see
-    :func:`category_groups`), with black lines between categories and the category names
-    on the right.
+    Without ``classes``, cells with |t| at or above ``threshold`` are coloured on the
+    diverging scale and the others grey with faint text. With ``classes`` (see
+    :func:`beta_classes`), material cells are coloured, faint ones pale red or pale blue,
+    insignificant ones grey, and a term a fund's model lacks is blank. ``marks`` (see
+    :func:`fdr_marks`) adds ``†`` to the cells whose q-value passes the FDR level. Rows
+    follow ``groups`` (see :func:`category_groups`), with black lines between categories
+    and the category names on the right.
 
     Returns
     -------
     plotly.graph_objects.Figure
     """
-    return _figure(_beta_heatmap_spec(params, tvalues, groups, threshold=threshold))
+    return _figure(
+        _beta_heatmap_spec(
+            params, tvalues, groups, threshold=threshold, classes=classes, marks=marks
+        )
+    )
 
 
 def _correlation_spec(corr: pd.DataFrame, vif: pd.Series | None = None) -> dict[str, Any]:
@@ -733,7 +951,8 @@ def rolling_chart(
 
 
 def _attribution_parts(row: pd.Series) -> tuple[list[str], list[float]]:
-    parts = [c for c in row.index if c not in ("fitted", "total")]
+    """Alpha and the factors of one fund's attribution (NaN: a term its model lacks)."""
+    parts = [c for c in row.index if c not in ("fitted", "total") and _num(row[c]) is not None]
     return parts, [float(row[c]) for c in parts]
 
 

@@ -5,7 +5,7 @@ Everything here is plain text (no markup): the template escapes it like any othe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["FACTORS", "TERMS", "factor_label", "methods"]
@@ -56,8 +56,30 @@ TERMS: dict[str, str] = {
     "the other factors fixed: the fund's exposure, or loading, on that factor.",
     "Alpha": "The average monthly return the factors do not explain. Shown monthly and "
     "annualized; a small negative alpha often just reflects fees.",
-    "t-value": "A beta divided by its standard error. |t| of about 2 or more means the exposure "
-    "is unlikely to be noise; smaller |t| values are shown faded or grey.",
+    "t-value": "A beta divided by its standard error. At or above the threshold (|t| >= 2 by "
+    "default) the exposure counts as significant, unlikely to be noise; below it the beta is "
+    "shown faded or grey. A tilt with a threshold (Mkt-RF<1) is tested against it.",
+    "Material, faint": "A significant beta is material when it is at least 0.10 (by default) "
+    "away from its pivot, 1 for the market and 0 for the other factors. A long-only fund's "
+    "loadings are diluted by its market exposure, so a loading of 0.03 can be highly "
+    "significant and still say nothing about its label: such a loading is called faint, "
+    "shown with an outlined bar or a pale cell, and never counted as a delivered tilt or an "
+    "unintended one.",
+    "q-value (FDR)": "The Benjamini-Hochberg q-value of a beta over the whole table of funds x "
+    "factors (alpha left out): the smallest false discovery rate at which it would still be a "
+    "discovery. Scanning 20 funds x 7 factors runs 140 tests, and some pass p < 0.05 by "
+    "chance; a dagger marks the betas with q at or below 0.05 (or the run's --fdr level).",
+    "Model ladder": "The same fund regressed on every model from CAPM to xray7 over the same "
+    "months. A tilt whose verdict changes with the model (e.g. value that disappears once VOL "
+    "is added) is flagged; a model without the tilt's factor cannot test it ('not tested').",
+    "Share of windows": "In how many rolling windows the tilt delivered by the same rule "
+    "(significant and material on the promised side), and the beta of the last window.",
+    "Style drift": "Andrews' (1993) sup-Wald test for a structural break at an unknown date in "
+    "the labelled betas (15% trimming, White covariance), with p-values from its own asymptotic "
+    "distribution, not the chi-square: it tells a loading that moved from noise.",
+    "Region fit": "The R² of the Fama/French five-factor model on each region's factors whose "
+    "files are at hand. When another region's R² is higher by 0.05 or more, the fund is "
+    "probably judged on the wrong region and the report warns.",
     "R²": "The share of the fund's monthly return variance the factors explain. Close to 1 "
     "for diversified equity funds.",
     "HAC standard errors": "Newey-West standard errors, robust to heteroskedasticity and to "
@@ -102,16 +124,24 @@ def _hac_text(cov_type: str, lags: tuple[int, int] | None) -> str:
     return "Standard errors are the classical (non-robust) OLS ones."
 
 
-def methods(meta: Mapping[str, Any], *, hac_lags: tuple[int, int] | None = None) -> list[str]:
+def methods(
+    meta: Mapping[str, Any],
+    *,
+    hac_lags: tuple[int, int] | None = None,
+    used: Sequence[tuple[str, str, int, str | None]] | None = None,
+) -> list[str]:
     """The methods section as a list of plain-text paragraphs.
 
     Parameters
     ----------
     meta : mapping
-        ``Analysis.meta`` (model, region, cov_type, t_threshold, min_months, rolling_window,
-        factors_vintage, price_source ...).
+        ``Analysis.meta`` (model, region, cov_type, t_threshold, min_beta, fdr, models,
+        min_months, rolling_window, factors_vintage, price_source ...).
     hac_lags : tuple of int, optional
         Smallest and largest HAC lag used across funds.
+    used : sequence of (region, model, number of funds, fallback note), optional
+        The factors the funds were regressed on, per region (default: the run's model and
+        region for every fund).
 
     Returns
     -------
@@ -123,6 +153,10 @@ def methods(meta: Mapping[str, Any], *, hac_lags: tuple[int, int] | None = None)
     'Each fund is regressed by ordinary least'
     """
     threshold = float(meta.get("t_threshold") or 2.0)
+    min_beta = meta.get("min_beta")
+    min_beta = 0.10 if min_beta is None else float(min_beta)
+    fdr = meta.get("fdr")
+    models = [str(m) for m in meta.get("models") or []]
     min_months = meta.get("min_months") or 36
     window = meta.get("rolling_window") or 36
     model = meta.get("model") or "the chosen model"
@@ -140,13 +174,22 @@ def methods(meta: Mapping[str, Any], *, hac_lags: tuple[int, int] | None = None)
         "Excess return is the fund's monthly total return (dividends reinvested, compounded "
         "from daily adjusted closes; the first, partial month dropped) minus the one-month "
         "Treasury bill rate RF from the factor file.",
-        f"Factor model: {model}, region: {region}. The factor returns are the Fama/French "
-        "factors from Kenneth R. French's data library; a model's sample is the months every "
-        "factor file covers.",
+        _factors_text(model, region, used),
         _hac_text(str(meta.get("cov_type") or ""), hac_lags),
-        f"A beta counts as significant when |t| >= {threshold:g}; insignificant betas are faded "
-        "in the bar charts and grey in the summary heatmap. p-values are shown on hover and in "
-        "exposures.csv.",
+        _rules_text(threshold, min_beta, fdr),
+        _ladder_text(models),
+        f"Over time: every labelled tilt is also judged in each rolling {window}-month window "
+        "by the same rule (without the FDR condition); the report gives the share of windows "
+        "in which it delivered and the last window's beta. The labelled betas are tested "
+        "jointly for a structural break at an unknown date with Andrews' (1993) sup-Wald "
+        "statistic (15% trimming, heteroskedasticity-robust White covariance), whose p-value comes from the statistic's "
+        "own asymptotic distribution (tabulated by simulation), not the chi-square; below "
+        "0.05 the report calls it style drift and gives the betas before and after the most "
+        "likely break.",
+        "Region fit: each fund is also regressed on the Fama/French five factors of every "
+        "region whose files are at hand (cache or bundled snapshot), over its own months. "
+        "When another region's R² beats the one used by 0.05 or more, the report warns that "
+        "the fund is probably judged on the wrong region.",
         f"Sample rules: a fund is analyzed over its overlap with the factor data and needs at "
         f"least {min_months} months; funds with fewer months, or whose prices could not be "
         "fetched, are listed as not analyzed with the reason, never dropped silently. Rolling "
@@ -163,3 +206,56 @@ def methods(meta: Mapping[str, Any], *, hac_lags: tuple[int, int] | None = None)
         f"Data: factor vintages {vintage_text}. Prices: {price_source}.",
     ]
     return paragraphs
+
+
+def _factors_text(
+    model: str, region: str, used: Sequence[tuple[str, str, int, str | None]] | None
+) -> str:
+    common = (
+        " The factor returns are the Fama/French factors from Kenneth R. French's data "
+        "library; a model's sample is the months every factor file covers."
+    )
+    if not used or (len(used) == 1 and not used[0][3]):
+        if used:
+            region, model = used[0][0], used[0][1]
+        return f"Factor model: {model}, region: {region}.{common}"
+    parts = [
+        f"{r}: {m} ({n} fund{'s' if n != 1 else ''}{f'; {note}' if note else ''})"
+        for r, m, n, note in used
+    ]
+    return (
+        "Each fund is regressed on its own region's factors (the region its label names, "
+        "else the run's default); where the model needs a factor the region lacks, a named "
+        f"fallback model is used. Regions and models: {'; '.join(parts)}.{common}"
+    )
+
+
+def _rules_text(threshold: float, min_beta: float, fdr: Any) -> str:
+    text = (
+        f"A beta is significant when |t| >= {threshold:g}"
+        + (
+            f" and its Benjamini-Hochberg q-value is at most {float(fdr):g}"
+            if fdr is not None
+            else ""
+        )
+        + f". A tilt delivers when it is significant and also material: |beta - threshold| >= "
+        f"{min_beta:g}, measured from the market's 1 for Mkt-RF and from 0 for the other "
+        "factors. A significant but smaller loading is faint: real, too small to act on; it "
+        "never counts as a delivered or an unintended tilt. The same definition draws the "
+        "charts (solid: material; outlined or pale: faint; faded or grey: not significant) "
+        "and the tables. Benjamini-Hochberg q-values are computed over the whole table of "
+        "funds x factors (alpha left out) and given in exposures.csv and summary.json."
+    )
+    return text
+
+
+def _ladder_text(models: Sequence[str]) -> str:
+    if not models:
+        return "No model ladder was run: each verdict rests on the fund's own model only."
+    return (
+        f"Model ladder: every fund is also regressed on {', '.join(models)} over the months "
+        "of its main regression, and judged by the same rules under each. A model without a "
+        "tilt's factor does not test it ('not tested', never 'weak' or 'absent'); a tilt "
+        "that delivers under some of the models that test it and not under others is flagged "
+        "as depending on the model."
+    )
