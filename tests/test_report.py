@@ -20,6 +20,7 @@ import pytest
 
 from factorxray import presets
 from factorxray.analysis import Analysis, build_analysis
+from factorxray.judge.verdicts import Rules
 from factorxray.report import charts, exports, prepare, static_png, write_report
 from factorxray.universe import Fund, Universe
 
@@ -88,9 +89,54 @@ def build_test_analysis() -> Analysis:
     )
 
 
+#: A run mixing regions on the bundled snapshot (real prices and Ken French files): US funds
+#: on xray7, VEA and EFAV on developed ex-US ff6, EWJ on Japan ff6 (VOL exists for the US
+#: only), and VGK without a region, so judged on US factors and warned about Europe.
+MIXED_US = ("SPY", "HDV", "MTUM", "GSLC", "USMV")
+
+
+def build_mixed_analysis(cache_dir: Path) -> Analysis:
+    """The snapshot run with every region used, the model ladder, region fit and drift."""
+    import factorxray as fx
+    from factorxray.data.cache import Cache
+
+    labels = presets.get("smart-beta-20")
+    universe = Universe(
+        "mixed-regions",
+        (
+            *(labels.fund(t) for t in MIXED_US),
+            Fund(
+                "VEA",
+                name="Vanguard FTSE Developed Markets ETF",
+                category="core",
+                region="developed_ex_us",
+            ),
+            Fund("EWJ", name="iShares MSCI Japan ETF", category="core", region="japan"),
+            Fund(
+                "EFAV",
+                name="iShares MSCI EAFE Min Vol Factor ETF",
+                category="low volatility",
+                region="developed_ex_us",
+            ),
+            Fund("VGK", name="Vanguard FTSE Europe ETF", category="core"),  # no region: us
+        ),
+    )
+    return fx.analyze(universe=universe, offline=True, cache=Cache(cache_dir))
+
+
 @pytest.fixture(scope="module")
 def analysis() -> Analysis:
     return build_test_analysis()
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
+    return build_mixed_analysis(tmp_path_factory.mktemp("mixed-cache"))
+
+
+@pytest.fixture(scope="module")
+def mixed_report(mixed: Analysis, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(mixed, tmp_path_factory.mktemp("mixed-report"), png=False)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +215,7 @@ def test_every_chart_spec_is_valid_plotly_json(report: Path) -> None:
 
 def test_exposures_csv_equals_the_engine(report: Path, analysis: Analysis) -> None:
     frame = pd.read_csv(report.parent / "exposures.csv")
-    assert list(frame.columns) == ["fund", "factor", "beta", "se", "t", "p"]
+    assert list(frame.columns) == ["fund", "factor", "beta", "se", "t", "p", "q", "region", "model"]
     expected = analysis.results.to_frame()
     assert frame["fund"].tolist() == expected["fund"].tolist()
     assert frame["factor"].tolist() == expected["term"].tolist()
@@ -178,6 +224,29 @@ def test_exposures_csv_equals_the_engine(report: Path, analysis: Analysis) -> No
         np.testing.assert_allclose(frame[ours], expected[theirs], rtol=0, atol=1e-12)
     # full precision: the betas come back bit for bit
     assert (frame["beta"].to_numpy() == expected["estimate"].to_numpy()).all()
+    assert set(frame["region"]) == {"us"} and set(frame["model"]) == {"ff6"}
+    _check_qvalues(frame, analysis)
+
+
+def _check_qvalues(frame: pd.DataFrame, analysis: Analysis) -> None:
+    """exposures.csv's q: empty for alpha, equal to bh_qvalues and to statsmodels' BH."""
+    from statsmodels.stats.multitest import multipletests
+
+    from factorxray.judge.robustness import bh_qvalues
+
+    assert frame.loc[frame["factor"] == "alpha", "q"].isna().all()
+    betas = frame[frame["factor"] != "alpha"]
+    ours = betas.set_index(["fund", "factor"])["q"]
+    assert ours.notna().all()
+    pvalues = analysis.results.pvalues.drop(columns="alpha")
+    stacked = pvalues.stack().dropna()  # the family: every fund x factor with a p-value
+    assert len(stacked) == len(betas)
+    reference = pd.Series(multipletests(stacked.to_numpy(), method="fdr_bh")[1], stacked.index)
+    np.testing.assert_allclose(ours.loc[reference.index], reference, rtol=0, atol=1e-12)
+    mine = bh_qvalues(analysis.results.pvalues).stack().dropna()
+    np.testing.assert_allclose(ours.loc[mine.index], mine, rtol=0, atol=1e-15)
+    # Benjamini-Hochberg never makes a q-value smaller than its p-value
+    assert (ours.loc[reference.index] >= stacked - 1e-15).all()
 
 
 def _strict_json(path: Path) -> object:
@@ -218,9 +287,22 @@ def test_summary_json_equals_the_engine(report: Path, analysis: Analysis) -> Non
         verdict = analysis.verdicts[fund]
         assert record["verdict"] == verdict.status
         assert record["verdict_sentence"] == verdict.sentence
-        assert record["tilts"] == verdict.to_dict()["tilts"]
+        for ours, theirs in zip(record["tilts"], verdict.to_dict()["tilts"], strict=True):
+            assert {k: v for k, v in ours.items() if k in theirs} == theirs
+            assert set(exports.TILT_ROBUSTNESS_KEYS) <= set(ours)
+            assert ours["share_of_windows"] == theirs.get("share_of_windows")
+        assert record["verdict_detail"]["tilts"] == record["tilts"]
         for term in results.params.columns:
             assert record["exposures"][term]["beta"] == results.params.loc[fund, term]
+            expected_q = None if term == "alpha" else analysis.qvalues.loc[fund, term]
+            assert record["exposures"][term]["q"] == expected_q
+        assert record["alpha_t"] == results.tvalues.loc[fund, "alpha"]
+        assert record["alpha_p"] == results.pvalues.loc[fund, "alpha"]
+        assert record["alpha_se"] == results.bse.loc[fund, "alpha"]
+        # no ladder, no region fit in this analysis: empty, never missing
+        assert record["verdict_by_model"] == {} and record["region_fit"] == {}
+        assert record["better_region"] is None and record["warnings"] == []
+        assert record["model_note"] is None
     assert records["XSS"]["name"] == XSS
     assert (records["XSS"]["region"], records["XSS"]["fund_region"]) == ("us", "developed")
     run = summary["run"]
@@ -228,6 +310,15 @@ def test_summary_json_equals_the_engine(report: Path, analysis: Analysis) -> Non
     assert run["factors_limited_by"] == LIMITED_BY
     assert run["model"] == "ff6" and run["cov_type"] == results.cov_type
     assert run["t_threshold"] == 2.0
+    assert run["rules"] == {
+        "t_threshold": 2.0,
+        "min_beta": 0.1,
+        "fdr": None,
+        "legend": Rules(2.0, 0.1).legend(),
+    }
+    assert run["regions"] == ["us"] and run["models"] == []
+    assert run["factors_by_region"]["us"]["model"] == "ff6"
+    assert run["factors_by_region"]["us"]["limited_by"] == LIMITED_BY
     assert set(summary["not_analyzed"]) == {"GONE", "SHORT"}
     assert "404" in summary["not_analyzed"]["GONE"]
 
@@ -668,3 +759,297 @@ def test_small_report_of_two_funds(tmp_path: Path) -> None:
     summary = _strict_json(tmp_path / "summary.json")
     assert summary["not_analyzed"] == {}
     assert summary["run"]["price_source"] is None
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+def _expected_class(factor: str, beta: float, t: float, q: float, fdr: float | None) -> str:
+    """The verdicts' rule, written out: |t| >= 2 (and q <= fdr), then |beta - pivot| >= 0.1."""
+    if not (math.isfinite(beta) and math.isfinite(t)):
+        return "missing"
+    if abs(t) < 2 or (fdr is not None and math.isfinite(q) and q > fdr):
+        return "not significant"
+    pivot = 1.0 if factor == "Mkt-RF" else 0.0
+    return "material" if abs(beta - pivot) >= 0.1 - 1e-12 else "faint"
+
+
+def _classes_match(analysis: Analysis, classes: pd.DataFrame, fdr: float | None) -> None:
+    results = analysis.results
+    for fund in results.params.index:
+        for factor in classes.columns:
+            expected = _expected_class(
+                factor,
+                results.params.at[fund, factor],
+                results.tvalues.at[fund, factor],
+                analysis.qvalues.at[fund, factor],
+                fdr,
+            )
+            assert classes.at[fund, factor] == expected, (fund, factor)
+
+
+def test_one_definition_of_significance(analysis: Analysis) -> None:
+    """Charts, tables and verdicts draw a beta by the same rule (stars are not in the page)."""
+    from dataclasses import replace
+
+    data = prepare(analysis)
+    _classes_match(analysis, data.classes, None)
+    counts = data.classes.stack().value_counts()
+    assert counts["material"] and counts["faint"] and counts["not significant"]
+    for fund, verdict in analysis.verdicts.items():
+        for factor, _, _ in verdict.faint:
+            assert data.classes.at[fund, factor] == "faint"
+        for factor, _, _ in (*verdict.unintended, *verdict.implied):
+            assert data.classes.at[fund, factor] == "material"
+        for check in verdict.checks:
+            if check.tilt.is_multi or check.tilt.threshold != 0 or check.status == "not tested":
+                continue
+            kind = data.classes.at[fund, check.tilt.factor]
+            if check.status == "delivers":
+                assert kind == "material"
+            elif check.status == "faint":
+                assert kind == "faint"
+            elif check.status == "weak":
+                assert kind == "not significant"
+    # With an FDR level the same cells need q <= fdr too, in the charts as in the verdicts.
+    strict = replace(analysis, meta={**analysis.meta, "fdr": 0.001})
+    strict_classes = prepare(strict).classes
+    _classes_match(analysis, strict_classes, 0.001)
+    demoted = (data.classes != "not significant") & (strict_classes == "not significant")
+    assert demoted.to_numpy().any()  # real cells with |t| >= 2 but q > 0.001
+
+
+def html_escape(text: str) -> str:
+    """Text as jinja2's autoescape writes it."""
+    from markupsafe import escape
+
+    return str(escape(text))
+
+
+def _figures(html: str) -> dict[str, dict]:
+    return json.loads(re.search(r'id="fx-figures">(.*?)</script>', html, re.S).group(1))
+
+
+def _card(html: str, fund: str) -> str:
+    start = html.index('<article class="card fund" id="fund-')
+    start = html.index(f'data-fund="{fund}">', start)
+    return html[start : html.index("</article>", start)]
+
+
+def test_bars_and_heatmap_follow_the_rule(report: Path, analysis: Analysis) -> None:
+    html = report.read_text(encoding="utf-8")
+    specs = _figures(html)
+    data = prepare(analysis)
+    for fund in ("SPY", "GSLC", "USMV", "MTUM"):
+        bars = specs[re.search(r'data-fig="([^"]+)"', _card(html, fund)).group(1)]["data"][0]
+        kinds = data.classes.loc[fund, bars["x"]].tolist()
+        assert bars["marker"]["opacity"] == [
+            charts.FADED_OPACITY if k == "not significant" else 1.0 for k in kinds
+        ]
+        assert bars["marker"]["line"]["width"] == [1.5 if k == "faint" else 0 for k in kinds]
+        q = analysis.qvalues.loc[fund, bars["x"]]
+        ticks = specs[re.search(r'data-fig="([^"]+)"', _card(html, fund)).group(1)]["layout"]
+        marked = [charts.FDR_MARK in t for t in ticks["xaxis"]["ticktext"]]
+        assert marked == (q <= 0.05).tolist()
+    assert "faint" in data.classes.loc["GSLC"].tolist()
+    heatmap = specs[re.search(r'id="heatmap".*?data-fig="([^"]+)"', html, re.S).group(1)]
+    names = [trace["name"] for trace in heatmap["data"]]
+    assert names == ["not significant", "faint", "significant"]
+    faint = heatmap["data"][1]
+    funds = [f for _, members in data.groups for f in members]
+    factors = heatmap["data"][0]["x"]
+    for i, fund in enumerate(funds):
+        for j, factor in enumerate(factors):
+            assert (faint["z"][i][j] is not None) == (data.classes.at[fund, factor] == "faint")
+    legend = html[html.index('id="legend"') : html.index("</header>")]
+    assert "significant: |t| &gt;= 2" in legend and "faint" in legend and charts.FDR_MARK in legend
+
+
+def test_beta_class_examples() -> None:
+    rules = Rules()
+    assert charts.beta_class("HML", 0.04, 3.0, 0.01, rules) == "faint"
+    assert charts.beta_class("HML", 0.4, 3.0, 0.2, Rules(fdr=0.05)) == "not significant"
+    assert charts.beta_class("HML", 0.4, 3.0, 0.01, Rules(fdr=0.05)) == "material"
+    assert charts.beta_class("Mkt-RF", 0.85, 40.0, 0.0, rules) == "material"
+    assert charts.beta_class("Mkt-RF", 1.05, 40.0, 0.0, rules) == "faint"
+    assert charts.beta_class("VOL", float("nan"), float("nan"), None, rules) == "missing"
+    assert charts.rules_from_meta({"t_threshold": 2.5, "min_beta": 0.2, "fdr": 0.1}) == Rules(
+        2.5, 0.2, 0.1
+    )
+    assert charts.rules_from_meta({}) == Rules()
+
+
+# ---------------------------------------------------------------------------- regions, models, time
+
+
+def test_each_fund_on_its_own_region(mixed_report: Path, mixed: Analysis) -> None:
+    summary = _strict_json(mixed_report.parent / "summary.json")
+    records = {r["fund"]: r for r in summary["funds"]}
+    used = {fund: (r["region"], r["model"]) for fund, r in records.items()}
+    assert used == {
+        **dict.fromkeys(MIXED_US, ("us", "xray7")),
+        "VEA": ("developed_ex_us", "ff6"),
+        "EFAV": ("developed_ex_us", "ff6"),
+        "EWJ": ("japan", "ff6"),
+        "VGK": ("us", "xray7"),
+    }
+    six = ["Mkt-RF", "SMB", "HML", "RMW", "CMA", "MOM"]
+    for fund in ("VEA", "EFAV", "EWJ"):
+        record = records[fund]
+        assert record["model_note"] == mixed.fund_factors[fund]["note"]
+        assert "VOL" in record["model_note"]
+        assert record["factors"] == six and list(record["exposures"]) == ["alpha", *six]
+        assert record["factors_vintage"] == mixed.factors_for(fund).attrs["vintages"]
+        assert record["fund_region"] == record["region"]
+    assert set(records["EWJ"]["factors_vintage"]) == {"Japan_5_Factors", "Japan_Mom_Factor"}
+    assert records["SPY"]["model_note"] is None and records["SPY"]["factors"] == [*six, "VOL"]
+    run = summary["run"]
+    assert run["regions"] == ["developed_ex_us", "japan", "us"]
+    assert run["models"] == ["capm", "ff3", "carhart", "ff5", "ff6", "xray7"]
+    assert run["factors_by_region"]["japan"]["funds"] == ["EWJ"]
+    assert run["factors_by_region"]["japan"]["model"] == "ff6"
+    assert run["factors"] == [*six, "VOL"]  # the union; a fund's own list is per fund
+
+    frame = pd.read_csv(mixed_report.parent / "exposures.csv")
+    _check_qvalues(frame, mixed)
+    assert not ((frame["fund"] == "EWJ") & (frame["factor"] == "VOL")).any()
+    for fund, (region, model) in used.items():
+        rows = frame[frame["fund"] == fund]
+        assert set(rows["region"]) == {region} and set(rows["model"]) == {model}
+
+
+def test_own_region_betas_equal_an_independent_ols(mixed_report: Path, mixed: Analysis) -> None:
+    """EWJ's betas are those of an OLS of its excess return on Japan's published factors."""
+    import statsmodels.api as sm
+
+    frame = pd.read_csv(mixed_report.parent / "exposures.csv").set_index(["fund", "factor"])
+    summary = _strict_json(mixed_report.parent / "summary.json")
+    records = {r["fund"]: r for r in summary["funds"]}
+    for fund, region in (("EWJ", "japan"), ("VEA", "developed_ex_us"), ("SPY", "us")):
+        factors = mixed.factors_by_region[region]
+        names = [c for c in factors.columns if c != "RF"]
+        excess = (mixed.returns[fund] - factors["RF"]).rename("y")
+        sample = pd.concat([excess, factors[names]], axis=1, join="inner").dropna()
+        sample = sample.loc[pd.Period(records[fund]["start"]) : pd.Period(records[fund]["end"])]
+        assert len(sample) == records[fund]["nobs"]
+        fit = sm.OLS(sample["y"], sm.add_constant(sample[names])).fit()
+        ours = frame.loc[fund].loc[["alpha", *names], "beta"].to_numpy()
+        np.testing.assert_allclose(ours, fit.params.to_numpy(), rtol=0, atol=1e-10)
+        assert fit.rsquared == pytest.approx(records[fund]["rsquared"], abs=1e-10)
+
+
+def test_region_fit_and_warnings(mixed_report: Path, mixed: Analysis) -> None:
+    summary = _strict_json(mixed_report.parent / "summary.json")
+    records = {r["fund"]: r for r in summary["funds"]}
+    vgk = records["VGK"]  # a European fund without a region: judged on US factors
+    fit = vgk["region_fit"]
+    assert fit == pytest.approx(mixed.region_fit["VGK"], abs=1e-12)
+    assert {"us", "europe", "developed_ex_us", "japan", "emerging"} <= set(fit)
+    assert vgk["better_region"] == "europe" == max(fit, key=fit.get)
+    assert fit["europe"] - fit["us"] >= 0.05
+    assert vgk["warnings"] == mixed.warnings["VGK"]
+    assert any("europe factors fit better than us" in w for w in vgk["warnings"])
+    assert records["SPY"]["better_region"] is None and records["SPY"]["warnings"] == []
+    assert records["EWJ"]["region_fit"]["japan"] == max(records["EWJ"]["region_fit"].values())
+    assert summary["run"]["n_with_warnings"] == sum(1 for r in records.values() if r["warnings"])
+
+    html = mixed_report.read_text(encoding="utf-8")
+    box = html[html.index('<section id="warnings"') : html.index('<section id="overview"')]
+    assert f"Warnings ({sum(len(r['warnings']) for r in records.values())})" in box
+    for fund, record in records.items():
+        for text in record["warnings"]:
+            assert html_escape(text) in box
+            assert html_escape(text) in _card(html, fund)
+        mark = re.search(rf'<tr data-fund="{fund}">(.*?)</tr>', html, re.S).group(1)
+        assert ('class="warn-mark"' in mark) == bool(record["warnings"])
+    regions = _card(html, "VGK")[_card(html, "VGK").index('class="mini region-table"') :]
+    europe = re.search(r'<tr data-region="europe">(.*?)</tr>', regions, re.S).group(1)
+    assert "fits better" in europe and f"{fit['europe']:.3f}" in europe
+    assert re.search(r'<tr data-region="us" class="used">', regions)
+
+
+def test_verdict_by_model_and_over_time(mixed_report: Path, mixed: Analysis) -> None:
+    summary = _strict_json(mixed_report.parent / "summary.json")
+    records = {r["fund"]: r for r in summary["funds"]}
+    hdv = records["HDV"]
+    # VOL absorbs HDV's value: weak under xray7, delivered under the models without VOL
+    assert hdv["verdict"] == "weak"
+    assert hdv["verdict_by_model"]["xray7"] == "weak"
+    assert hdv["verdict_by_model"]["ff5"] == "delivers"
+    assert hdv["verdict_by_model"]["capm"] == "not tested"  # CAPM has no HML
+    tilt = hdv["tilts"][0]
+    assert tilt["tilt"] == "HML>0" and tilt["depends_on_model"] is True
+    assert tilt["by_model"] == {m: s for m, s in hdv["verdict_by_model"].items()}
+    # share of windows, recomputed from the rolling regressions by the verdict's rule
+    params = mixed.rolling.params.xs("HDV", level=0)["HML"]
+    se = mixed.rolling.bse.xs("HDV", level=0)["HML"]
+    delivered = (params > 0) & (params / se >= 2) & (params >= 0.1)
+    assert tilt["share_of_windows"] == pytest.approx(delivered.mean(), abs=1e-12)
+    assert tilt["last_window_beta"] == pytest.approx(params.iloc[-1], abs=1e-15)
+    assert tilt["last_window_end"] == str(params.index[-1])
+    drift = mixed.drift.loc[("HDV", "HML")]
+    assert tilt["drift_p"] == drift["p_value"] and hdv["drift"]["p_value"] == drift["p_value"]
+    assert hdv["drift"]["break_period"] == str(drift["break_period"]) == tilt["drift_break"]
+    assert hdv["drift"]["betas"]["HML"] == {"before": drift["before"], "after": drift["after"]}
+    assert records["MTUM"]["tilts"][0]["by_model"]["ff5"] == "not tested"  # no MOM in ff5
+    vea = records["VEA"]
+    assert vea["verdict_by_model"]["xray7"] is None and "VOL" in vea["reason_by_model"]["xray7"]
+    assert vea["drift"] is None  # a core fund: no labelled beta to test
+
+    html = mixed_report.read_text(encoding="utf-8")
+    card = _card(html, "HDV")
+    ladder = card[card.index('class="mini ladder-table"') : card.index("</table>")]
+    assert re.findall(r'<tr data-model="([^"]+)"', ladder) == summary["run"]["models"]
+    rows = dict(re.findall(r'<tr data-model="([^"]+)"[^>]*>(.*?)</tr>', ladder, re.S))
+    assert re.search(r'<tr data-model="xray7" class="used">', ladder)
+    assert 'data-status="weak"' in rows["xray7"] and f"{tilt['beta']:.2f}" in rows["xray7"]
+    assert 'data-status="delivers"' in rows["ff5"]
+    assert rows["capm"].count('data-status="not tested"') == 2  # the tilt and the verdict
+    time = card[card.index('class="mini time-table"') :]
+    share = f"{tilt['share_of_windows']:.0%} of {tilt['windows']} windows"
+    assert share in time and f"{tilt['last_window_beta']:.2f} (to 2025-11)" in time
+    assert f"{drift['before']:.2f} → {drift['after']:.2f}" in time
+    assert f"break after {drift['break_period']}" in time and "style drift" in time
+    vea_card = _card(html, "VEA")
+    assert "not run: xray7 needs VOL" in vea_card
+
+
+def test_overview_alpha_t_p_and_robustness(mixed_report: Path, mixed: Analysis) -> None:
+    html = mixed_report.read_text(encoding="utf-8")
+    results = mixed.results
+    for fund in mixed.analyzed:
+        row = re.search(rf'<tr data-fund="{fund}">(.*?)</tr>', html, re.S).group(1)
+        for col, table in (("alpha_t", results.tvalues), ("alpha_p", results.pvalues)):
+            value = re.search(rf'data-col="{col}"[^>]*data-value="([^"]+)"', row).group(1)
+            assert float(value) == pytest.approx(table.loc[fund, "alpha"], abs=1e-12)
+        card = _card(html, fund)
+        t_text = charts.format_t(results.tvalues.loc[fund, "alpha"])
+        assert f"t <b>{t_text}</b>" in card
+    rows = {
+        fund: re.search(rf'<tr data-fund="{fund}">.*?data-col="robust"[^>]*>([^<]*)<', html, re.S)
+        .group(1)
+        .strip()
+        for fund in ("HDV", "MTUM", "VEA")
+    }
+    hdv = mixed.verdicts["HDV"].checks[0].robustness
+    assert rows["HDV"].startswith("1/5 models")  # weak only under xray7 of 5 that test HML
+    assert f"{hdv['share_of_windows']:.0%} windows" in rows["HDV"]
+    assert "drift 2019-09" in rows["HDV"] or "no drift" in rows["HDV"]
+    assert rows["MTUM"].startswith("3/3 models")
+    assert rows["VEA"].startswith("4/4 models")  # xray7 not run, capm not tested
+
+
+def test_header_states_rules_regions_and_models(mixed_report: Path, mixed: Analysis) -> None:
+    html = mixed_report.read_text(encoding="utf-8")
+    legend = Rules(2.0, 0.1).legend().lstrip("* ")
+    assert f"<dt>Rules</dt><dd>{html_escape(legend)}</dd>" in html
+    assert (
+        "<dt>Regions</dt><dd>us (6 funds), developed_ex_us (2 funds), japan (1 fund)</dd>" in html
+    )
+    assert "<dt>Model ladder</dt><dd>capm, ff3, carhart, ff5, ff6, xray7</dd>" in html
+    assert (
+        "<dt>Model</dt><dd>xray7 (us: 6 funds); ff6 (developed_ex_us: 2 funds, japan: 1 fund)"
+        in html
+    )
+    assert "Japan_Mom_Factor" in html  # every region's factor files are named
+    assert '<span class="badge faint">faint</span>' in html  # GSLC's verdict

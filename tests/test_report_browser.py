@@ -1,5 +1,7 @@
 """The HTML report in headless Chromium: charts render, nothing leaves the page, tables hold
-the engine's numbers, hostile names stay text, the overview table sorts."""
+the engine's numbers, hostile names stay text, the overview table sorts; on a run mixing
+regions, the warnings show at the top and the fund cards show the verdict under each model,
+the robustness over time and the region fit."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 
 from factorxray.analysis import Analysis
 from factorxray.report import write_report
-from tests.test_report import XSS, build_test_analysis
+from tests.test_report import XSS, build_mixed_analysis, build_test_analysis
 
 pytestmark = pytest.mark.browser
 
@@ -169,10 +171,14 @@ def test_overview_numbers_equal_the_exports(visit: Visit, report: Path) -> None:
         assert float(row["alpha_annual"]) == pytest.approx(geometric, abs=1e-12)
         assert int(row["nobs"]) == record["nobs"]
         assert row["sample_text"] == f"{record['start']} – {record['end']}"
+        assert float(row["alpha_t"]) == pytest.approx(record["alpha_t"], abs=1e-12)
+        assert float(row["alpha_p"]) == pytest.approx(record["alpha_p"], abs=1e-12)
+        assert row["factors_text"] == f"{record['region']} · {record['model']}"
 
 
 def test_failed_funds_are_visible_not_in_the_table(visit: Visit) -> None:
     page = visit.page
+    assert page.locator("#warnings").count() == 0  # no fund has a warning in this run
     box = page.locator("#not-analyzed")
     assert box.is_visible()
     text = box.inner_text()
@@ -234,5 +240,90 @@ def test_main_job_report_from_the_snapshot_renders(browser: Any, tmp_path: Path)
         assert drawn.count() >= charts.count()
         assert v.page.get_attribute("body", "data-charts-rendered") == str(charts.count())
         assert v.errors == [] and v.blocked == []
+    finally:
+        v.close()
+
+
+# ---------------------------------------------------------------------------- mixed regions
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
+    return build_mixed_analysis(tmp_path_factory.mktemp("mixed-cache"))
+
+
+@pytest.fixture(scope="module")
+def mixed_visit(browser: Any, mixed: Analysis, tmp_path_factory: pytest.TempPathFactory):
+    index = write_report(mixed, tmp_path_factory.mktemp("mixed-report"), png=False)
+    v = Visit(browser, index.as_uri())
+    yield v
+    v.close()
+
+
+def test_mixed_report_renders_without_errors(mixed_visit: Visit) -> None:
+    page = mixed_visit.page
+    assert mixed_visit.errors == [] and mixed_visit.blocked == [] and mixed_visit.dialogs == []
+    total = page.get_attribute("body", "data-charts-total")
+    assert page.get_attribute("body", "data-charts-rendered") == total
+    assert page.locator(".js-plotly-plot").count() == int(total)
+
+
+def test_warnings_box_at_the_top(mixed_visit: Visit, mixed: Analysis) -> None:
+    page = mixed_visit.page
+    box = page.locator("#warnings")
+    assert box.is_visible()
+    top = page.evaluate("document.querySelector('main').firstElementChild.id")
+    assert top == "warnings"  # before the overview
+    text = box.inner_text()
+    lines = [w for f in mixed.analyzed for w in mixed.warnings.get(f, [])]
+    assert lines and all(line in text for line in lines)
+    assert "VGK: europe factors fit better than us" in text
+    marks = page.locator("#overview-table a.warn-mark")
+    assert marks.count() == sum(1 for f in mixed.analyzed if mixed.warnings.get(f))
+    vgk = page.locator("article.fund[data-fund='VGK'] .fund-warnings")
+    assert vgk.is_visible() and "europe factors fit better" in vgk.inner_text()
+    europe = page.locator("article.fund[data-fund='VGK'] .region-table tr[data-region='europe']")
+    assert "fits better" in europe.inner_text()
+
+
+def test_hdv_card_shows_the_model_ladder_and_time(mixed_visit: Visit, mixed: Analysis) -> None:
+    page = mixed_visit.page
+    card = page.locator("article.fund[data-fund='HDV']")
+    ladder = card.locator("table.ladder-table")
+    ladder.scroll_into_view_if_needed()
+    assert ladder.is_visible()
+    models = mixed.meta["models"]
+    assert ladder.locator("tbody tr").count() == len(models)
+    by_model = mixed.ladder["HDV"]["verdict_by_model"]
+    for model in models:
+        row = ladder.locator(f"tr[data-model='{model}']").inner_text()
+        assert by_model[model] in row, model
+    xray7 = ladder.locator("tr[data-model='xray7']").inner_text()
+    assert "(used)" in xray7 and "weak" in xray7
+    assert "delivers" in ladder.locator("tr[data-model='ff5']").inner_text()
+    assert "not tested" in ladder.locator("tr[data-model='capm']").inner_text()
+    assert "HML delivers in 4 of 5 models" in card.locator(".ladder").inner_text()
+    time = card.locator("table.time-table")
+    assert time.is_visible()
+    facts = mixed.verdicts["HDV"].checks[0].robustness
+    share = time.locator("tr[data-row='share'] td").inner_text()
+    assert share == f"{facts['share_of_windows']:.0%} of {facts['windows']} windows"
+    last = time.locator("tr[data-row='last'] td").inner_text()
+    assert last == f"{facts['last_window_beta']:.2f} (to {facts['last_window_end']})"
+    moved = time.locator("tr[data-row='break'] td").inner_text()
+    assert moved == f"{facts['beta_before_break']:.2f} → {facts['beta_after_break']:.2f}"
+    drift = card.locator("p.drift").inner_text()
+    assert f"after {facts['drift_break']}" in drift and "sup-Wald" in drift
+    alpha = card.locator(".stats .alpha").inner_text()
+    t = mixed.results.tvalues.loc["HDV", "alpha"]
+    assert f"t {t:.2f}" in alpha and "p " in alpha
+
+
+def test_phone_width_mixed_report(browser: Any, mixed_visit: Visit) -> None:
+    v = Visit(browser, mixed_visit.page.url, width=390, height=844)
+    try:
+        width = v.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"page is {width}px wide on a 390px phone"
+        assert v.errors == []
     finally:
         v.close()
