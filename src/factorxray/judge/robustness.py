@@ -432,7 +432,12 @@ def _tilt_facts(
 
 
 def _p_text(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.2f}" if p >= 0.01 else f"{p:.3f}"
+    """``0.41``, ``0.004``, or ``< 0.001`` at the floor of the sup-Wald table (p is clamped there)."""
+    from factorxray.engine.breaks import P_VALUE_FLOOR
+
+    if p <= P_VALUE_FLOOR:
+        return f"< {P_VALUE_FLOOR:g}"
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.3f}"
 
 
 def _sentence_case(text: str) -> str:
