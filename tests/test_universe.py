@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import pytest
@@ -351,7 +352,14 @@ MALFORMED = [
     ),
     ("noticker.toml", '[[fund]]\nname = "x"\n', r"fund 1: no ticker"),
     ("intticker.toml", "[[fund]]\nticker = 5\n", r"fund 1: bad ticker 5"),
-    ("badticker.csv", "ticker\nS P Y\n", r"fund 1 \(S P Y\): bad ticker"),
+    ("badticker.csv", "ticker\nS P Y\n", r"fund 1 \(S P Y\): 'S P Y' is not a ticker: a ticker is"),
+    ("slash.csv", "ticker\nBRK/B\n", r"'BRK/B' is not a ticker"),
+    ("underscore.csv", "ticker\nVTV_US\n", r"'VTV_US' is not a ticker"),
+    ("dot.csv", "ticker\nMTUM.\n", r"'MTUM\.' is not a ticker"),
+    ("deep.yaml", "funds: " + "[" * 60 + "]" * 60 + "\n", r"nested more than 50 levels deep"),
+    ("deep.toml", "a = " + "[" * 2000 + "]" * 2000 + "\n", r"invalid TOML: nested too deeply"),
+    ("loop.yaml", "funds: &f\n  - *f\n", r"alias inside its own anchor"),
+    ("field.csv", 'ticker,name\nSPY,"' + "x" * 200_000 + '"\n', r"invalid CSV: field larger"),
     ("dup.toml", '[[fund]]\nticker = "SPY"\n[[fund]]\nticker = "spy"\n', r"duplicate ticker SPY"),
     ("dup.csv", "ticker\nSPY\nVTV\n spy\n", r"duplicate ticker SPY"),
     (
@@ -481,3 +489,100 @@ def test_validate_rejects_an_unknown_region() -> None:
     ):
         Universe("u", [Fund("X", region="mars")]).validate()
     assert Universe("u", [Fund("X", region="Developed")]).validate().fund("X").region == "developed"
+
+
+# ----------------------------------------------------------------- hostile files
+
+
+def _billion_laughs() -> str:
+    """Nine levels of nine aliases each: 9**9 (387 million) strings once expanded, in 400 bytes."""
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    previous = "a"
+    for name in "bcdefghi":
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    return (
+        "x:\n"
+        + "".join(f"  {line}\n" for line in lines)
+        + "funds:\n  - ticker: SPY\n    name: *i\n"
+    )
+
+
+def test_a_billion_laughs_yaml_is_refused_quickly_in_one_short_line(tmp_path: Path) -> None:
+    """The issue's case: 374 bytes of nested aliases took 5.7 GB and a minute."""
+    path = tmp_path / "laughs.yaml"
+    path.write_text(_billion_laughs(), encoding="utf-8")
+    assert path.stat().st_size < 450
+    started = time.perf_counter()
+    with pytest.raises(UsageError, match=r"expands to more than 1,000,000 values") as info:
+        load_universe(path)
+    assert time.perf_counter() - started < 1.0
+    assert len(str(info.value)) < 250 and "\n" not in str(info.value)
+
+
+def test_aliases_that_expand_modestly_are_fine() -> None:
+    text = (
+        "x: &value [HML>0]\n"
+        "funds:\n  - {ticker: VTV, tilts: *value}\n  - {ticker: IUSV, tilts: *value}\n"
+    )
+    text = text.replace("x: &value", "name: x\nvalue_tilts: &value")
+    with pytest.raises(UsageError, match="unknown key 'value_tilts'"):
+        parse_universe(text, "yaml")
+    shared = "funds:\n  - &vtv {ticker: VTV, tilts: [HML>0]}\n  - {ticker: IUSV, tilts: [HML>0]}\n"
+    assert parse_universe(shared, "yaml").fund("IUSV").tilts_text() == "HML>0"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a huge value where text is expected: quoted, not printed whole
+        "funds:\n  - ticker: SPY\n    name: [" + ", ".join(["long value"] * 100_000) + "]\n",
+        "funds:\n  - ticker: SPY\n    category: {"
+        + ", ".join(f"k{i}: v" for i in range(50_000))
+        + "}\n",
+        "funds:\n  - ticker: SPY\n    tilts: " + "HML>0;" * 100_000 + "X\n",
+        "funds:\n  - ticker: SPY\n    tilts: [" + "Q" * 500_000 + ">0]\n",
+        "funds:\n  - ticker: " + "S" * 500_000 + "\n",
+        "funds:\n  - ticker: SPY\n    " + "k" * 500_000 + ": 1\n",
+        "funds:\n  - " + "[x, " * 40 + "]" * 40 + "\n",
+    ],
+    ids=["list-name", "map-category", "tilts", "factor", "ticker", "key", "nested-record"],
+)
+def test_errors_quote_a_short_prefix_of_a_value(text: str) -> None:
+    """The issue: a 275-byte file gave a 3.8 MB "one-line" error."""
+    with pytest.raises(UsageError) as info:
+        parse_universe(text, "yaml", source="u.yaml")
+    message = str(info.value)
+    assert len(message) < 400, message[:500]
+    assert "\n" not in message and message.startswith("u.yaml: ")
+
+
+def test_csv_header_and_ticker_list_are_cut_in_messages() -> None:
+    header = ",".join(f"col{i}" for i in range(10_000))
+    with pytest.raises(UsageError, match=r"col9 and 9990 more\); columns are") as info:
+        parse_universe(header + "\n1\n", "csv", source="u.csv")
+    assert len(str(info.value)) < 400
+    many = Universe("big", [Fund(f"T{i}") for i in range(2000)])
+    with pytest.raises(UsageError, match=r"its tickers: T0, T1, .* T9 and 1990 more$"):
+        many.fund("NOPE")
+
+
+def test_a_huge_universe_file_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.truncate(17 * 1024 * 1024)
+    with pytest.raises(UsageError, match=r"huge\.csv is larger than 16 MB"):
+        load_universe(path)
+
+
+def test_universe_tickers_follow_the_price_sources_rule() -> None:
+    """^GSPC is accepted (it was refused by a message saying ^ was allowed); / and _ are
+    refused here as the price sources refuse them."""
+    from factorxray.data.tickers import check_ticker
+
+    for ticker in ("^GSPC", "BRK-B", "BRK.B", "EURUSD=X", "7203.T"):
+        assert Fund(ticker).ticker == check_ticker(ticker)
+    for ticker in ("BRK/B", "VTV_US", "MTUM.", "^", "A" * 21):
+        with pytest.raises(UsageError, match="is not a ticker: a ticker is 1 to 20"):
+            Fund(ticker)
+    assert universe_from_tickers(["^gspc"]).tickers == ["^GSPC"]

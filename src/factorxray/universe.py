@@ -31,7 +31,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from factorxray.errors import UsageError
+from factorxray.data.tickers import check_ticker
+from factorxray.errors import UsageError, quote
 from factorxray.factors import FACTOR_ORDER, REGIONS
 
 __all__ = [
@@ -75,7 +76,6 @@ _TILT_HELP = (
     "write FACTOR OP NUMBER, e.g. 'HML>0' or 'Mkt-RF<1' (OP one of >, >=, <, <=), "
     "or 'multi>=N' for at least N significant factor premia"
 )
-_TICKER_RE = re.compile(r"^[A-Z0-9][A-Z0-9.^=_/-]*$")
 
 
 # --------------------------------------------------------------------------------- tilts
@@ -114,15 +114,15 @@ class Tilt:
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
-            raise UsageError(f"bad tilt operator {self.op!r}: use one of >, >=, <, <=")
+            raise UsageError(f"bad tilt operator {quote(self.op)}: use one of >, >=, <, <=")
         if not isinstance(self.factor, str) or not self.factor.strip():
-            raise UsageError(f"bad tilt factor {self.factor!r}: give a factor name")
+            raise UsageError(f"bad tilt factor {quote(self.factor)}: give a factor name")
         try:
             threshold = float(self.threshold)
         except (TypeError, ValueError):
-            raise UsageError(f"bad tilt threshold {self.threshold!r}: give a number") from None
+            raise UsageError(f"bad tilt threshold {quote(self.threshold)}: give a number") from None
         if not math.isfinite(threshold):
-            raise UsageError(f"bad tilt threshold {self.threshold!r}: give a finite number")
+            raise UsageError(f"bad tilt threshold {quote(self.threshold)}: give a finite number")
         object.__setattr__(self, "threshold", threshold)
         if self.is_multi and (self.op != ">=" or threshold < 1 or not threshold.is_integer()):
             raise UsageError(
@@ -161,10 +161,10 @@ class Tilt:
         Tilt(factor='VOL', op='>=', threshold=0.1)
         """
         if not isinstance(text, str):
-            raise UsageError(f"bad tilt {text!r}: {_TILT_HELP}")
+            raise UsageError(f"bad tilt {quote(text)}: {_TILT_HELP}")
         match = _TILT_RE.match(text)
         if match is None:
-            raise UsageError(f"bad tilt {text!r}: {_TILT_HELP}")
+            raise UsageError(f"bad tilt {quote(text)}: {_TILT_HELP}")
         raw = match["factor"]
         factor = _FACTOR_ALIASES.get(raw.lower(), raw)
         op = _OP_ALIASES.get(match["op"], match["op"])
@@ -312,24 +312,26 @@ def canonical_category(category: str) -> str | None:
 
 
 def _clean_ticker(ticker: object) -> str:
+    """The ticker upper-cased, checked by the one rule the price sources use too."""
     if not isinstance(ticker, str):
-        raise UsageError(f"bad ticker {ticker!r}: a ticker is text such as 'SPY'")
-    cleaned = ticker.strip().upper()
-    if not cleaned:
+        raise UsageError(f"bad ticker {quote(ticker)}: a ticker is text such as 'SPY'")
+    if not ticker.strip():
         raise UsageError("empty ticker: every fund needs a ticker such as 'SPY'")
-    if not _TICKER_RE.match(cleaned):
-        raise UsageError(
-            f"bad ticker {ticker!r}: use letters, digits and . - ^ = _ / only, no spaces"
-        )
-    return cleaned
+    return check_ticker(ticker)
 
 
 def _text(value: object, what: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise UsageError(f"{what} must be text, not {type(value).__name__} {value!r}")
+        raise UsageError(f"{what} must be text, not {type(value).__name__} {quote(value)}")
     return value
+
+
+def _some(items: Sequence[str], limit: int = 10) -> str:
+    """The first ``limit`` items, comma-separated, and how many more (for error messages)."""
+    shown = ", ".join(quote(item, 30)[1:-1] for item in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 @dataclass(frozen=True)
@@ -478,12 +480,12 @@ class Universe:
         funds = tuple(self.funds)
         for fund in funds:
             if not isinstance(fund, Fund):
-                raise UsageError(f"universe {self.name!r}: {fund!r} is not a Fund")
+                raise UsageError(f"universe {quote(self.name)}: {quote(fund)} is not a Fund")
         tickers = [f.ticker for f in funds]
         duplicates = sorted({t for t in tickers if tickers.count(t) > 1})
         if duplicates:
             raise UsageError(
-                f"universe {self.name!r}: duplicate ticker {', '.join(duplicates)}; "
+                f"universe {quote(self.name)}: duplicate ticker {_some(duplicates)}; "
                 "list each fund once"
             )
         object.__setattr__(self, "funds", funds)
@@ -556,8 +558,8 @@ class Universe:
             return self._index[key]
         except KeyError:
             raise UsageError(
-                f"{ticker!r} is not in universe {self.name!r}; its tickers: "
-                f"{', '.join(self.tickers)}"
+                f"{quote(ticker)} is not in universe {quote(self.name)}; its tickers: "
+                f"{_some(self.tickers)}"
             ) from None
 
     def get(self, ticker: str) -> Fund | None:
@@ -646,14 +648,15 @@ class Universe:
         for fund in self.funds:
             if check_regions and fund.region and fund.region not in REGIONS:
                 raise UsageError(
-                    f"fund {fund.ticker!r} has unknown region {fund.region!r}; "
+                    f"fund {quote(fund.ticker)} has unknown region {quote(fund.region)}; "
                     f"valid regions: {', '.join(REGIONS)}"
                 )
             for tilt in fund.tilts:
                 if not tilt.is_multi and tilt.factor not in valid:
                     raise UsageError(
-                        f"fund {fund.ticker!r} expects tilt '{tilt}' on unknown factor "
-                        f"{tilt.factor!r}; valid factors: {', '.join(valid)} (or 'multi>=N')"
+                        f"fund {quote(fund.ticker)} expects tilt {quote(str(tilt))} on unknown "
+                        f"factor {quote(tilt.factor)}; valid factors: {', '.join(valid)} "
+                        "(or 'multi>=N')"
                     )
         return self
 
@@ -718,6 +721,13 @@ def universe_from_tickers(
 # ---------------------------------------------------------------------------------- files
 
 _FUND_KEYS = ("ticker", "name", "category", "region", "tilts", "description")
+#: The largest universe file read (a list of 10,000 funds is well under 2 MB).
+MAX_UNIVERSE_BYTES = 16 * 1024 * 1024
+#: The most values a YAML file may expand to once its aliases (``*name``) are followed: a
+#: few aliases nested in each other ("billion laughs") expand to billions.
+MAX_YAML_VALUES = 1_000_000
+#: The deepest nesting of lists and mappings read from YAML (a fund list needs 3).
+MAX_YAML_DEPTH = 50
 _TOP_KEYS = ("name", "description", "source", "fund", "funds")
 _FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".csv": "csv"}
 
@@ -768,10 +778,15 @@ def load_universe(
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UsageError(
-            f"universe file {path}: unknown format {path.suffix or '(no suffix)'!r}; "
+            f"universe file {path}: unknown format {quote(path.suffix or '(no suffix)')}; "
             "use .toml, .yaml/.yml or .csv"
         )
     try:
+        if path.stat().st_size > MAX_UNIVERSE_BYTES:
+            raise UsageError(
+                f"universe file {path} is larger than {MAX_UNIVERSE_BYTES // (1024 * 1024)} MB; "
+                "a fund list is far smaller, check the path"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(
@@ -826,7 +841,7 @@ def parse_universe(
     """
     readers = {"toml": _read_toml, "yaml": _read_yaml, "csv": _read_csv}
     if fmt not in readers:
-        raise UsageError(f"{source}: unknown format {fmt!r}; use toml, yaml or csv")
+        raise UsageError(f"{source}: unknown format {quote(fmt)}; use toml, yaml or csv")
     try:
         meta, records = readers[fmt](text, source)
         universe = _build(meta, records, name, source)
@@ -845,19 +860,95 @@ def _read_toml(text: str, source: str) -> tuple[dict[str, Any], list[Any]]:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{source}: invalid TOML: {_one_line(exc)}") from None
+        raise UsageError(f"{source}: invalid TOML: {_short_error(exc)}") from None
+    except RecursionError:
+        raise UsageError(f"{source}: invalid TOML: nested too deeply") from None
     return _split_document(doc, source, "TOML", "[[fund]] tables")
 
 
 def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], list[Any]]:
-    # BaseLoader keeps every scalar as text: tickers such as ON, NO or 1301 stay strings.
+    """The YAML document, refused when its aliases would expand past :data:`MAX_YAML_VALUES`.
+
+    BaseLoader keeps every scalar as text (tickers such as ON, NO or 1301 stay strings) and
+    builds no Python objects. The document is composed first (a graph in which an alias
+    is the node it names, so this costs only the file's size), its expanded size counted,
+    and only then constructed.
+    """
+    loader = _BoundedLoader(text)
     try:
-        doc = yaml.load(text, Loader=yaml.BaseLoader)  # BaseLoader builds no Python objects
+        node = loader.get_single_node()
+        if node is not None:
+            _check_yaml_size(node, source)
+        doc = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        raise UsageError(f"{source}: invalid YAML: {_one_line(exc)}") from None
+        raise UsageError(f"{source}: invalid YAML: {_short_error(exc)}") from None
+    except RecursionError:
+        raise UsageError(f"{source}: invalid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
     if isinstance(doc, list):
         doc = {"funds": doc}
     return _split_document(doc, source, "YAML", "a list under 'funds:'")
+
+
+class _DeepYaml(yaml.YAMLError):
+    """Nesting past :data:`MAX_YAML_DEPTH`."""
+
+
+class _BoundedLoader(yaml.BaseLoader):
+    """BaseLoader that stops composing past :data:`MAX_YAML_DEPTH` levels of nesting."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _DeepYaml(f"nested more than {MAX_YAML_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_yaml_size(root: yaml.Node, source: str) -> None:
+    """Refuse a document that expands to more than :data:`MAX_YAML_VALUES` values, or loops."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            active.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            if total > MAX_YAML_VALUES:
+                raise UsageError(
+                    f"{source}: the YAML expands to more than {MAX_YAML_VALUES:,} values once "
+                    "its aliases (*name) are followed; write the funds out instead"
+                )
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise UsageError(f"{source}: the YAML has an alias inside its own anchor (a loop)")
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _short_error(exc: BaseException, limit: int = 200) -> str:
+    """A parser's message on one line, at most ``limit`` characters (it may quote the input)."""
+    text = _one_line(exc)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _split_document(
@@ -868,7 +959,7 @@ def _split_document(
     unknown = [k for k in doc if k not in _TOP_KEYS]
     if unknown:
         raise UsageError(
-            f"{source}: unknown key {unknown[0]!r}; top-level keys are name, description, "
+            f"{source}: unknown key {quote(unknown[0])}; top-level keys are name, description, "
             f"source and {expected}"
         )
     if "fund" in doc and "funds" in doc:
@@ -883,19 +974,22 @@ def _split_document(
 
 
 def _read_csv(text: str, source: str) -> tuple[dict[str, Any], list[Any]]:
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise UsageError(f"{source}: invalid CSV: {_short_error(exc)}") from None
     if not rows:
         raise UsageError(f"{source}: empty CSV; expected a header row with a 'ticker' column")
     header = [cell.strip().lower() for cell in rows[0]]
     if "ticker" not in header:
         raise UsageError(
-            f"{source}: no 'ticker' column in the header ({', '.join(header)}); "
+            f"{source}: no 'ticker' column in the header ({_some(header)}); "
             f"columns are {', '.join(_FUND_KEYS)}"
         )
     unknown = [h for h in header if h not in _FUND_KEYS]
     if unknown:
         raise UsageError(
-            f"{source}: unknown column {unknown[0]!r}; columns are {', '.join(_FUND_KEYS)}"
+            f"{source}: unknown column {quote(unknown[0])}; columns are {', '.join(_FUND_KEYS)}"
         )
     if len(set(header)) != len(header):
         raise UsageError(f"{source}: a column appears twice in the header")
@@ -919,20 +1013,24 @@ def _build(meta: Mapping[str, Any], records: list[Any], name: str, source: str) 
     try:
         return Universe(title, funds, description)
     except UsageError as exc:
-        message = str(exc).replace(f"universe {title!r}: ", "")
+        message = str(exc).replace(f"universe {quote(title)}: ", "")
         raise UsageError(f"{source}: {message}") from None
 
 
 def _fund_from_record(record: object, position: int, source: str) -> Fund:
     where = f"{source}: fund {position}"
     if not isinstance(record, dict):
-        raise UsageError(f"{where}: expected a table of keys (ticker, name, ...), got {record!r}")
+        raise UsageError(
+            f"{where}: expected a table of keys (ticker, name, ...), got {quote(record)}"
+        )
     ticker = record.get("ticker")
     if isinstance(ticker, str) and ticker.strip():
-        where = f"{where} ({ticker.strip().upper()})"
+        where = f"{where} ({quote(ticker.strip().upper(), 24)[1:-1]})"
     unknown = [k for k in record if k not in _FUND_KEYS]
     if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r}; keys are {', '.join(_FUND_KEYS)}")
+        raise UsageError(
+            f"{where}: unknown key {quote(unknown[0])}; keys are {', '.join(_FUND_KEYS)}"
+        )
     if ticker is None or (isinstance(ticker, str) and not ticker.strip()):
         raise UsageError(f"{where}: no ticker")
     try:
@@ -958,6 +1056,6 @@ def _record_tilts(value: object) -> list[str] | None:
     if isinstance(value, list):
         for item in value:
             if not isinstance(item, str):
-                raise UsageError(f"tilts must be text such as 'HML>0', not {item!r}")
+                raise UsageError(f"tilts must be text such as 'HML>0', not {quote(item)}")
         return [item.strip() for item in value if item.strip()]
-    raise UsageError(f"tilts must be a list of text such as ['HML>0'], not {value!r}")
+    raise UsageError(f"tilts must be a list of text such as ['HML>0'], not {quote(value)}")
