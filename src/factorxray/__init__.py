@@ -39,6 +39,9 @@ _EXPORTS = {
     "factor_correlations": "factorxray.engine",
     "ExposureResults": "factorxray.results",
     "RollingExposureResults": "factorxray.results",
+    # whole-market panels on Dask
+    "regress_panel": "factorxray.scale",
+    "PanelRun": "factorxray.scale",
     # universes and verdicts
     "Universe": "factorxray.universe",
     "Fund": "factorxray.universe",
