@@ -1,9 +1,11 @@
-"""Factor models: which Ken French datasets make each model, in each region, plus VOL.
+"""Factor models: which datasets make each model, in each region, plus VOL.
 
 A model is a list of factors (``Mkt-RF, SMB, HML, RMW, CMA, MOM, VOL``); a region picks the
-datasets they come from. :func:`load_factors` downloads (through the cache) and combines
-them into one DataFrame of decimal returns with an ``RF`` column, on the months (or days)
-that every source covers, with the vintage of each source file in ``.attrs``.
+Ken French datasets they come from. :func:`load_factors` downloads (through the cache) and
+combines them into one DataFrame of decimal returns with an ``RF`` column, on the months (or
+days) that every source covers, with the vintage of each source file in ``.attrs``. Models
+drawing on other libraries (``q4``, ``q5``, ``ff6bq``; :data:`factorxray.factors.catalog.MIXED_MODELS`)
+and any ``factors=`` list are loaded by :func:`factorxray.factors.catalog.load_factor_set`.
 
 The pure functions here (:func:`vol_factor`, :func:`combine_sources`) do no I/O; the
 download is done by :mod:`factorxray.data.kenfrench`.
@@ -11,7 +13,8 @@ download is done by :mod:`factorxray.data.kenfrench`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -34,6 +37,18 @@ MODELS: dict[str, tuple[tuple[str, ...], str]] = {
     "article7": (
         FACTOR_ORDER,
         "the seed article's exact mix: Developed-markets FF5 and RF, US momentum, US VOL",
+    ),
+    "q4": (
+        ("Mkt-RF", "ME", "IA", "ROE"),
+        "Hou-Xue-Zhang (2015) q-factor model, global-q.org (market and RF from the same file), US",
+    ),
+    "q5": (
+        ("Mkt-RF", "ME", "IA", "ROE", "EG"),
+        "Hou-Mo-Xue-Zhang (2021) q5: q-factors plus expected growth, global-q.org, US",
+    ),
+    "ff6bq": (
+        ("Mkt-RF", "SMB", "HML", "RMW", "CMA", "MOM", "BAB", "QMJ"),
+        "FF5 and momentum (Ken French) plus AQR's betting against beta and quality minus junk",
     ),
 }
 
@@ -83,6 +98,11 @@ def _five_factor_dataset(region: str, frequency: str) -> str:
 
 
 _UPPER_MOM = ("emerging", "asia_pacific_ex_japan")
+#: Ken French's reversal factors (US only): ours -> (dataset, published column).
+REVERSAL = {
+    "STREV": ("F-F_ST_Reversal_Factor", "ST_Rev"),
+    "LTREV": ("F-F_LT_Reversal_Factor", "LT_Rev"),
+}
 
 
 def _momentum_dataset(region: str, frequency: str) -> str:
@@ -132,6 +152,18 @@ def model_sources(model: str, region: str = "us", frequency: str = "monthly") ->
     region = validate_choice("region", region, tuple(REGIONS))
     frequency = validate_choice("frequency", frequency, FREQUENCIES)
     factors = MODELS[model][0]
+    if model in _mixed_models():
+        from factorxray.factors.catalog import MIXED_MODELS, resolve_factors
+
+        specs = resolve_factors(MIXED_MODELS[model])
+        for spec in specs:
+            if spec.regions is not None and region not in spec.regions:
+                raise UsageError(
+                    f"model {model} needs {spec.name}, which exists only for: "
+                    f"{', '.join(spec.regions)}; use --region {spec.regions[0]}"
+                )
+        kf = [s.name for s in specs if s.library == "kenfrench"]
+        return kenfrench_sources(kf, region, frequency, want_rf=bool(kf)) if kf else []
     if model == "article7":
         return [
             Source(
@@ -147,16 +179,44 @@ def model_sources(model: str, region: str = "us", frequency: str = "monthly") ->
             f"size/variance portfolios for the US only); use --region us, a model without VOL "
             f"(ff6), or article7 for the article's Developed+US mix"
         )
-    base_factors = [f for f in factors if f not in ("MOM", "VOL")]
+    return kenfrench_sources(list(factors), region, frequency, want_rf=True)
+
+
+def _mixed_models() -> tuple[str, ...]:
+    from factorxray.factors.catalog import MIXED_MODELS
+
+    return tuple(MIXED_MODELS)
+
+
+def kenfrench_sources(
+    factors: list[str], region: str, frequency: str, want_rf: bool = True
+) -> list[Source]:
+    """The Ken French datasets (and columns) that give ``factors`` in a region.
+
+    The market/size/value (and profitability/investment) file comes first (it gives RF),
+    then momentum, VOL's size/variance portfolios and the reversal factors. With
+    ``want_rf`` and no such factor asked for, the region's 3-factor file still comes, for RF.
+    """
+    base_factors = [f for f in factors if f in ("Mkt-RF", "SMB", "HML", "RMW", "CMA")]
     needs_five = any(f in ("RMW", "CMA") for f in factors)
-    base_dataset = (_five_factor_dataset if needs_five else _three_factor_dataset)(
-        region, frequency
-    )
-    sources = [Source(base_dataset, {c: c for c in (*base_factors, "RF")})]
+    sources = []
+    if base_factors or want_rf:
+        base_dataset = (_five_factor_dataset if needs_five else _three_factor_dataset)(
+            region, frequency
+        )
+        sources.append(Source(base_dataset, {c: c for c in (*base_factors, "RF")}))
     if "MOM" in factors:
         sources.append(Source(_momentum_dataset(region, frequency), {"Mom": "MOM", "WML": "MOM"}))
     if "VOL" in factors:
         sources.append(Source(_vol_dataset(frequency), {}, VOL_SECTION[frequency]))
+    for name, (dataset, column) in REVERSAL.items():
+        if name in factors:
+            if region != "us":
+                raise UsageError(
+                    f"{name} (Ken French's {dataset}) exists for the US only; use --region us"
+                )
+            suffix = "_daily" if frequency == "daily" else ""
+            sources.append(Source(dataset + suffix, {column: name}))
     return sources
 
 
@@ -193,6 +253,11 @@ def vol_factor(size_variance_portfolios: pd.DataFrame) -> pd.Series:
         size_variance_portfolios[VOL_SHORT[0]] + size_variance_portfolios[VOL_SHORT[1]]
     ) / 2
     return (long_leg - short_leg).rename("VOL")
+
+
+def source_frame(source: Source, dataset: FrenchDataset, frequency: str) -> pd.DataFrame:
+    """A source's columns of a parsed dataset, renamed to ours (values as published)."""
+    return _source_columns(source, dataset, frequency)
 
 
 def _source_columns(source: Source, dataset: FrenchDataset, frequency: str) -> pd.DataFrame:
@@ -277,13 +342,21 @@ def load_factors(
     snapshot: bool = False,
     client: HttpClient | None = None,
     progress: Callable[[str], ProgressCallback] | None = None,
+    factors: str | Sequence[str] | None = None,
+    factor_file: str | os.PathLike[str] | None = None,
+    factor_units: str | None = None,
+    vintage: str | None = None,
+    price_source: str = "yahoo",
+    prices_file: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Factor returns of a model in a region, in decimals.
 
     Parameters
     ----------
     model : str
-        ``capm``, ``ff3``, ``carhart``, ``ff5``, ``ff6``, ``xray7`` or ``article7``.
+        ``capm``, ``ff3``, ``carhart``, ``ff5``, ``ff6``, ``xray7``, ``article7``, or a model
+        drawing on other libraries: ``q4``, ``q5`` (global-q.org, US only), ``ff6bq`` (FF5 +
+        MOM + AQR's BAB and QMJ). Ignored when ``factors`` or ``factor_file`` is given.
     region : str
         ``us``, ``developed``, ``developed_ex_us``, ``europe``, ``japan``,
         ``asia_pacific_ex_japan``, ``north_america`` or ``emerging``. ``VOL`` exists for the
@@ -299,6 +372,19 @@ def load_factors(
         monthly files; see :mod:`factorxray.snapshot`).
     progress : callable, optional
         ``progress(label)`` returns an ``on_progress`` callback for each download.
+    factors : str or sequence of str, optional
+        Any set of factors from any library instead of a model: ``"Mkt-RF,SMB,HML,QMJ,BAB"``
+        (see :func:`factorxray.factors.catalog.resolve_factors`); ``attrs["model"]`` is
+        ``"custom"``.
+    factor_file, factor_units : optional
+        Your own factor file (CSV or Parquet) and its units, ``"percent"`` or ``"decimal"``:
+        its columns become factors by name (all of them when ``factors`` is not given).
+    vintage : str, optional
+        ``YYYYMM``: every file as published by then, from the cache (the newest version at
+        hand whose data end by that month); nothing is downloaded, and a file with no such
+        version at hand is a :class:`~factorxray.errors.NotCachedError` naming those at hand.
+    price_source, prices_file
+        Prices for fund-defined factors (``TERM``, ``CREDIT``, ``NAME=LONG-SHORT``).
 
     Returns
     -------
@@ -322,6 +408,34 @@ def load_factors(
     >>> factors.attrs["vintages"]  # doctest: +SKIP
     {'Developed_5_Factors': '202510'}
     """
+    if factors is not None or factor_file is not None or model.strip().lower() in _mixed_models():
+        from factorxray.factors.catalog import MIXED_MODELS, load_factor_set
+
+        custom = factors is not None or factor_file is not None
+        if not custom:
+            model = validate_choice("model", model, tuple(MODELS))
+            region = validate_choice("region", region, tuple(REGIONS))
+            model_sources(model, region, "monthly" if frequency == "weekly" else frequency)
+        return load_factor_set(
+            factors if custom else MIXED_MODELS[model],
+            region,
+            start,
+            end,
+            frequency,
+            model="custom" if custom else model,
+            factor_file=factor_file,
+            factor_units=factor_units,
+            vintage=vintage,
+            price_source=price_source,
+            prices_file=prices_file,
+            cache=cache,
+            base_url=base_url,
+            refresh=refresh,
+            offline=offline,
+            snapshot=snapshot,
+            client=client,
+            progress=progress,
+        )
     sources = model_sources(model, region, frequency)
     model, region, frequency = (
         model.strip().lower(),
@@ -337,15 +451,19 @@ def load_factors(
     cache = cache if cache is not None else Cache()
     try:
         datasets = {
-            source.dataset: read_dataset(
-                source.dataset,
-                base=base_url,
-                cache=cache,
-                client=http,
-                refresh=refresh,
-                offline=offline or snapshot,
-                snapshot=snapshot,
-                on_progress=progress(source.dataset) if progress else None,
+            source.dataset: (
+                _pinned(source.dataset, vintage, cache)
+                if vintage is not None
+                else read_dataset(
+                    source.dataset,
+                    base=base_url,
+                    cache=cache,
+                    client=http,
+                    refresh=refresh,
+                    offline=offline or snapshot,
+                    snapshot=snapshot,
+                    on_progress=progress(source.dataset) if progress else None,
+                )
             )
             for source in sources
         }
@@ -362,6 +480,12 @@ def load_factors(
         )
     factors.attrs["region"] = "developed+us" if model == "article7" else region
     return factors
+
+
+def _pinned(dataset: str, vintage: str, cache: Cache) -> FrenchDataset:
+    from factorxray.factors.vintages import read_pinned_dataset
+
+    return read_pinned_dataset(dataset, vintage, cache=cache)
 
 
 def describe_models() -> pd.DataFrame:
