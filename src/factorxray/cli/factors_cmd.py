@@ -1,4 +1,5 @@
-"""``factorxray factors``: list models, show factor returns, correlations, any dataset."""
+"""``factorxray factors``: list models and sources, show factor returns (any mix), correlations,
+any Ken French dataset, and how two vintages of a dataset differ."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from factorxray.cli._common import (
 from factorxray.data.kenfrench import read_dataset
 from factorxray.errors import ParseError, UsageError
 from factorxray.factors import MODELS, REGIONS, load_factors
+from factorxray.factors.catalog import CATALOG, LIBRARIES
 
 factors_app = typer.Typer(help="Factor models and Ken French datasets.", no_args_is_help=True)
 
@@ -31,7 +33,15 @@ class Frequency(StrEnum):
     """Data frequency."""
 
     monthly = "monthly"
+    weekly = "weekly"
     daily = "daily"
+
+
+class Units(StrEnum):
+    """Units of a user's factor file."""
+
+    percent = "percent"
+    decimal = "decimal"
 
 
 RegionOption = Annotated[
@@ -50,15 +60,58 @@ SnapshotOption = Annotated[
 RefreshOption = Annotated[
     bool, typer.Option("--refresh", help="Download again even if the cache is fresh.")
 ]
+FactorsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--factors",
+        help="Any set of factors from any library instead of a model, e.g. "
+        '"Mkt-RF,SMB,HML,QMJ,BAB" (library:NAME picks a library, NAME=LONG-SHORT a fund spread; '
+        "see `factorxray factors list`).",
+    ),
+]
+FactorFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--factor-file",
+        help="Your own factor returns (CSV or Parquet: a date column, one column per factor, "
+        "optional RF); its columns become factors by name.",
+    ),
+]
+FactorUnitsOption = Annotated[
+    Units | None,
+    typer.Option("--factor-units", help="Units of --factor-file: percent or decimal (required)."),
+]
+VintageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--vintage",
+        help="Use every factor file as published by this month (YYYYMM), from the cache; "
+        "nothing is downloaded.",
+    ),
+]
+PriceSourceOption = Annotated[
+    str,
+    typer.Option(
+        "--price-source",
+        help="Prices for fund-defined factors (TERM, CREDIT): yahoo, fmp, tiingo, file.",
+    ),
+]
+PricesFileOption = Annotated[
+    str | None, typer.Option("--prices-file", help="Prices file or folder for --price-source file.")
+]
 
 
 @factors_app.command("list")
 @handle_errors
 def factors_list(ctx: typer.Context) -> None:
-    """List the factor models, the regions, and how to read any other dataset.
+    """List the models, regions, every factor and its library, and the vintages at hand.
 
     Example: factorxray factors list
     """
+    from factorxray.factors.catalog import MIXED_MODELS
+    from factorxray.factors.libraries import aqr, liquidity, q
+    from factorxray.factors.vintages import vintages_at_hand
+
     models = Table(title="Models", title_justify="left")
     models.add_column("model", style="bold")
     models.add_column("factors")
@@ -75,10 +128,43 @@ def factors_list(ctx: typer.Context) -> None:
             f"{prefix}_*" if name != "us" else "F-F_Research_Data_*, F-F_Momentum_Factor",
             label,
         )
-    out_console.print(models)
-    out_console.print(regions)
+    sources = Table(title="Sources", title_justify="left")
+    sources.add_column("library", style="bold")
+    sources.add_column("what it is")
+    sources.add_column("base URL (environment variable)")
+    urls = {
+        "kenfrench": "https://mba.tuck.dartmouth.edu/pages/faculty/ken.french/ftp/ (FACTORXRAY_KENFRENCH_URL)",
+        "q": f"{q.DEFAULT_BASE_URL} ({q.BASE_URL_ENV})",
+        "aqr": f"{aqr.DEFAULT_BASE_URL} ({aqr.BASE_URL_ENV})",
+        "liquidity": f"{liquidity.DEFAULT_BASE_URL} ({liquidity.BASE_URL_ENV})",
+        "funds": "your price source (--price-source)",
+        "user": "--factor-file",
+    }
+    for name, text in LIBRARIES.items():
+        sources.add_row(name, text, urls[name])
+    factors = Table(title="Factors (--factors NAME or library:NAME)", title_justify="left")
+    for column in ("factor", "library", "regions", "frequencies", "what it is"):
+        factors.add_column(column)
+    for spec in CATALOG.values():
+        factors.add_row(
+            spec.name,
+            spec.library,
+            ", ".join(spec.regions) if spec.regions else "any",
+            ", ".join(spec.frequencies),
+            spec.description,
+        )
+    at_hand = Table(title="Vintages at hand (cache and bundled snapshot)", title_justify="left")
+    for column in ("library", "dataset", "vintage", "where", "fetched"):
+        at_hand.add_column(column)
+    for record in vintages_at_hand(state(ctx).cache()):
+        at_hand.add_row(
+            record.library, record.dataset, record.vintage, record.where, record.fetched_at or ""
+        )
+    for table in (models, regions, sources, factors, at_hand):
+        out_console.print(table)
     out_console.print(
-        "VOL (low volatility) is built from 25_Portfolios_ME_VAR_5x5 and exists for the US only.\n"
+        f"Models {', '.join(MIXED_MODELS)} mix libraries; VOL, STREV, LTREV, the q-factors and LIQ "
+        "exist for the US only.\n"
         "Any other dataset of the Ken French library can be read by its file name without "
         "_CSV.zip, e.g.\n  factorxray factors dataset 49_Industry_Portfolios"
     )
@@ -93,14 +179,19 @@ def _vintage_line(factors: pd.DataFrame) -> str:
     note = ""
     if len(factors.attrs["sources"]) > 1 and limited.get("end"):
         note = f"; range limited by {', '.join(limited['end'])} (end)"
-    return f"vintages: {vintages}\nrange: {first} to {last} ({len(factors)} rows{note})"
+    rf = factors.attrs.get("rf_source")
+    rf_note = f"; RF from {rf}" if rf and len(factors.attrs["sources"]) > 1 else ""
+    return f"vintages: {vintages}{rf_note}\nrange: {first} to {last} ({len(factors)} rows{note})"
 
 
 @factors_app.command("show")
 @handle_errors
 def factors_show(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help=f"Model: {', '.join(MODELS)}.")],
+    model: Annotated[
+        str | None,
+        typer.Argument(help=f"Model: {', '.join(MODELS)} (or --factors / --factor-file)."),
+    ] = None,
     region: RegionOption = "us",
     start: Annotated[str | None, typer.Option(help="First month, YYYY-MM.")] = None,
     end: Annotated[str | None, typer.Option(help="Last month, YYYY-MM.")] = None,
@@ -111,18 +202,26 @@ def factors_show(
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
     snapshot: SnapshotOption = False,
+    factors_list: FactorsOption = None,
+    factor_file: FactorFileOption = None,
+    factor_units: FactorUnitsOption = None,
+    vintage: VintageOption = None,
+    price_source: PriceSourceOption = "yahoo",
+    prices_file: PricesFileOption = None,
 ) -> None:
-    """Show a model's factor returns (table in percent, or CSV in decimals).
+    """Show factor returns of a model or of any mix of factors (table in percent, CSV in decimals).
 
     Example: factorxray factors show ff5 --region developed --start 2010-01 --format csv
+    Example: factorxray factors show --factors "Mkt-RF,SMB,HML,QMJ,BAB" --start 2000-01
     """
-    if frequency is Frequency.daily:  # days allowed: YYYY-MM-DD (or whole months, YYYY-MM)
+    if frequency is not Frequency.monthly:  # days allowed: YYYY-MM-DD (or whole months)
         first, last = start, end
     else:
         first, last = parse_month_range(start, end)
+    _check_model_or_factors(model, factors_list, factor_file)
     with download_progress() as progress:
         factors = load_factors(
-            model,
+            model or "custom",
             region,
             start=first,
             end=last,
@@ -132,6 +231,9 @@ def factors_show(
             refresh=refresh,
             snapshot=snapshot,
             progress=lambda name: progress(f"downloading {name}"),
+            **_mix_options(
+                factors_list, factor_file, factor_units, vintage, price_source, prices_file
+            ),
         )
     if output is OutputFormat.csv:
         write_csv(factors, digits=12)
@@ -159,12 +261,19 @@ def factors_show(
 @handle_errors
 def factors_corr(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help=f"Model: {', '.join(MODELS)}.")],
+    model: Annotated[
+        str | None,
+        typer.Argument(help=f"Model: {', '.join(MODELS)} (or --factors / --factor-file)."),
+    ] = None,
     region: RegionOption = "us",
     start: Annotated[str | None, typer.Option(help="First month, YYYY-MM.")] = None,
     end: Annotated[str | None, typer.Option(help="Last month, YYYY-MM.")] = None,
     offline: OfflineOption = False,
     snapshot: SnapshotOption = False,
+    factors_list: FactorsOption = None,
+    factor_file: FactorFileOption = None,
+    factor_units: FactorUnitsOption = None,
+    vintage: VintageOption = None,
 ) -> None:
     """Show the factors' correlation matrix and each factor's variance inflation factor.
 
@@ -173,9 +282,10 @@ def factors_corr(
     from factorxray.engine.diagnostics import factor_correlations, vif
 
     first, last = parse_month_range(start, end)
+    _check_model_or_factors(model, factors_list, factor_file)
     with download_progress() as progress:
         factors = load_factors(
-            model,
+            model or "custom",
             region,
             start=first,
             end=last,
@@ -183,7 +293,9 @@ def factors_corr(
             offline=offline,
             snapshot=snapshot,
             progress=lambda name: progress(f"downloading {name}"),
+            **_mix_options(factors_list, factor_file, factor_units, vintage),
         )
+        model = factors.attrs["model"]
 
     correlations = factor_correlations(factors)
     inflation = vif(factors)
@@ -202,6 +314,42 @@ def factors_corr(
         f"{len(factors)} months, {factors.index[0]} to {factors.index[-1]}. "
         "VIF above 5 means a factor is largely explained by the others."
     )
+
+
+def _check_model_or_factors(
+    model: str | None, factors_list: str | None, factor_file: str | None
+) -> None:
+    if model is None and factors_list is None and factor_file is None:
+        raise UsageError(
+            f"give a model ({', '.join(MODELS)}) or --factors LIST (or --factor-file FILE)"
+        )
+    if model is not None and (factors_list is not None or factor_file is not None):
+        raise UsageError(
+            f"give either a model ({model}) or --factors/--factor-file, not both; to add your "
+            "own factors to a model's, list them all in --factors"
+        )
+
+
+def _mix_options(
+    factors_list: str | None,
+    factor_file: str | None,
+    factor_units: Units | None,
+    vintage: str | None,
+    price_source: str = "yahoo",
+    prices_file: str | None = None,
+) -> dict[str, object]:
+    """The keyword arguments of :func:`load_factors` for a mix, a user file and a vintage."""
+    options: dict[str, object] = {}
+    if factors_list is not None:
+        options["factors"] = factors_list
+    if factor_file is not None:
+        options["factor_file"] = factor_file
+        options["factor_units"] = factor_units.value if factor_units else None
+    if vintage is not None:
+        options["vintage"] = vintage
+    if price_source != "yahoo" or prices_file is not None:
+        options.update(price_source=price_source, prices_file=prices_file)
+    return options
 
 
 def _corr_cell(value: float, diagonal: bool) -> str:
@@ -225,19 +373,25 @@ def factors_dataset(
     ] = None,
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
+    vintage: VintageOption = None,
 ) -> None:
     """List the sections of any Ken French dataset (or print one as CSV, values as published).
 
     Example: factorxray factors dataset 25_Portfolios_ME_VAR_5x5
     """
-    with download_progress() as progress:
-        dataset = read_dataset(
-            name,
-            cache=state(ctx).cache(),
-            offline=offline,
-            refresh=refresh,
-            on_progress=progress(f"downloading {name}"),
-        )
+    if vintage is not None:
+        from factorxray.factors.vintages import read_pinned_dataset
+
+        dataset = read_pinned_dataset(name, vintage, cache=state(ctx).cache())
+    else:
+        with download_progress() as progress:
+            dataset = read_dataset(
+                name,
+                cache=state(ctx).cache(),
+                offline=offline,
+                refresh=refresh,
+                on_progress=progress(f"downloading {name}"),
+            )
     if section is not None:
         try:
             frame = dataset.section(int(section) if section.lstrip("-").isdigit() else section)
@@ -266,3 +420,73 @@ def factors_dataset(
         )
     out_console.print(table)
     err_console.print("Print a section as CSV with --section NUMBER or --section TITLE.")
+
+
+@factors_app.command("diff")
+@handle_errors
+def factors_diff(
+    ctx: typer.Context,
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="A Ken French dataset (F-F_Research_Data_Factors), or aqr:bab|qmj|hml_devil, "
+            "q:monthly, liquidity:"
+        ),
+    ],
+    old: Annotated[
+        str, typer.Argument(help="The older vintage, YYYYMM (a year for q, liquidity).")
+    ],
+    new: Annotated[str, typer.Argument(help="The newer vintage.")],
+    section: Annotated[
+        str | None,
+        typer.Option("--section", "-s", help="Section title (Ken French) or sheet (AQR)."),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table or csv.")
+    ] = OutputFormat.table,
+) -> None:
+    """Show how a dataset's factor returns changed between two vintages at hand.
+
+    Per factor: months in common, months changed, the largest change (and its month), the
+    root-mean-square change and the correlation of the two series; months added or removed.
+    Both vintages must be at hand (the cache keeps every vintage it sees; see `factors list`).
+
+    Example: factorxray factors diff F-F_Research_Data_Factors 202006 202110
+    """
+    from factorxray.factors.vintages import diff_vintages
+
+    table = diff_vintages(dataset, old, new, section=section, cache=state(ctx).cache())
+    if output is OutputFormat.csv:
+        write_csv(table, "factor")
+        return
+    units = "percentage points" if table.attrs["units"] == "percent" else "decimals"
+    view = Table(
+        title=f"{table.attrs['dataset']}: vintage {table.attrs['old']} -> {table.attrs['new']} "
+        f"(changes in {units})",
+        title_justify="left",
+    )
+    for column in (
+        "factor",
+        "months",
+        "changed",
+        "largest",
+        "at",
+        "RMS",
+        "correlation",
+        "added",
+        "removed",
+    ):
+        view.add_column(column, justify="left" if column in ("factor", "at") else "right")
+    for name, row in table.iterrows():
+        view.add_row(
+            str(name),
+            str(row["months"]),
+            str(row["changed"]),
+            f"{row['max_abs_change']:.4g}",
+            row["max_change_at"],
+            f"{row['rms_change']:.4g}",
+            f"{row['correlation']:.6f}",
+            str(row["added"]),
+            str(row["removed"]),
+        )
+    out_console.print(view)
