@@ -560,4 +560,34 @@ def cached_get(
         "last_modified": response.headers.get("last-modified"),
         **(extra or {}),
     }
+    if cached is not None:
+        keep_older_vintage(cache, cached, meta.get("vintage"))
     return cache.put(namespace, key, response.content, meta)
+
+
+#: Separates a key from the vintage of a kept older version: ``KEY@VINTAGE``.
+VINTAGE_SEPARATOR = "@"
+
+
+def keep_older_vintage(cache: Cache, cached: CacheEntry, new_vintage: object) -> None:
+    """Keep ``cached`` as ``KEY@VINTAGE`` before a download of another vintage replaces it.
+
+    Only entries whose metadata names a vintage (the data sources add it) are kept, once
+    per vintage; the copy carries the original metadata plus ``kept_from``. The cache thus
+    holds every vintage of a dataset it has seen (``factorxray.factors.vintages`` reads them).
+    A copy that cannot be written is skipped: the newer data matter more.
+    """
+    old_vintage = cached.meta.get("vintage")
+    if not old_vintage or str(old_vintage) == str(new_vintage or ""):
+        return
+    key = f"{cached.key}{VINTAGE_SEPARATOR}{old_vintage}"
+    if cache.get(cached.namespace, key) is not None:
+        return
+    meta = {
+        name: value
+        for name, value in cached.meta.items()
+        if name not in ("sha256", "size", "namespace", "key")
+    }
+    meta["kept_from"] = cached.key
+    with contextlib.suppress(CacheError):
+        cache.put(cached.namespace, key, cached.data, meta)
