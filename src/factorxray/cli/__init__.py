@@ -16,6 +16,7 @@ from factorxray.cli._common import CliState, err_console, handle_errors, state
 from factorxray.cli.analyze_cmd import analyze_command, presets_command
 from factorxray.cli.cache_cmd import cache_app
 from factorxray.cli.factors_cmd import factors_app
+from factorxray.cli.panel_cmd import panel_command
 from factorxray.cli.portfolio_cmd import blend_command, portfolio_command
 from factorxray.cli.returns_cmd import returns_command
 
@@ -32,6 +33,7 @@ app.command("presets")(presets_command)
 app.add_typer(factors_app, name="factors")
 app.add_typer(cache_app, name="cache")
 app.command("returns")(returns_command)
+app.command("panel")(panel_command)
 app.command("portfolio")(portfolio_command)
 app.command("blend")(blend_command)
 

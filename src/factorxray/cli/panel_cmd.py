@@ -24,6 +24,7 @@ from rich.progress import (
 from factorxray.cli._common import err_console, handle_errors, out_console
 from factorxray.factors import MODELS, REGIONS
 from factorxray.scale import CHUNK_ROWS, regress_panel
+from factorxray.scale.backend import CONNECT_TIMEOUT
 
 
 class Covariance(StrEnum):
@@ -125,6 +126,10 @@ def panel_command(
             show_default=False,
         ),
     ] = None,
+    connect_timeout: Annotated[
+        float,
+        typer.Option("--connect-timeout", help="Seconds to wait for --scheduler.", min=0.1),
+    ] = CONNECT_TIMEOUT,
     workers: Annotated[
         int | None,
         typer.Option("--workers", help="Worker processes of the local cluster.", min=1),
@@ -193,6 +198,7 @@ def panel_command(
             offline=offline,
             scheduler=scheduler,
             n_workers=workers,
+            connect_timeout=connect_timeout,
             chunk_rows=chunk_rows,
             overwrite=overwrite,
             keep_staging=keep_staging,

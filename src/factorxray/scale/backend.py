@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -83,13 +84,17 @@ STATIC_CELLS = 1_500_000
 #: Largest number of output rows (windows x terms) of one rolling slice.
 ROLLING_ROWS = 2_000_000
 #: Seconds to wait for a scheduler given by address.
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
 #: Retries of a task that raised an unexpected exception (I/O hiccup); a worker that dies is
 #: handled by the scheduler itself (``distributed.scheduler.allowed-failures``).
 TASK_RETRIES = 2
 #: Seconds between rewrites of the manifest while chunks complete.
 MANIFEST_EVERY = 5.0
 FORMAT = "factorxray-panel/1"
+#: Test seam: faults to inject (``{"stop_after": n}`` interrupts the client after n chunks;
+#: ``{"exit_chunk": k, "marker": path}`` kills the worker running chunk k, once). Never set
+#: outside the test suite.
+_FAULT: dict[str, Any] | None = None
 COVARIANCES = {"hac": "hac", "hc1": "HC1", "nonrobust": "nonrobust"}
 
 STATIC_SCHEMA = pa.schema(
@@ -365,9 +370,9 @@ def _run(
     keep_staging: bool,
     connect_timeout: float,
     progress: Progress | None,
-    fault: dict[str, Any] | None = None,
 ) -> PanelRun:
     began = time.perf_counter()
+    fault = _FAULT
     report = progress or (lambda stage, done, total: None)
     cov_name = _check_options(cov, hac_lags, min_obs, window, frequency, chunk_rows)
     out = Path(out_path)
@@ -768,13 +773,14 @@ def _stage(client: Any, panel: Panel, out: Path, n_chunks: int, report: Progress
     total = len(panel.pieces)
     report("staging", len(stats), total)
     if todo:
+        tag = uuid.uuid4().hex[:12]
         futures = client.map(
             _stage_piece,
             todo,
             panel=panel,
             n_chunks=n_chunks,
             staging=str(staging),
-            key=[f"factorxray-stage-{_digest(str(out))[:8]}-{p.number}" for p in todo],
+            key=[f"factorxray-stage-{tag}-{p.number}" for p in todo],
             retries=TASK_RETRIES,
             pure=False,
         )
@@ -887,7 +893,7 @@ def _fit_chunks(
         return results
     shared_factors = client.scatter(factors, broadcast=True, hash=False)
     shared_calendar = client.scatter(calendar, broadcast=True, hash=False)
-    tag = _digest(str(out) + _now())[:8]
+    tag = uuid.uuid4().hex[:12]
     futures = client.map(
         _fit_chunk,
         todo,
