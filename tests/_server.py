@@ -37,6 +37,8 @@ class Reply:
     #: Send the body one byte at a time, this many seconds apart (a server that never
     #: trips a per-read timeout but never finishes either).
     drip: float = 0.0
+    #: Send this many bytes of the body, then reset the connection (TCP RST).
+    reset_after: int | None = None
 
 
 Handler = Callable[[Request], Reply]
@@ -105,6 +107,17 @@ class LoopbackServer:
                     body = (
                         reply.body if reply.truncate_to is None else reply.body[: reply.truncate_to]
                     )
+                    if reply.reset_after is not None:
+                        import socket
+                        import struct
+
+                        self.wfile.write(body[: reply.reset_after])
+                        self.wfile.flush()
+                        self.connection.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
+                        self.close_connection = True
+                        return
                     if reply.drip:
                         for offset in range(len(body)):
                             self.wfile.write(body[offset : offset + 1])

@@ -281,6 +281,41 @@ def test_two_processes_writing_never_corrupt_an_entry(tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "ns").iterdir() if p.name.endswith(".tmp")]
 
 
+def _write_forever(root: str) -> None:
+    cache = Cache(root)
+    i = 0
+    while True:
+        i += 1
+        cache.put("ns", "big", f"round {i}|".encode() * 300_000, {"round": i})
+
+
+def test_kill_9_during_writes_never_leaves_a_partial_entry(tmp_path: Path) -> None:
+    """A writer killed with SIGKILL at random moments: the entry is always a whole one."""
+    import random
+    import signal
+    import time
+
+    context = multiprocessing.get_context("spawn")
+    rng = random.Random(7)
+    for _ in range(3):
+        writer = context.Process(target=_write_forever, args=(str(tmp_path),))
+        writer.start()
+        started = time.monotonic()
+        while not (tmp_path / "ns" / "big.meta.json").exists() and time.monotonic() - started < 60:
+            time.sleep(0.01)  # the child is still importing
+        time.sleep(rng.random() * 0.3)
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.join()
+        assert writer.exitcode == -signal.SIGKILL
+        entry = Cache(tmp_path).get("ns", "big")
+        if entry is not None:
+            unit = f"round {entry.meta['round']}|".encode()
+            assert entry.data == unit * 300_000
+    leftovers = [p for p in (tmp_path / "ns").iterdir() if p.name.endswith(".tmp")]
+    removed = Cache(tmp_path).clear()
+    assert removed >= len(leftovers) and not list((tmp_path).glob("ns/*"))
+
+
 def test_clear_removes_only_cache_files(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     cache.put("a", "one", b"1", {})

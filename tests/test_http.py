@@ -96,6 +96,22 @@ def test_truncated_body_is_an_error() -> None:
                 client.get(f"{server.url}/t")
 
 
+def test_connection_reset_mid_body_is_retried_then_one_line() -> None:
+    body = b"z" * 100_000
+    answers = iter([Reply(200, body, reset_after=5000), Reply(200, body)])
+    with (
+        LoopbackServer({"/r": lambda r: next(answers, Reply(200, body, reset_after=10))}) as server,
+        HttpClient(retries=1, backoff=0.01) as client,
+    ):
+        assert client.get(f"{server.url}/r").content == body  # reset, retried, whole
+        with pytest.raises(DataSourceError) as caught:
+            client.get(f"{server.url}/r", what="dataset X")
+    message = str(caught.value)
+    assert message.startswith("dataset X: ") and "after 2 attempt(s)" in message
+    assert "connection dropped mid-response" in message or "network error" in message
+    assert "\n" not in message and len(server.requests) == 4
+
+
 def test_size_cap() -> None:
     with (
         LoopbackServer({"/big": lambda r: Reply(200, b"x" * 5000)}) as server,

@@ -295,3 +295,29 @@ def test_unknown_dataset_is_a_usage_error_with_suggestions(kf_server, tmp_path: 
 def test_offline_without_cache_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataSourceError, match=r"not in the cache .* without --offline"):
         read_dataset("F-F_Momentum_Factor", cache=Cache(tmp_path), offline=True)
+
+
+def test_a_corrupt_cache_entry_is_announced_offline_and_online(
+    kf_server, tmp_path: Path, caplog
+) -> None:
+    """Offline, a corrupt entry fell back to the bundled snapshot with nothing on stderr."""
+    import logging
+
+    cache = Cache(tmp_path / "c")
+    read_dataset("F-F_Research_Data_Factors", base=kf_server.url, cache=cache)
+    data_file = tmp_path / "c" / "kenfrench" / "F-F_Research_Data_Factors_CSV.zip.data"
+    data_file.write_bytes(data_file.read_bytes()[:-10] + b"0123456789")
+    with caplog.at_level(logging.WARNING, logger="factorxray.cache"):
+        offline = read_dataset(
+            "F-F_Research_Data_Factors", cache=cache, offline=True, snapshot=True
+        )
+    assert offline.url == "snapshot:F-F_Research_Data_Factors_CSV.zip"
+    (record,) = caplog.records
+    assert record.getMessage().startswith(
+        "corrupt cache entry kenfrench/F-F_Research_Data_Factors_CSV.zip in "
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="factorxray.cache"):
+        online = read_dataset("F-F_Research_Data_Factors", base=kf_server.url, cache=cache)
+    assert online.vintage == "202511" and "corrupt cache entry" in caplog.text
+    assert cache.get("kenfrench", "F-F_Research_Data_Factors_CSV.zip") is not None  # repaired

@@ -315,7 +315,7 @@ def _parse_bound(value: DateLike, option: str, *, end: bool) -> pd.Timestamp | N
         return pd.Timestamp(value).normalize()
     except (ValueError, TypeError):
         raise UsageError(
-            f"{option} {value!r} is not a date; use YYYY-MM (e.g. 2015-01) or YYYY-MM-DD"
+            f"{option} {quote(value)} is not a date; use YYYY-MM (e.g. 2015-01) or YYYY-MM-DD"
         ) from None
 
 
@@ -524,7 +524,9 @@ def _load_histories(
 ) -> tuple[list[str], dict[str, PriceHistory], dict[str, str]]:
     """Every ticker's whole history, the requested order, and the failures."""
     if source not in SOURCES:
-        raise UsageError(f"unknown price source {source!r}; choose one of {', '.join(SOURCES)}")
+        raise UsageError(
+            f"unknown price source {quote(source)}; choose one of {', '.join(SOURCES)}"
+        )
     order, failures = _normalise_tickers(tickers)
     for ticker, reason in failures.items():
         if on_ticker_done is not None:
@@ -535,7 +537,7 @@ def _load_histories(
         order, histories, failed = _read_file_histories(order, prices_file, on_ticker_done)
     else:
         if prices_file is not None:
-            raise UsageError(f"a prices file is read with the file source, not {source!r}")
+            raise UsageError(f"a prices file is read with the file source, not {quote(source)}")
         if not order:
             raise UsageError("give at least one ticker, e.g. SPY")
         histories, failed = _download_histories(

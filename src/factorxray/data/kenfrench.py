@@ -31,6 +31,7 @@ from factorxray.errors import (
     NotCachedError,
     ParseError,
     UsageError,
+    quote,
 )
 
 DEFAULT_BASE_URL = "https://mba.tuck.dartmouth.edu/pages/faculty/ken.french/ftp/"
@@ -149,10 +150,10 @@ class FrenchDataset:
             return self.sections[matches[0]]
         if matches:
             raise ParseError(
-                f"dataset {self.name}: section {title!r} is ambiguous; it matches: {'; '.join(matches)}"
+                f"dataset {self.name}: section {quote(title)} is ambiguous; it matches: {_titles(matches)}"
             )
         raise ParseError(
-            f"dataset {self.name} has no section {title!r}; sections: {'; '.join(titles)}"
+            f"dataset {self.name} has no section {quote(title)}; sections: {_titles(titles)}"
         )
 
     def first_section(self, frequency: str) -> pd.DataFrame:
@@ -161,8 +162,18 @@ class FrenchDataset:
             if frame.attrs.get("frequency") == frequency:
                 return frame
         raise ParseError(
-            f"dataset {self.name} has no {frequency} section; sections: {'; '.join(self.sections)}"
+            f"dataset {self.name} has no {frequency} section; sections: {_titles(list(self.sections))}"
         )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _titles(titles: list[str], limit: int = 12) -> str:
+    """Section titles for a message: each cut to 80 characters, at most ``limit`` of them."""
+    shown = "; ".join(_cut(t, 80) for t in titles[:limit])
+    return shown + (f"; and {len(titles) - limit} more" if len(titles) > limit else "")
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -196,7 +207,7 @@ def read_zip_member(data: bytes, name: str, max_bytes: int = MAX_MEMBER_BYTES) -
         members = [info for info in archive.infolist() if not info.is_dir()]
         csv_members = [info for info in members if info.filename.lower().endswith(".csv")]
         if not csv_members:
-            found = ", ".join(info.filename for info in members) or "nothing"
+            found = ", ".join(_cut(info.filename, 60) for info in members[:5]) or "nothing"
             raise ParseError(f"dataset {name}: the archive holds no CSV file (found: {found})")
         member = csv_members[0]
         if member.file_size > max_bytes:
@@ -247,8 +258,8 @@ def _to_values(rows: list[list[str]], name: str, title: str, first_line: int) ->
                     float(cell)
                 except ValueError:
                     raise ParseError(
-                        f"dataset {name}, section {title or 'untitled'!r}, line {first_line + offset}: "
-                        f"{cell.strip()!r} is not a number"
+                        f"dataset {name}, section {quote(title or 'untitled')}, line {first_line + offset}: "
+                        f"{quote(cell.strip())} is not a number"
                     ) from None
         raise
     for missing in MISSING_VALUES:
@@ -318,7 +329,7 @@ def parse_french_csv(text: str, name: str = "dataset") -> FrenchDataset:
                 break
             if len(fields) != len(columns) + 1:
                 raise ParseError(
-                    f"dataset {name}, section {title or 'untitled'!r}, line {i + 1}: "
+                    f"dataset {name}, section {quote(title or 'untitled')}, line {i + 1}: "
                     f"{len(fields) - 1} values where the header has {len(columns)} columns"
                 )
             keys.append(key)
@@ -331,18 +342,18 @@ def parse_french_csv(text: str, name: str = "dataset") -> FrenchDataset:
         widths = {len(k) for k in keys}
         if len(widths) != 1:
             raise ParseError(
-                f"dataset {name}, section {title or 'untitled'!r}: date keys of mixed widths"
+                f"dataset {name}, section {quote(title or 'untitled')}: date keys of mixed widths"
             )
         frequency = _KEY_FREQUENCY[widths.pop()]
         if any(a >= b for a, b in itertools.pairwise(keys)):
             raise ParseError(
-                f"dataset {name}, section {title or 'untitled'!r}: dates are not strictly increasing"
+                f"dataset {name}, section {quote(title or 'untitled')}: dates are not strictly increasing"
             )
         try:
             index = _make_index(keys, frequency)
         except (ValueError, TypeError):
             raise ParseError(
-                f"dataset {name}, section {title or 'untitled'!r}: invalid dates in the key column"
+                f"dataset {name}, section {quote(title or 'untitled')}: invalid dates in the key column"
             ) from None
         values = _to_values(rows, name, title, header_line + 2)
         frame = pd.DataFrame(values, index=index, columns=pd.Index(columns))
@@ -393,7 +404,7 @@ def normalize_name(name: str) -> str:
             break
     if not _VALID_NAME.match(cleaned):
         raise UsageError(
-            f"dataset name {name!r} is not valid: use the library's file name without _CSV.zip, "
+            f"dataset name {quote(name)} is not valid: use the library's file name without _CSV.zip, "
             "e.g. F-F_Research_Data_5_Factors_2x3"
         )
     return cleaned

@@ -13,7 +13,7 @@ from factorxray.data.prices.fmp import FmpProvider
 from factorxray.data.prices.store import PriceHistory, PriceStore
 from factorxray.data.prices.tiingo import TiingoProvider
 from factorxray.data.prices.yahoo import YahooProvider
-from factorxray.errors import UsageError
+from factorxray.errors import UsageError, quote
 
 #: The price sources, in the order the CLI lists them.
 SOURCES = ("yahoo", "fmp", "tiingo", "file")
@@ -55,7 +55,7 @@ def get_provider(
         return FmpProvider(api_key, base_url)
     if source == "tiingo":
         return TiingoProvider(api_key, base_url)
-    raise UsageError(f"unknown price source {source!r}; choose one of {', '.join(SOURCES)}")
+    raise UsageError(f"unknown price source {quote(source)}; choose one of {', '.join(SOURCES)}")
 
 
 __all__ = [

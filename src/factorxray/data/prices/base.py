@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from factorxray.data.tickers import check_ticker
-from factorxray.errors import ParseError, UsageError
+from factorxray.errors import ParseError, UsageError, quote
 
 #: The first day asked for when the whole history is wanted.
 EARLIEST = date(1970, 1, 1)
@@ -91,7 +91,9 @@ def resolve_base_url(base_url: str | None, env: str, default: str) -> str:
     """
     chosen = base_url or os.environ.get(env) or default
     if not chosen.startswith(("http://", "https://")):
-        raise UsageError(f"base URL {chosen!r} (from {env} or argument) must start with http(s)://")
+        raise UsageError(
+            f"base URL {quote(chosen)} (from {env} or argument) must start with http(s)://"
+        )
     return chosen.rstrip("/")
 
 
