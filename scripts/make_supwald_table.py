@@ -68,7 +68,7 @@ def simulate_sups(
 
     Examples
     --------
-    >>> fine, coarse = simulate_sups(reps=10, steps=200, seed=1)
+    >>> fine, coarse = simulate_sups(reps=10, steps=400, seed=1)
     >>> fine.shape, bool((fine >= coarse).all())
     ((5, 10, 10), True)
     """
@@ -116,7 +116,7 @@ def quantile_table(fine: np.ndarray, coarse: np.ndarray) -> tuple[np.ndarray, np
 
     Examples
     --------
-    >>> fine, coarse = simulate_sups(reps=50, steps=400, seed=2)
+    >>> fine, coarse = simulate_sups(reps=50, steps=800, seed=2)
     >>> corrected, raw = quantile_table(fine, coarse)
     >>> bool((corrected >= raw).all())
     True
