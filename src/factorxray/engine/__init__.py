@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from factorxray.engine.breaks import (
+    P_VALUE_FLOOR,
+    SupWaldResult,
+    drift_tests,
+    sup_wald,
+    supwald_critical_value,
+    supwald_pvalue,
+)
 from factorxray.engine.covariance import (
     HAC,
     HC1,
@@ -17,12 +25,18 @@ from factorxray.engine.rolling import rolling_regress
 __all__ = [
     "HAC",
     "HC1",
+    "P_VALUE_FLOOR",
     "Bartlett",
     "CovarianceEstimator",
     "Kernel",
     "NonRobust",
+    "SupWaldResult",
+    "drift_tests",
     "factor_correlations",
     "regress",
     "rolling_regress",
+    "sup_wald",
+    "supwald_critical_value",
+    "supwald_pvalue",
     "vif",
 ]
