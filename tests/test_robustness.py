@@ -242,6 +242,11 @@ def test_share_of_windows_and_last_window_from_the_rolling_fit(smart_beta) -> No
     assert "of 36-month windows" in smart_beta.verdicts["MTUM"].sentence
     drift = smart_beta.drift.loc[("MTUM", "MOM")]
     assert check.robustness["drift_p"] == drift["p_value"]
+    # drift is called only when the robust and the classical test both reject
+    assert drift["p_value"] == max(drift["p_hc0"], drift["p_classical"])
+    qgro = smart_beta.drift.loc[("QGRO", "RMW")]  # 86 months: HC0 alone would call drift
+    assert qgro["p_hc0"] < 0.05 <= qgro["p_classical"]
+    assert "no style drift" in smart_beta.verdicts["QGRO"].sentence
     assert check.robustness["drift_break"] == str(drift["break_period"])
 
 

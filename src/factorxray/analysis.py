@@ -483,7 +483,27 @@ def _run_ladder(
 
 
 def _drift_tests(groups: Sequence[_Group], verdicts: Mapping[str, Verdict]) -> pd.DataFrame:
-    """Andrews' sup-Wald test on each fund's labelled betas (one row per fund)."""
+    """Andrews' sup-Wald test on each fund's labelled betas (long: fund x tested factor).
+
+    Drift is called only when the heteroskedasticity-robust (HC0) and the classical test both
+    reject: HC0 guards against volatility clustering but is liberal in short histories (11% at
+    a nominal 5% with 120 months), the classical one is the reverse (docs/robustness.md).
+    ``p_value`` is the larger of the two (``p_hc0``, ``p_classical`` are kept); the break date
+    and the betas are the robust test's.
+    """
+    robust = _drift_tests_with(groups, verdicts, "HC0")
+    if robust.empty:
+        return robust
+    classical = _drift_tests_with(groups, verdicts, "nonrobust")
+    robust = robust.rename(columns={"p_value": "p_hc0"})
+    robust["p_classical"] = classical["p_value"].reindex(robust.index)
+    robust["p_value"] = robust[["p_hc0", "p_classical"]].max(axis=1)
+    return robust
+
+
+def _drift_tests_with(
+    groups: Sequence[_Group], verdicts: Mapping[str, Verdict], cov: str
+) -> pd.DataFrame:
     from factorxray.engine.breaks import drift_tests
 
     tables = []
@@ -502,7 +522,7 @@ def _drift_tests(groups: Sequence[_Group], verdicts: Mapping[str, Verdict]) -> p
             continue
         sample = _within_samples(group.excess, group.results)
         try:
-            tables.append(drift_tests(sample[list(tested)], group.factors[names], tested))
+            tables.append(drift_tests(sample[list(tested)], group.factors[names], tested, cov=cov))
         except InsufficientDataError:
             continue  # every fund too short for a trimmed test: no drift verdict for them
     return pd.concat(tables) if tables else pd.DataFrame()
