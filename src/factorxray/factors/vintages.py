@@ -95,6 +95,8 @@ def cached_versions(cache: Cache, namespace: str, key: str) -> dict[str, CacheEn
         stored = meta.get("key") if isinstance(meta, dict) else None
         if not isinstance(stored, str) or not stored.startswith(prefix):
             continue
+        if meta.get("derived_from"):
+            continue  # a parsed twin of a kept version, not a version
         entry = cache.get(namespace, stored)
         if entry is not None:
             found.setdefault(stored[len(prefix) :], entry)

@@ -1,0 +1,219 @@
+"""Vintages: the cache keeps every vintage it sees; pinning one; `factors diff` by hand.
+
+Two real older vintages (202006 and 202110) of the US 3- and 5-factor files are served, one
+after the other, by a loopback server, zipped in memory as the library serves them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from factorxray.cli import app
+from factorxray.data.cache import Cache
+from factorxray.errors import NotCachedError, UsageError
+from factorxray.factors import load_factors
+from factorxray.factors.vintages import (
+    cached_versions,
+    diff_frames,
+    diff_vintages,
+    normalize_vintage,
+    read_pinned_dataset,
+    vintages_at_hand,
+)
+from tests._server import LoopbackServer, Reply
+from tests.test_kenfrench import _raw_blocks
+
+VINTAGES = Path(__file__).parent / "data" / "kenfrench-vintages"
+THREE = "F-F_Research_Data_Factors"
+FIVE = "F-F_Research_Data_5_Factors_2x3"
+
+
+def zipped(name: str, vintage: str) -> bytes:
+    """The real CSV of a vintage, zipped alone as the library serves it."""
+    buffer = io.BytesIO()
+    info = zipfile.ZipInfo(f"{name}.csv", date_time=(2026, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(info, (VINTAGES / f"{name}.{vintage}.csv").read_bytes())
+    return buffer.getvalue()
+
+
+def raw(name: str, vintage: str) -> pd.DataFrame:
+    """The monthly block of a vintage's CSV, read by hand (percent)."""
+    text = (VINTAGES / f"{name}.{vintage}.csv").read_bytes().decode("ascii")
+    header = next(line for line in text.splitlines() if line.lstrip().startswith(","))
+    columns = [c.strip() for c in header.split(",")[1:]]
+    block = _raw_blocks(text)[0]
+    index = pd.PeriodIndex([f"{k[:4]}-{k[4:]}" for k, _ in block], freq="M")
+    return pd.DataFrame(
+        [[float(c) for c in cells] for _, cells in block], index=index, columns=columns
+    )
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A server answering the 3- and 5-factor files with whichever vintage is set."""
+    current = {"vintage": "202006"}
+
+    def handler(name: str):
+        return lambda request: Reply(200, zipped(name, current["vintage"]))
+
+    server = LoopbackServer(
+        {f"/{THREE}_CSV.zip": handler(THREE), f"/{FIVE}_CSV.zip": handler(FIVE)}
+    ).start()
+    cache = Cache(tmp_path / "cache")
+    try:
+        yield server, cache, current
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def both(served):
+    """The cache after seeing 202006 and then 202110 of both files."""
+    server, cache, current = served
+    load_factors("ff3", base_url=server.url, cache=cache)
+    load_factors("ff5", base_url=server.url, cache=cache)
+    current["vintage"] = "202110"
+    load_factors("ff3", base_url=server.url, cache=cache, refresh=True)
+    load_factors("ff5", base_url=server.url, cache=cache, refresh=True)
+    return server, cache
+
+
+def test_the_cache_keeps_every_vintage_it_has_seen(both) -> None:
+    _, cache = both
+    versions = cached_versions(cache, "kenfrench", f"{THREE}_CSV.zip")
+    assert set(versions) == {"202006", "202110"}
+    assert versions["202006"].key == f"{THREE}_CSV.zip@202006"
+    assert versions["202006"].data == zipped(THREE, "202006")
+    assert versions["202110"].key == f"{THREE}_CSV.zip"
+    records = {(r.dataset, r.vintage, r.where) for r in vintages_at_hand(cache)}
+    assert (THREE, "202006", "cache (kept)") in records and (THREE, "202110", "cache") in records
+    assert (THREE, "202511", "snapshot") in records
+
+
+def test_pinning_a_vintage_gives_its_values(both) -> None:
+    _, cache = both
+    old = load_factors("ff3", cache=cache, vintage="202006")
+    expected = raw(THREE, "202006")
+    assert old.attrs["vintages"] == {THREE: "202006"} and old.index[-1] == pd.Period("2020-06", "M")
+    np.testing.assert_array_equal(old["SMB"].to_numpy(), expected["SMB"].to_numpy() / 100)
+    assert old.loc["1926-07", "SMB"] == -0.0230 and old.loc["1926-07", "HML"] == -0.0287
+    new = load_factors("ff3", cache=cache, vintage="2021-10")
+    assert new.loc["1926-07", "SMB"] == -2.38 / 100 and new.attrs["vintages"] == {THREE: "202110"}
+    five = load_factors("ff5", cache=cache, vintage="202110")
+    np.testing.assert_array_equal(
+        five["CMA"].to_numpy(), raw(FIVE, "202110")["CMA"].to_numpy() / 100
+    )
+
+
+def test_a_pin_between_vintages_takes_the_one_published_by_then(both) -> None:
+    _, cache = both
+    assert load_factors("ff3", cache=cache, vintage="202012").attrs["vintages"] == {THREE: "202006"}
+    assert read_pinned_dataset(THREE, "202511", cache=cache).url == f"snapshot:{THREE}_CSV.zip"
+
+
+def test_a_vintage_not_at_hand_is_one_line(both) -> None:
+    _, cache = both
+    with pytest.raises(
+        NotCachedError,
+        match=r"vintage 201901 of dataset .* not at hand \(vintages at hand: 202006, 202110, 202511\)",
+    ):
+        load_factors("ff3", cache=cache, vintage="201901")
+    with pytest.raises(UsageError, match="is not YYYYMM"):
+        load_factors("ff3", cache=cache, vintage="June")
+    with pytest.raises(NotCachedError, match="not at hand"):
+        diff_vintages(THREE, "202006", "202012", cache=cache)
+
+
+def hand_diff(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, dict[str, float]]:
+    out = {}
+    for column in old.columns:
+        common = old.index.intersection(new.index)
+        a = old.loc[common, column].to_numpy()
+        b = new.loc[common, column].to_numpy()
+        delta = b - a
+        out[column] = {
+            "months": len(common),
+            "changed": int(np.sum(np.abs(delta) > 1e-9)),
+            "max_abs_change": float(np.max(np.abs(delta))),
+            "rms_change": float(np.sqrt(np.mean(delta**2))),
+            "correlation": float(np.corrcoef(a, b)[0, 1]),
+            "added": len(new.index.difference(old.index)),
+        }
+    return out
+
+
+def test_diff_of_two_real_vintages_matches_a_hand_computation(both) -> None:
+    _, cache = both
+    table = diff_vintages(THREE, "202006", "202110", cache=cache)
+    expected = hand_diff(raw(THREE, "202006"), raw(THREE, "202110"))
+    assert list(table.index) == ["Mkt-RF", "SMB", "HML", "RF"]
+    for factor, values in expected.items():
+        for key, value in values.items():
+            assert table.loc[factor, key] == pytest.approx(value, rel=1e-12, abs=1e-12), (
+                factor,
+                key,
+            )
+    assert table.loc["SMB", "changed"] > 1000  # French re-forms the whole history
+    assert table.loc["RF", "changed"] < table.loc["RF", "months"] / 10  # the T-bill barely moves
+    assert table.loc["SMB", "added"] == 16 and table.loc["SMB", "removed"] == 0
+    assert table.attrs == {"dataset": THREE, "old": "202006", "new": "202110", "units": "percent"}
+    five = diff_vintages(FIVE, "202006", "202110", cache=cache)
+    assert five.loc["CMA", "correlation"] == pytest.approx(
+        hand_diff(raw(FIVE, "202006"), raw(FIVE, "202110"))["CMA"]["correlation"], rel=1e-12
+    )
+
+
+def test_diff_frames_on_a_small_case() -> None:
+    index = pd.period_range("2020-01", periods=4, freq="M")
+    old = pd.DataFrame({"X": [1.0, 2.0, 3.0, np.nan]}, index)
+    new = pd.DataFrame({"X": [1.0, 2.5, 2.0, 4.0]}, index)
+    row = diff_frames(old, new).loc["X"]
+    assert (row["months"], row["changed"], row["added"]) == (3, 2, 1)
+    assert row["max_abs_change"] == 1.0 and row["max_change_at"] == "2020-03"
+    assert row["rms_change"] == pytest.approx(np.sqrt((0.25 + 1.0) / 3))
+
+
+def test_cli_diff_show_and_dataset_pin_vintages(both) -> None:
+    _, cache = both
+    env = {"FACTORXRAY_CACHE_DIR": str(cache.root), "COLUMNS": "200"}
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["factors", "diff", THREE, "202006", "202110", "--format", "csv"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    rows = {row["factor"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    expected = hand_diff(raw(THREE, "202006"), raw(THREE, "202110"))
+    assert int(rows["HML"]["changed"]) == expected["HML"]["changed"]
+    assert float(rows["HML"]["rms_change"]) == pytest.approx(
+        expected["HML"]["rms_change"], rel=1e-12
+    )
+    table = runner.invoke(app, ["factors", "diff", THREE, "202006", "202110"], env=env)
+    assert table.exit_code == 0 and "vintage 202006 -> 202110" in table.stdout
+    shown = runner.invoke(
+        app,
+        ["factors", "show", "ff3", "--vintage", "202006", "--end", "1926-07", "--format", "csv"],
+        env=env,
+    )
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines()[1] == "1926-07,0.0296,-0.023,-0.0287,0.0022"
+    listed = runner.invoke(app, ["factors", "dataset", THREE, "--vintage", "202006"], env=env)
+    assert listed.exit_code == 0 and "vintage 202006" in listed.stdout
+    missing = runner.invoke(app, ["factors", "show", "ff3", "--vintage", "201901"], env=env)
+    assert missing.exit_code == 1 and "not at hand" in missing.output
+    assert len(missing.output.strip().splitlines()) == 1
+
+
+def test_normalize_vintage() -> None:
+    assert normalize_vintage("202511") == "202511" and normalize_vintage("2023") == "202312"
+    with pytest.raises(UsageError):
+        normalize_vintage("202513")
