@@ -66,7 +66,10 @@ def atomic_parquet(path: Path, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        writer = pq.ParquetWriter(tmp_name, schema, compression="zstd")
+        strings = [f.name for f in schema if pa.types.is_string(f.type)]
+        # dictionary pages for the id-like string columns only: trying them on float columns
+        # doubles the write time for nothing
+        writer = pq.ParquetWriter(tmp_name, schema, compression="zstd", use_dictionary=strings)
         try:
             yield writer
         finally:
