@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -93,3 +94,35 @@ def test_mixed_regions_say_which_factors_judged_which_fund(narrow_console, tmp_p
     assert "VGK: xray7 needs VOL" in result.stderr
     assert "its europe factors end 2020-06 (limited by Europe_Mom_Factor)" in result.stderr
     assert _widest(result.stdout) <= 80
+
+
+def test_an_unadjusted_split_fails_the_fund_unless_allowed(narrow_console, tmp_path) -> None:
+    """IJR's real 2:1 split of 2017-01-19 undone in a prices file: not analyzed (exit 3,
+    one line), SPY still is; with --allow-suspect-prices it is analyzed with a warning."""
+    from tests._prices_server import fixture_closes
+
+    ijr = fixture_closes("IJR").copy()
+    ijr[ijr.index < pd.Timestamp("2017-01-19")] *= 2.0
+    frame = pd.DataFrame({"IJR": ijr, "SPY": fixture_closes("SPY")})
+    frame.index.name = "date"
+    prices = tmp_path / "prices.csv"
+    frame.to_csv(prices)
+    args = [
+        "analyze",
+        "IJR",
+        "SPY",
+        "--prices-file",
+        str(prices),
+        "--offline",
+        "--no-png",
+        "--models",
+        "none",
+    ]
+    refused = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert refused.exit_code == 3, refused.output
+    assert "not analyzed: IJR: suspect prices: split-like jump on 2017-01-19" in refused.stderr
+    assert "SPY" in _rows(refused.stdout, "fund")
+    allowed = runner.invoke(app, [*args, "--allow-suspect-prices", "--out", str(tmp_path / "b")])
+    assert allowed.exit_code == 0, allowed.output
+    assert "warning: IJR: split-like jump on 2017-01-19" in allowed.stderr
+    assert "IJR!" in allowed.stdout  # the table marks the fund with a warning

@@ -353,8 +353,20 @@ def build_analysis(
         drift=drift_table,
         region_fit=region_fit,
         better_region=better,
-        warnings={f: [f"{f}: {n}" for n in v] for f, v in notes.items() if v},
+        warnings=_warnings(order, notes, info.get("price_warnings") or {}),
     )
+
+
+def _warnings(
+    funds: Sequence[str], notes: Mapping[str, Sequence[str]], prices: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """Per analyzed fund, its one-line warnings: price findings first, then the factor notes."""
+    out = {}
+    for fund in funds:
+        lines = [f"{fund}: {n}" for n in (*prices.get(fund, ()), *notes.get(fund, ()))]
+        if lines:
+            out[fund] = lines
+    return out
 
 
 def _model_factors(ladder: Mapping[str, Mapping[str, LadderEntry]]) -> dict[str, list[str]]:

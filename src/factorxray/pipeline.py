@@ -94,8 +94,12 @@ def _fetch_fund_returns(
     refresh: bool,
     cache: Cache,
     hooks: Hooks,
+    allow_suspect_prices: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
-    """Monthly total returns, failures, and the price source of each fund."""
+    """Monthly total returns, failures, and the price source of each fund.
+
+    ``returns.attrs["warnings"]`` holds the price-sanity findings (ticker -> lines).
+    """
     if hooks.prices_start:
         hooks.prices_start(len(tickers))
     try:
@@ -107,6 +111,7 @@ def _fetch_fund_returns(
             offline=offline,
             refresh=refresh,
             on_ticker_done=hooks.ticker_done,
+            allow_suspect_prices=allow_suspect_prices,
         )
         failed = dict(returns.attrs.get("failed", {}))
     except AllFailedError as exc:
@@ -159,6 +164,7 @@ def analyze(
     rolling_window: int = DEFAULT_ROLLING_WINDOW,
     source: str = "yahoo",
     prices_file: str | os.PathLike[str] | None = None,
+    allow_suspect_prices: bool = False,
     offline: bool = False,
     refresh: bool = False,
     cache: Cache | None = None,
@@ -204,6 +210,10 @@ def analyze(
         Months per rolling window (default 36).
     source, prices_file
         Price provider (``yahoo``, ``fmp``, ``tiingo``, ``file``) and the file for ``file``.
+    allow_suspect_prices : bool
+        Analyze funds whose prices fail the sanity checks (an unadjusted split, conflicting
+        duplicate dates, unusable prices) instead of listing them as not analyzed; the
+        findings stay in ``analysis.warnings``.
     offline : bool
         Never download: the cache, else the bundled snapshot.
     refresh : bool
@@ -258,6 +268,7 @@ def analyze(
             refresh=refresh,
             cache=cache,
             hooks=hooks,
+            allow_suspect_prices=allow_suspect_prices,
         )
         failed.update(bad_region)
         for ticker, fund_region in fund_regions.items():
@@ -298,6 +309,7 @@ def analyze(
             "offline": offline,
             "default_region": "developed+us" if model == "article7" else region,
             "requested_model": model,
+            "price_warnings": dict(returns.attrs.get("warnings", {})),
         },
     )
 
@@ -538,6 +550,7 @@ def analyze_portfolio(
     rolling_window: int = DEFAULT_ROLLING_WINDOW,
     source: str = "yahoo",
     prices_file: str | os.PathLike[str] | None = None,
+    allow_suspect_prices: bool = False,
     offline: bool = False,
     refresh: bool = False,
     cache: Cache | None = None,

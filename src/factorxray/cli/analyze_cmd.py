@@ -226,6 +226,13 @@ def analyze_command(
     prices_file: Annotated[
         Path | None, typer.Option("--prices-file", help="CSV/Parquet prices for --source file.")
     ] = None,
+    allow_suspect_prices: Annotated[
+        bool,
+        typer.Option(
+            "--allow-suspect-prices",
+            help="Analyze funds whose prices fail the sanity checks (warned, not dropped).",
+        ),
+    ] = False,
     offline: Annotated[
         bool, typer.Option("--offline", help="No network: the cache, else the bundled snapshot.")
     ] = False,
@@ -275,6 +282,7 @@ def analyze_command(
             rolling_window=rolling_window,
             source=source,
             prices_file=prices_file,
+            allow_suspect_prices=allow_suspect_prices,
             offline=offline,
             refresh=refresh,
             cache=state(ctx).cache(),
