@@ -397,3 +397,103 @@ def test_ambiguous_or_missing_section_is_a_usage_error(kf_server) -> None:
     assert ambiguous.exit_code == 2 and "is ambiguous" in ambiguous.stderr
     missing = run("factors", "dataset", "F-F_Momentum_Factor", "--section", "99", env=env)
     assert missing.exit_code == 2 and "no section #99" in missing.stderr
+
+
+# ----------------------------------------------------------------------------- other libraries
+
+
+@pytest.fixture
+def libraries_env(tmp_path):
+    """Environment pointing every factor library at a loopback server of real files."""
+    from tests._kenfrench_server import all_factor_server, library_env
+
+    server = all_factor_server()
+    try:
+        yield {**library_env(server.url), "FACTORXRAY_CACHE_DIR": str(tmp_path / "c")}
+    finally:
+        server.stop()
+
+
+def test_show_any_mix_as_csv_in_decimals_with_vintages(libraries_env) -> None:
+    result = run(
+        "factors",
+        "show",
+        "--factors",
+        "Mkt-RF,SMB,HML,QMJ,BAB",
+        "--start",
+        "2021-01",
+        "--format",
+        "csv",
+        env=libraries_env,
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "period,Mkt-RF,SMB,HML,QMJ,BAB,RF"
+    assert lines[-1].startswith("2021-02,0.0281,0.0202,0.072,0.002725") and len(lines) == 3
+    table = run("factors", "show", "q5", "--start", "2023-12", env=libraries_env)
+    assert table.exit_code == 0 and "vintages: q5_factors_monthly_2023 2023" in table.stdout
+    row = next(line for line in table.stdout.splitlines() if "2023-12" in line)
+    assert "4.85" in row and "5.42" in row and "-4.26" in row
+
+
+def test_show_a_user_factor_file_in_percent(libraries_env, tmp_path) -> None:
+    path = tmp_path / "mine.csv"
+    path.write_text("date,MYF\n2020-01,1.5\n2020-02,-0.5\n")
+    result = run(
+        "factors",
+        "show",
+        "--factors",
+        "Mkt-RF,MYF",
+        "--factor-file",
+        str(path),
+        "--factor-units",
+        "percent",
+        "--format",
+        "csv",
+        env=libraries_env,
+    )
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
+    assert [r[0] for r in rows] == ["2020-01", "2020-02"]
+    assert [r[2] for r in rows] == ["0.015", "-0.005"]
+    no_units = run("factors", "show", "--factor-file", str(path), env=libraries_env)
+    assert no_units.exit_code == 2 and "--factor-units percent" in no_units.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["factors", "show"], "give a model"),
+        (["factors", "show", "ff5", "--factors", "BAB"], "not both"),
+        (["factors", "show", "--factors", "Mkt-RF,QMJJ"], "did you mean QMJ"),
+        (["factors", "show", "q5", "--region", "japan"], "exists only for: us"),
+        (["factors", "show", "--factors", "BAB", "--frequency", "weekly"], "not published weekly"),
+    ],
+)
+def test_mix_errors_are_one_line_exit_2(libraries_env, args, message) -> None:
+    result = run(*args, env=libraries_env)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_list_names_every_source_factor_and_vintage_at_hand(libraries_env) -> None:
+    run("factors", "show", "ff6bq", "--start", "2021-01", env=libraries_env)
+    result = run("factors", "list", env=libraries_env)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in (
+        "q5 ",
+        "ff6bq",
+        "FACTORXRAY_QFACTORS_URL",
+        "FACTORXRAY_AQR_URL",
+        "FACTORXRAY_LIQUIDITY_URL",
+        "global-q.org",
+        "HML_DEVIL",
+        "STREV",
+        "LIQ",
+        "TERM",
+        "Vintages at hand",
+        "Betting-Against-Beta-Equity-Factors-Monthly │ 202102",
+        "Quality-Minus-Junk-Factors-Monthly          │ 202109",
+    ):
+        assert text in out, text
