@@ -576,3 +576,18 @@ def test_lenient_file_parsing_records_instead_of_refusing() -> None:
     lenient = parse_prices_file(content, "mine.csv", strict=False)["SPY"]
     assert lenient.tolist() == [2.0, 2.0]
     assert [i.kind for i in lenient.attrs["price_issues"]] == ["conflict", "non-positive"]
+
+
+def test_damaged_parquet_and_cached_csv_errors_are_one_line(tmp_path) -> None:
+    """Found by fuzzing: pyarrow's and pandas' messages span lines; ours must not."""
+    frame = pd.DataFrame({"SPY": fixture_closes("SPY").iloc[:20]})
+    frame.index.name = "date"
+    frame.to_parquet(tmp_path / "p.parquet")
+    real = (tmp_path / "p.parquet").read_bytes()
+    damaged = real[:-40] + b"\xff" * 32 + real[-8:]
+    with pytest.raises(ParseError, match="unreadable Parquet file") as info:
+        parse_prices_file(damaged, "p.parquet")
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+    with pytest.raises(ParseError, match="unreadable cached prices") as info:
+        closes_from_bytes(b"date,adj_close\n2024-01-02,1.5\n,2024-01-03,1.25\n", "cached SPY")
+    assert "\n" not in str(info.value)

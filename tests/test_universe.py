@@ -359,6 +359,7 @@ MALFORMED = [
     ("deep.yaml", "funds: " + "[" * 60 + "]" * 60 + "\n", r"nested more than 50 levels deep"),
     ("deep.toml", "a = " + "[" * 2000 + "]" * 2000 + "\n", r"invalid TOML: nested too deeply"),
     ("loop.yaml", "funds: &f\n  - *f\n", r"alias inside its own anchor"),
+    ("ctrl.yaml", "funds:\n  - ticker: SPY\x08\n", r"invalid YAML: unacceptable character"),
     ("field.csv", 'ticker,name\nSPY,"' + "x" * 200_000 + '"\n', r"invalid CSV: field larger"),
     ("dup.toml", '[[fund]]\nticker = "SPY"\n[[fund]]\nticker = "spy"\n', r"duplicate ticker SPY"),
     ("dup.csv", "ticker\nSPY\nVTV\n spy\n", r"duplicate ticker SPY"),

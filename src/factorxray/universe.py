@@ -874,8 +874,9 @@ def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], list[Any]]:
     is the node it names, so this costs only the file's size), its expanded size counted,
     and only then constructed.
     """
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)  # reading starts here: control characters are refused
         node = loader.get_single_node()
         if node is not None:
             _check_yaml_size(node, source)
@@ -885,7 +886,8 @@ def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], list[Any]]:
     except RecursionError:
         raise UsageError(f"{source}: invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if isinstance(doc, list):
         doc = {"funds": doc}
     return _split_document(doc, source, "YAML", "a list under 'funds:'")

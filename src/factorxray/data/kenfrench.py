@@ -166,6 +166,10 @@ class FrenchDataset:
         )
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -201,7 +205,7 @@ def read_zip_member(data: bytes, name: str, max_bytes: int = MAX_MEMBER_BYTES) -
         archive = zipfile.ZipFile(io.BytesIO(data))
     except _ZIP_ERRORS as exc:
         raise ParseError(
-            f"dataset {name}: the download is not a valid zip archive ({exc})"
+            f"dataset {name}: the download is not a valid zip archive ({_cut(_one_line(exc), 120)})"
         ) from None
     with archive:
         members = [info for info in archive.infolist() if not info.is_dir()]
@@ -219,7 +223,9 @@ def read_zip_member(data: bytes, name: str, max_bytes: int = MAX_MEMBER_BYTES) -
             with archive.open(member) as handle:
                 content = handle.read(max_bytes + 1)
         except _ZIP_ERRORS as exc:
-            raise ParseError(f"dataset {name}: the archive is corrupt ({exc})") from None
+            raise ParseError(
+                f"dataset {name}: the archive is corrupt ({_cut(_one_line(exc), 120)})"
+            ) from None
         if len(content) > max_bytes:
             raise ParseError(
                 f"dataset {name}: {member.filename} expands past the {max_bytes}-byte limit; refusing it"

@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from factorxray.data.prices.base import SPLITS_ATTR, clean_closes, split_events
+from factorxray.data.prices.base import _short as _short_error
 from factorxray.errors import ParseError, UnknownTickerError, UsageError, quote
 
 #: Files bigger than this (after decompression) are refused.
@@ -103,7 +104,7 @@ def _decompress(content: bytes, name: str) -> bytes:
         with gzip.GzipFile(fileobj=io.BytesIO(content)) as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:
-        raise ParseError(f"{name}: corrupt gzip file ({exc})") from None
+        raise ParseError(f"{name}: corrupt gzip file ({_short_error(exc)})") from None
     if len(data) > MAX_FILE_BYTES:
         raise ParseError(f"{name}: expands past {MAX_FILE_BYTES} bytes; refusing to read it")
     return data
@@ -115,7 +116,7 @@ def _read_table(content: bytes, name: str) -> tuple[pd.DataFrame, str | None]:
         try:
             frame = pd.read_parquet(io.BytesIO(content))
         except Exception as exc:  # pyarrow raises several unrelated types
-            raise ParseError(f"{name}: unreadable Parquet file ({exc})") from None
+            raise ParseError(f"{name}: unreadable Parquet file ({_short_error(exc)})") from None
         if isinstance(frame.index, pd.DatetimeIndex):
             frame = frame.reset_index()
         return frame, None
@@ -134,7 +135,7 @@ def _read_table(content: bytes, name: str) -> tuple[pd.DataFrame, str | None]:
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, skipinitialspace=True)
     except (ValueError, pd.errors.ParserError) as exc:
-        raise ParseError(f"{name}: malformed CSV ({' '.join(str(exc).split())})") from None
+        raise ParseError(f"{name}: malformed CSV ({_short_error(exc)})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame, named_ticker
 

@@ -138,7 +138,8 @@ def closes_from_bytes(content: bytes, what: str) -> pd.Series:
         frame = pd.read_csv(io.BytesIO(content), dtype={"date": str})
         return clean_closes(frame["date"], frame["adj_close"], what=what)
     except (ValueError, KeyError, pd.errors.ParserError) as exc:
-        raise ParseError(f"{what}: unreadable cached prices ({exc}); clear the cache") from None
+        reason = quote(" ".join(str(exc).split()), 100)
+        raise ParseError(f"{what}: unreadable cached prices ({reason}); clear the cache") from None
 
 
 def settled(closes: pd.Series, now: datetime) -> pd.Series:
