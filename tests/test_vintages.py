@@ -164,7 +164,12 @@ def test_diff_of_two_real_vintages_matches_a_hand_computation(both) -> None:
                 key,
             )
     assert table.loc["SMB", "changed"] > 1000  # French re-forms the whole history
-    assert table.loc["RF", "changed"] < table.loc["RF", "months"] / 10  # the T-bill barely moves
+    assert table.loc["RF", "changed"] == 0 and table.loc["Mkt-RF", "changed"] == 12
+    assert (table.loc["SMB", "changed"], table.loc["HML", "changed"]) == (1016, 1042)
+    assert (
+        table.loc["HML", "max_abs_change"] == pytest.approx(2.26)
+        and table.loc["HML", "max_change_at"] == "2000-05"
+    )
     assert table.loc["SMB", "added"] == 16 and table.loc["SMB", "removed"] == 0
     assert table.attrs == {"dataset": THREE, "old": "202006", "new": "202110", "units": "percent"}
     five = diff_vintages(FIVE, "202006", "202110", cache=cache)
