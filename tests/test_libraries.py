@@ -504,7 +504,9 @@ def test_fund_factors_in_a_mix_and_a_missing_fund(server, cache) -> None:
     )
     assert list(factors.columns) == ["Mkt-RF", "VALUE", "RF"]
     assert factors.index[0] == pd.Period("2004-02", "M")  # VTV's first close is 2004-01-30
-    with pytest.raises(DataSourceError, match=r"fund-defined factor\(s\) TERM: .*BIL: no file BIL.csv"):
+    with pytest.raises(
+        DataSourceError, match=r"fund-defined factor\(s\) TERM: .*BIL: no file BIL.csv"
+    ):
         load_factor_set("TERM", cache=cache, price_source="file", prices_file=ETF_PRICES)
 
 
@@ -513,3 +515,33 @@ def test_reversal_zip_fixture_is_the_real_202511_file() -> None:
         text = archive.read("F-F_ST_Reversal_Factor.csv").decode("ascii")
     assert text.startswith("This file was created using the 202511 CRSP database.")
     assert io.StringIO(text).read().count("\r\n") > 1000
+
+
+# ----------------------------------------------------------------------------- fuzzing
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.binary(max_size=400)
+    | st.text(alphabet="0123456789,.-%\t\n year,month,R_F", max_size=300).map(str.encode)
+)
+def test_parsers_raise_only_parse_errors_on_any_bytes(data: bytes) -> None:
+    for parse in (
+        lambda: q.parse_q_csv(data, "q5_factors_monthly_2024"),
+        lambda: liquidity.parse_liquidity(data, "liq_data_1962_2024"),
+        lambda: aqr.parse_aqr_workbook(data, "bab", "BAB Factors"),
+    ):
+        try:
+            parse()
+        except ParseError as exc:
+            assert "\n" not in str(exc)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=len(QMJ_FILE.read_bytes()) - 1))
+def test_a_truncated_workbook_is_a_parse_error(cut: int) -> None:
+    with pytest.raises(ParseError):
+        aqr.parse_aqr_workbook(QMJ_FILE.read_bytes()[:cut], "qmj", "QMJ Factors")

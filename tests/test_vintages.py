@@ -222,3 +222,29 @@ def test_normalize_vintage() -> None:
     assert normalize_vintage("202511") == "202511" and normalize_vintage("2023") == "202312"
     with pytest.raises(UsageError):
         normalize_vintage("202513")
+
+
+def test_other_libraries_pin_and_refuse_vintages_not_at_hand(tmp_path, monkeypatch) -> None:
+    from tests._kenfrench_server import all_factor_server, library_env
+
+    server = all_factor_server()
+    for name, value in library_env(server.url).items():
+        monkeypatch.setenv(name, value)
+    cache = Cache(tmp_path / "c")
+    try:
+        load_factors("q5", cache=cache)
+        from factorxray.factors.catalog import load_factor_set
+
+        load_factor_set("BAB,LIQ", cache=cache)
+    finally:
+        server.stop()
+    pinned = load_factor_set("BAB,ROE,LIQ", cache=cache, vintage="202403")
+    assert pinned.attrs["vintages"] == {
+        "Betting-Against-Beta-Equity-Factors-Monthly": "202102",
+        "q5_factors_monthly_2023": "2023",
+        "liq_data_1962_2023": "2023",
+    }
+    with pytest.raises(NotCachedError, match=r"vintage 202012 of AQR workbook .* at hand: 202102"):
+        load_factor_set("BAB", cache=cache, vintage="202012")
+    with pytest.raises(NotCachedError, match="vintage 202306 of monthly q-factor file"):
+        load_factors("q5", cache=cache, vintage="202306")

@@ -427,8 +427,8 @@ def load_factor_set(
     Parameters
     ----------
     factors : str or sequence of str
-        ``"Mkt-RF,SMB,HML,QMJ,BAB"`` or a list; see :func:`resolve_factors`. With a
-        ``factor_file`` and ``factors=None`` ... (use :func:`load_factors`), every column.
+        ``"Mkt-RF,SMB,HML,QMJ,BAB"`` or a list; see :func:`resolve_factors`. ``None`` with
+        a ``factor_file``: every column of the file.
     region : str
         One of :data:`factorxray.factors.REGIONS`; each library must publish the region
         (q-factors, VOL, reversal and liquidity are US only; AQR maps ``developed`` to its
