@@ -446,8 +446,11 @@ def load_factors(
     last = _parse_bound(end, frequency, end=True)
     if first is not None and last is not None and first > last:
         raise UsageError(f"start {start} is after end {end}; swap them")
+    from factorxray.factors.catalog import _LazyHttp
+
     own_client = client is None
-    http = client if client is not None else HttpClient()
+    # made on first use: a load served by the cache sets up no TLS context (~30 ms)
+    http = client if client is not None else _LazyHttp()
     cache = cache if cache is not None else Cache()
     try:
         datasets = {
@@ -458,7 +461,7 @@ def load_factors(
                     source.dataset,
                     base=base_url,
                     cache=cache,
-                    client=http,
+                    client=http,  # type: ignore[arg-type]
                     refresh=refresh,
                     offline=offline or snapshot,
                     snapshot=snapshot,
