@@ -11,7 +11,7 @@ machine: ``--scale 0.25`` multiplies both series counts (the periods stay). Two 
 Each panel is written once as a long Parquet file (``date, id, return``; not timed), then
 ``regress_panel`` runs on a fresh LocalCluster (``--workers`` processes, one thread each):
 wall time (split into reading/staging and regressions), series per second, output rows, and
-the peak memory (``ru_maxrss``) of each worker process and of the client. In the same run,
+the peak memory (``VmHWM``, reset before the run) of each worker process and of the client. In the same run,
 the in-memory engine (``fx.regress`` / ``fx.rolling_regress``) runs on the same panel in a
 fresh subprocess (read the Parquet file, pivot, regress; no output written) for its wall
 time and peak memory, unless the panel is larger than ``--in-memory-max-cells`` (then on the
@@ -40,6 +40,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 FACTORS = ["Mkt-RF", "SMB", "HML", "RMW", "CMA"]
+
+
+def reset_peak() -> None:
+    """Reset this process's peak RSS (Linux ``clear_refs``); ``ru_maxrss`` cannot be reset and
+    survives ``exec``, so a worker spawned by a big process would report its parent's peak."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss() -> int:
+    """Peak resident memory of this process since start or :func:`reset_peak`, bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def factors_frame(n_periods: int, frequency: str, seed: int) -> pd.DataFrame:
@@ -110,6 +127,8 @@ def dask_run(
     )
     client = Client(cluster, set_as_default=False)
     client.run(lambda: __import__("factorxray.engine"))  # imports are not part of the run
+    client.run(reset_peak)
+    reset_peak()
     marks: dict[str, float] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -122,7 +141,7 @@ def dask_run(
             panel, out, factors=factors, client=client, progress=progress, **options
         )
         wall = time.perf_counter() - began
-        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        peaks = client.run(peak_rss)
     finally:
         client.close()
         cluster.close()
@@ -131,7 +150,7 @@ def dask_run(
         "staging": marks.get("staging", began) - began,
         "regressions": marks.get("regressions", began) - marks.get("staging", began),
         "worker_peak": sorted(peaks.values()),
-        "client_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "client_peak": peak_rss(),
         "chunks": run.manifest["n_chunks"],
         "series": run.n_series,
         "fitted": run.n_fitted,
@@ -175,8 +194,9 @@ else:
     res = fx.regress(returns, factors, cov=args["cov"])
     rows = int(res.params.size)
 wall = time.perf_counter() - began
-print(json.dumps({"wall": wall, "read": read, "rows": rows, "series": len(names),
-                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+peak = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+            if line.startswith("VmHWM:"))
+print(json.dumps({"wall": wall, "read": read, "rows": rows, "series": len(names), "peak": peak}))
 """
 
 
@@ -264,7 +284,7 @@ def main() -> None:
     parser.add_argument("--rolling-cov", default="nonrobust")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies both series counts")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--chunk-rows", type=int, default=1_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=None, help="default: regress_panel's")
     parser.add_argument("--in-memory-max-cells", type=float, default=4e8)
     parser.add_argument("--only", choices=["static", "rolling"])
     parser.add_argument(

@@ -23,7 +23,7 @@ from rich.progress import (
 
 from factorxray.cli._common import err_console, handle_errors, out_console
 from factorxray.factors import MODELS, REGIONS
-from factorxray.scale import CHUNK_ROWS, regress_panel
+from factorxray.scale import regress_panel
 from factorxray.scale.backend import CONNECT_TIMEOUT
 
 
@@ -135,11 +135,15 @@ def panel_command(
         typer.Option("--workers", help="Worker processes of the local cluster.", min=1),
     ] = None,
     chunk_rows: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--chunk-rows", help="Panel rows per chunk (unit of work and restart).", min=1
+            "--chunk-rows",
+            help="Panel rows per chunk, the unit of work and restart (default 1,000,000; "
+            "200,000 with --window).",
+            min=1,
+            show_default=False,
         ),
-    ] = CHUNK_ROWS,
+    ] = None,
     offline: Annotated[
         bool, typer.Option("--offline", help="No network: the cache, else the bundled snapshot.")
     ] = False,

@@ -78,6 +78,8 @@ __all__ = [
 
 #: Rows of the long panel per chunk of series (the unit of work, restart and output file).
 CHUNK_ROWS = 1_000_000
+#: The same with rolling windows, whose output is about (factors + 1) rows per input row.
+ROLLING_CHUNK_ROWS = 200_000
 #: Largest wide slice (series x periods) handed to the static engine at once. Below the
 #: engine's own threading threshold, so each Dask worker thread stays on one core.
 STATIC_CELLS = 1_500_000
@@ -236,7 +238,7 @@ def regress_panel(
     scheduler: str | None = None,
     client: Any = None,
     n_workers: int | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
     overwrite: bool = False,
     keep_staging: bool = False,
     connect_timeout: float = CONNECT_TIMEOUT,
@@ -286,8 +288,10 @@ def regress_panel(
         An existing client to run on (not closed).
     n_workers : int, optional
         Worker processes of the local cluster (default: the number of cores).
-    chunk_rows : int
+    chunk_rows : int, optional
         Rows of the panel per chunk (about): the unit of work, restart and output file.
+        Default 1,000,000, or 200,000 with ``window`` (each input row gives about one
+        output row per term).
     overwrite : bool
         Replace an earlier run in ``out`` made with other inputs (otherwise an error).
     keep_staging : bool
@@ -365,7 +369,7 @@ def _run(
     scheduler: str | None,
     client: Any,
     n_workers: int | None,
-    chunk_rows: int,
+    chunk_rows: int | None,
     overwrite: bool,
     keep_staging: bool,
     connect_timeout: float,
@@ -374,6 +378,8 @@ def _run(
     began = time.perf_counter()
     fault = _FAULT
     report = progress or (lambda stage, done, total: None)
+    if chunk_rows is None:
+        chunk_rows = CHUNK_ROWS if window is None else ROLLING_CHUNK_ROWS
     cov_name = _check_options(cov, hac_lags, min_obs, window, frequency, chunk_rows)
     out = Path(out_path)
     if out.exists() and not out.is_dir():
