@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from factorxray import __version__
-from factorxray.cli._common import CliState, err_console, handle_errors, state
+from factorxray.cli._common import CliState, err_console, handle_errors, plain_text, state
 from factorxray.cli.analyze_cmd import analyze_command, presets_command
 from factorxray.cli.cache_cmd import cache_app
 from factorxray.cli.factors_cmd import factors_app
@@ -66,8 +67,35 @@ def _global_options(
 
 
 def main() -> None:
-    """Entry point of the ``factorxray`` console script."""
-    app()
+    """Entry point of the ``factorxray`` console script.
+
+    Usage errors (an unknown option or command, a value of the wrong type) are one line on
+    stderr with a pointer to ``--help`` and exit code 2, instead of a boxed panel.
+    """
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        err_console.print("[bold red]error:[/] interrupted", highlight=False)
+        raise SystemExit(130) from None
+    except typer.TyperException as exc:  # typer's own copy of click's exceptions
+        raise SystemExit(_usage_error(exc)) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """Print a usage error as one line (and where to look) and return its exit code."""
+    text = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    message = " ".join(plain_text(text).split())
+    if not message:  # a group called without a command: its help was printed
+        return int(getattr(exc, "exit_code", 2))
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "factorxray"
+    err_console.print(
+        f"[bold red]error:[/] {escape(message)} (see: {escape(command)} --help)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return int(getattr(exc, "exit_code", 2))
 
 
 __all__ = ["app", "err_console", "handle_errors", "main", "state"]

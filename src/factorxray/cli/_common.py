@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -87,11 +88,32 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``error: message`` on one line of stderr and return the Exit to raise."""
+    """Print ``error: message`` on one line of stderr and return the Exit to raise.
+
+    The message is plain text: rich markup in it (from a file name, a ticker, a server's
+    answer) is escaped and control characters are dropped, so it prints as written.
+    """
     err_console.print(
-        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
+        f"[bold red]error:[/] {escape(plain_text(message))}",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
     )
     return typer.Exit(code)
+
+
+_CONTROL = dict.fromkeys([c for c in range(32) if c not in (9, 10)] + list(range(127, 160)), None)
+
+
+def plain_text(text: str) -> str:
+    """``text`` without control characters (escape sequences, carriage returns, bells).
+
+    Examples
+    --------
+    >>> plain_text("VTV\x1b[2J\rok")
+    'VTV[2Jok'
+    """
+    return str(text).translate(_CONTROL)
 
 
 def handle_errors(func: F) -> F:
