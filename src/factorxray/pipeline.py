@@ -42,6 +42,9 @@ class Hooks:
 
 #: The model a fund falls back to where its region cannot carry the main one (no VOL).
 FALLBACK_MODEL = "ff6"
+#: Models built from Ken French files only: a ladder model may reuse their columns (a q5
+#: frame's market factor and RF are the q-factor library's, not Ken French's).
+KENFRENCH_MODELS = ("capm", "ff3", "carhart", "ff5", "ff6", "xray7")
 
 
 def resolve_universe(
@@ -424,7 +427,11 @@ class _FactorLoader:
             for region, frame in frames.items():
                 if region != "us" and "VOL" in wanted:
                     out[model][region] = f"{model} needs VOL, which exists for the US only"
-                elif set(wanted) <= set(frame.columns) and region != "developed+us":
+                elif (
+                    set(wanted) <= set(frame.columns)
+                    and region != "developed+us"
+                    and frame.attrs.get("model") in KENFRENCH_MODELS
+                ):
                     subset = frame[[*wanted, "RF"]].copy()
                     subset.attrs = {**frame.attrs, "model": model}
                     out[model][region] = subset
@@ -467,6 +474,8 @@ def _short_ranges(frames: Mapping[str, pd.DataFrame]) -> dict[str, str]:
 
 def _region_failure(region: str, model: str, exc: Exception, offline: bool) -> str:
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "--offline" in first:  # the cause already says how to get the files
+        return f"no {model} factors for region {region}: {first}"
     hint = (
         "run without --offline to download them, or give the fund another region"
         if offline
