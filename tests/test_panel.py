@@ -374,6 +374,8 @@ def test_duplicated_rows_fail_with_one_line(client, small_factors, tmp_path: Pat
     ) as info:
         regress_panel(path, tmp_path / "out", factors=small_factors, client=client)
     _one_line(info.value)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "duplicated" in manifest["error"]
 
 
 def test_duplicates_across_pieces_are_found_in_the_chunk(client, small_factors, tmp_path: Path):
@@ -484,6 +486,7 @@ def test_cli_on_the_running_cluster_with_snapshot_factors(
     _assert_static_equal(pd.read_parquet(out / "static"), res)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["factors"]["model"] == "ff5" and manifest["factors"]["vintages"]
+    assert manifest["factors"]["source"] == "load_factors"
     assert manifest["factorxray_version"] == fx.__version__
 
 

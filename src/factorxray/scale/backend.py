@@ -435,19 +435,24 @@ def _run(
                 "staging": staged,
             }
             store.write_json(out / store.MANIFEST, manifest)
-            if len(done) < n_chunks and not staged.get("complete"):
-                staged = _stage(dask_client, panel, out, n_chunks, report)
-                manifest["staging"] = staged
-                store.write_json(out / store.MANIFEST, {**manifest, "updated": _now()})
-            else:
-                report("staging", len(panel.pieces), len(panel.pieces))
-            freq, aggregate = _decide_frequency(frequency, staged)
-            if factors is None:
-                from factorxray.factors import load_factors
+            try:
+                if len(done) < n_chunks and not staged.get("complete"):
+                    staged = _stage(dask_client, panel, out, n_chunks, report)
+                    manifest["staging"] = staged
+                    store.write_json(out / store.MANIFEST, {**manifest, "updated": _now()})
+                else:
+                    report("staging", len(panel.pieces), len(panel.pieces))
+                freq, aggregate = _decide_frequency(frequency, staged)
+                loaded = factors is None
+                if factors is None:
+                    from factorxray.factors import load_factors
 
-                factors = load_factors(model, region, frequency=freq, snapshot=offline)
-            factor_frame, used = _check_factors(factors, freq, excess)
-            factor_facts = _factor_facts(factor_frame, used, model, region, factors is None)
+                    factors = load_factors(model, region, frequency=freq, snapshot=offline)
+                factor_frame, used = _check_factors(factors, freq, excess)
+            except BaseException as exc:
+                _mark_stopped(out, manifest, exc)
+                raise
+            factor_facts = _factor_facts(factor_frame, used, model, region, loaded)
             if previous is not None and previous.get("factors", {}).get("sha256") not in (
                 None,
                 factor_facts["sha256"],
@@ -458,7 +463,11 @@ def _run(
                         f"(vintages now {factor_facts['vintages'] or 'given by the caller'}); "
                         "use another --out, or --overwrite"
                     )
-            calendar = _calendar(staged, freq, factor_frame, used)
+            try:
+                calendar = _calendar(staged, freq, factor_frame, used)
+            except BaseException as exc:
+                _mark_stopped(out, manifest, exc)
+                raise
             manifest.update(
                 {
                     "frequency": freq,
@@ -640,6 +649,20 @@ def _calendar(
             f"{key_label(factor_keys[-1], frequency)}); check the dates or the factors' frequency"
         )
     return calendar
+
+
+def _mark_stopped(out: Path, manifest: dict[str, Any], exc: BaseException) -> None:
+    """Record in the manifest that the run stopped before its regressions, and why."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    store.write_json(
+        out / store.MANIFEST,
+        {
+            **manifest,
+            "status": "interrupted" if interrupted else "failed",
+            "error": None if interrupted else _short(exc),
+            "updated": _now(),
+        },
+    )
 
 
 def _done_chunks(out: Path, n_chunks: int) -> dict[int, dict[str, Any]]:
