@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -126,3 +128,44 @@ def test_an_unadjusted_split_fails_the_fund_unless_allowed(narrow_console, tmp_p
     assert allowed.exit_code == 0, allowed.output
     assert "warning: IJR: split-like jump on 2017-01-19" in allowed.stderr
     assert "IJR!" in allowed.stdout  # the table marks the fund with a warning
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real console entry point (not CliRunner): what a user's shell sees."""
+    return subprocess.run(
+        [sys.executable, "-m", "factorxray", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["analyze", "--modle", "ff5"],
+            "error: No such option: --modle (Possible options: --model",
+        ),
+        (["analyze", "SPY", "--hac-lags", "abc"], "error: Invalid value for '--hac-lags'"),
+        (["nosuch"], "error: No such command 'nosuch'. (see: factorxray --help)"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str], expected: str) -> None:
+    result = _cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
+    assert "--help)" in lines[0] and "╭" not in result.stderr
+
+
+def test_flags_show_no_value_in_help() -> None:
+    result = _cli("analyze", "--help")
+    assert result.returncode == 0
+    assert "--offline" in result.stdout and "<bool>" not in result.stdout
+
+
+def test_error_lines_escape_markup_and_control_characters(tmp_path) -> None:
+    hostile = tmp_path / "[bold red]evil\x1b[2J.toml"
+    hostile.write_text("[[fund]]\nticker = 1\n")
+    result = _cli("analyze", "--universe", str(hostile), "--offline", "--out", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert "[bold red]evil" in result.stderr  # printed as written, not as markup
+    assert "\x1b[2J" not in result.stderr

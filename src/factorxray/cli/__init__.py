@@ -21,6 +21,26 @@ from factorxray.cli.panel_cmd import panel_command
 from factorxray.cli.portfolio_cmd import blend_command, portfolio_command
 from factorxray.cli.returns_cmd import returns_command
 
+
+def _hide_flag_types() -> None:
+    """Help without ``<bool>`` after each flag (typer 0.29 prints it, as if flags took a value)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_factorxray", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:
+        if getattr(self, "is_flag", False) and self.metavar is None:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._factorxray = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_types()
+
 app = typer.Typer(
     name="factorxray",
     help="X-ray what a fund really holds in factor terms.",
