@@ -145,7 +145,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
             "error: No such option: --modle (Possible options: --model",
         ),
         (["analyze", "SPY", "--hac-lags", "abc"], "error: Invalid value for '--hac-lags'"),
-        (["nosuch"], "error: No such command 'nosuch'. (see: factorxray --help)"),
+        (["nosuch"], "error: No such command 'nosuch'."),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(args: list[str], expected: str) -> None:
