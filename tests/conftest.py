@@ -31,6 +31,10 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "FACTORXRAY_YAHOO_URL",
         "FACTORXRAY_FMP_URL",
         "FACTORXRAY_TIINGO_URL",
+        "FACTORXRAY_QFACTORS_URL",
+        "FACTORXRAY_AQR_URL",
+        "FACTORXRAY_LIQUIDITY_URL",
+        "DASK_SCHEDULER_ADDRESS",
         "FMP_API_KEY",
         "TIINGO_API_KEY",
     ):
