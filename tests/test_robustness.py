@@ -276,3 +276,18 @@ def test_bh_qvalues_leave_nan_out_of_the_family() -> None:
         q.to_numpy()[np.isfinite(q.to_numpy())],
         multipletests([0.01, 0.04, 0.03], method="fdr_bh")[1],
     )
+
+
+def test_any_factor_set_and_a_pinned_vintage(tmp_path) -> None:
+    analysis = fx.analyze(
+        ["VTV", "SPY"], offline=True, cache=Cache(tmp_path), factors="Mkt-RF,SMB,HML,MOM"
+    )
+    assert analysis.meta["model"] == "custom"
+    assert list(analysis.results.params.columns) == ["alpha", "Mkt-RF", "SMB", "HML", "MOM"]
+    assert analysis.verdicts["VTV"].checks[0].status == "delivers"
+    carhart = fx.analyze(["VTV"], offline=True, cache=Cache(tmp_path), model="carhart", models=None)
+    np.testing.assert_allclose(
+        analysis.results.params.loc["VTV"], carhart.results.params.loc["VTV"], atol=1e-12
+    )
+    with pytest.raises(fx.AllFailedError, match=r"vintage 201001 of dataset .* is not at hand"):
+        fx.analyze(["VTV"], offline=True, cache=Cache(tmp_path), vintage="201001", models=None)

@@ -42,6 +42,8 @@ class Hooks:
 
 #: The model a fund falls back to where its region cannot carry the main one (no VOL).
 FALLBACK_MODEL = "ff6"
+#: The name of a factor set given by ``factors=``/``factor_file=`` instead of a model.
+CUSTOM_MODEL = "custom"
 #: Models built from Ken French files only: a ladder model may reuse their columns (a q5
 #: frame's market factor and RF are the q-factor library's, not Ken French's).
 KENFRENCH_MODELS = ("capm", "ff3", "carhart", "ff5", "ff6", "xray7")
@@ -168,6 +170,10 @@ def analyze(
     source: str = "yahoo",
     prices_file: str | os.PathLike[str] | None = None,
     allow_suspect_prices: bool = False,
+    factors: str | Sequence[str] | None = None,
+    factor_file: str | os.PathLike[str] | None = None,
+    factor_units: str | None = None,
+    vintage: str | None = None,
     offline: bool = False,
     refresh: bool = False,
     cache: Cache | None = None,
@@ -217,6 +223,14 @@ def analyze(
         Analyze funds whose prices fail the sanity checks (an unadjusted split, conflicting
         duplicate dates, unusable prices) instead of listing them as not analyzed; the
         findings stay in ``analysis.warnings``.
+    factors : str or sequence of str, optional
+        Any set of factors from any library instead of ``model`` (``"Mkt-RF,SMB,HML,QMJ,BAB"``,
+        see :func:`factorxray.factors.load_factor_set`); the model is then ``custom``.
+    factor_file, factor_units
+        Your own factor file (CSV or Parquet) as a source of named factors, and its units
+        (``"percent"`` or ``"decimal"``).
+    vintage : str, optional
+        ``YYYYMM``: the factor files as published then, from the cache or the snapshot.
     offline : bool
         Never download: the cache, else the bundled snapshot.
     refresh : bool
@@ -250,7 +264,8 @@ def analyze(
     funds = resolve_universe(tickers, preset=preset, universe=universe)
     bad_region = _unknown_regions(funds)
     funds.subset([t for t in funds.tickers if t not in bad_region]).validate(FACTOR_ORDER)
-    model = validate_choice("model", model, tuple(MODELS))
+    custom = factors is not None or factor_file is not None
+    model = CUSTOM_MODEL if custom else validate_choice("model", model, tuple(MODELS))
     region = validate_choice("region", region, tuple(REGIONS))
     ladder_models = _check_models(models)
     _check_options(cov, hac_lags, min_months, t_threshold, rolling_window, source, prices_file)
@@ -261,6 +276,15 @@ def analyze(
         if f.ticker not in bad_region
     }
     loader = _FactorLoader(start, end, cache, refresh, offline, hooks)
+    loader.vintage = vintage
+    if custom:
+        loader.custom = {
+            "factors": factors,
+            "factor_file": factor_file,
+            "factor_units": factor_units,
+            "price_source": source,
+            "prices_file": prices_file,
+        }
     try:
         frames, notes, region_failures = loader.main(model, sorted(set(fund_regions.values())))
         returns, failed, origin = _fetch_fund_returns(
@@ -368,6 +392,9 @@ class _FactorLoader:
         self.start, self.end, self.cache = start, end, cache
         self.refresh, self.offline, self.hooks = refresh, offline, hooks
         self._client: HttpClient | None = None
+        #: Options of a custom factor set (``--factors``/``--factor-file``) and a pinned vintage.
+        self.custom: dict[str, object] = {}
+        self.vintage: str | None = None
 
     def close(self) -> None:
         """Close the one HTTP client the loads shared (if any was made)."""
@@ -381,6 +408,7 @@ class _FactorLoader:
         return self._client
 
     def load(self, model: str, region: str, *, at_hand: bool = False) -> pd.DataFrame:
+        local = self.offline or at_hand
         return load_factors(
             model,
             "us" if region == "developed+us" else region,
@@ -388,9 +416,11 @@ class _FactorLoader:
             end=self.end,
             cache=self.cache,
             refresh=self.refresh and not at_hand,
-            snapshot=self.offline or at_hand,
+            snapshot=local,
             progress=None if at_hand else self.hooks.download,
-            client=self._http(),
+            client=None if local else self._http(),  # no TLS set-up when nothing downloads
+            vintage=self.vintage,
+            **(self.custom if model == CUSTOM_MODEL else {}),  # type: ignore[arg-type]
         )
 
     def main(
@@ -402,7 +432,12 @@ class _FactorLoader:
         failures: dict[str, str] = {}
         for region in regions:
             used = model
-            if region != "us" and "VOL" in MODELS[model][0] and model != "article7":
+            if (
+                model in MODELS
+                and region != "us"
+                and "VOL" in MODELS[model][0]
+                and model != "article7"
+            ):
                 used = FALLBACK_MODEL
                 notes[region] = (
                     f"{model} needs VOL, which exists for the US only: judged on "
@@ -474,7 +509,7 @@ def _short_ranges(frames: Mapping[str, pd.DataFrame]) -> dict[str, str]:
 
 def _region_failure(region: str, model: str, exc: Exception, offline: bool) -> str:
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "--offline" in first:  # the cause already says how to get the files
+    if "--offline" in first or "download" in first:  # the cause already says what to do
         return f"no {model} factors for region {region}: {first}"
     hint = (
         "run without --offline to download them, or give the fund another region"

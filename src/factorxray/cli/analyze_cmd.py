@@ -207,6 +207,25 @@ def analyze_command(
         float | None,
         typer.Option("--fdr", help="Also require Benjamini-Hochberg q <= Q (e.g. 0.05)."),
     ] = None,
+    factors: Annotated[
+        str | None,
+        typer.Option(
+            "--factors",
+            help='Any factor set instead of --model, e.g. "Mkt-RF,SMB,HML,QMJ,BAB".',
+        ),
+    ] = None,
+    factor_file: Annotated[
+        Path | None,
+        typer.Option("--factor-file", help="Your own factors (CSV or Parquet) as a source."),
+    ] = None,
+    factor_units: Annotated[
+        str | None,
+        typer.Option("--factor-units", help="Units of --factor-file: percent or decimal."),
+    ] = None,
+    vintage: Annotated[
+        str | None,
+        typer.Option("--vintage", help="Pin the factor files as published then (YYYYMM)."),
+    ] = None,
     rolling_window: Annotated[
         int,
         typer.Option(
@@ -283,6 +302,10 @@ def analyze_command(
             source=source,
             prices_file=prices_file,
             allow_suspect_prices=allow_suspect_prices,
+            factors=factors,
+            factor_file=factor_file,
+            factor_units=factor_units,
+            vintage=vintage,
             offline=offline,
             refresh=refresh,
             cache=state(ctx).cache(),
