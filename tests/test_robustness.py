@@ -8,6 +8,7 @@ Benjamini-Hochberg q-values against statsmodels.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -291,3 +292,17 @@ def test_any_factor_set_and_a_pinned_vintage(tmp_path) -> None:
     )
     with pytest.raises(fx.AllFailedError, match=r"vintage 201001 of dataset .* is not at hand"):
         fx.analyze(["VTV"], offline=True, cache=Cache(tmp_path), vintage="201001", models=None)
+
+
+def test_report_names_each_factors_source(tmp_path) -> None:
+    from factorxray.report import write_report
+
+    analysis = fx.analyze(
+        ["VTV"], offline=True, cache=Cache(tmp_path), factors="Mkt-RF,SMB,HML,MOM", models=None
+    )
+    out = write_report(analysis, tmp_path / "r", png=False).parent
+    run = json.loads((out / "summary.json").read_text())["run"]
+    assert run["factor_sources"]["MOM"] == "F-F_Momentum_Factor"
+    assert run["rf_source"] == "F-F_Research_Data_Factors"
+    page = (out / "index.html").read_text()
+    assert "MOM: F-F_Momentum_Factor (kenfrench, 202511)" in page

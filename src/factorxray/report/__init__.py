@@ -250,7 +250,7 @@ def _plotly_js() -> str:
 
     bundle = Path(__file__).with_name("assets") / "plotly-factorxray.min.js"
     text = bundle.read_bytes().decode("utf-8") if bundle.is_file() else ""
-    built = re.search(r"plotly\.js \(factorxray partial[^)]*\) v([\w.+-]+)", text[:400])
+    built = re.search(r"plotly\.js v([\w.+-]+)\n\* factorxray partial bundle", text[:400])
     if built is None or built.group(1) != get_plotlyjs_version():
         text = get_plotlyjs()
     # Nothing in plotly.js closes a script element today; make sure it never can.
@@ -348,6 +348,30 @@ def _fallback_notes(used: list[dict[str, Any]]) -> str:
     return "; ".join(notes)
 
 
+def _sources_row(factors: pd.DataFrame) -> list[tuple[str, str]]:
+    """``Factor sources``: which file (library, vintage) each factor and RF come from.
+
+    Only for factor sets mixed from several files or libraries (``--factors``, ``q5``,
+    ``ff6bq``...), whose frames record ``factor_sources``.
+    """
+    sources = factors.attrs.get("factor_sources")
+    if not isinstance(sources, dict) or not sources:
+        return []
+    libraries = factors.attrs.get("libraries") or {}
+    vintages = factors.attrs.get("vintages") or {}
+    by_file: dict[str, list[str]] = {}
+    for factor, file in sources.items():
+        by_file.setdefault(str(file), []).append(str(factor))
+    parts = []
+    for file, names in by_file.items():
+        where = ", ".join(x for x in (libraries.get(file), vintages.get(file)) if x)
+        parts.append(f"{', '.join(names)}: {file}" + (f" ({where})" if where else ""))
+    rf = factors.attrs.get("rf_source")
+    if rf:
+        parts.append(f"RF: {rf}")
+    return [("Factor sources", "; ".join(parts))]
+
+
 def _header(data: ReportData, generated_at: str, version: str) -> list[tuple[str, str]]:
     analysis = data.analysis
     meta = analysis.meta
@@ -385,6 +409,7 @@ def _header(data: ReportData, generated_at: str, version: str) -> list[tuple[str
         ("Model ladder", ", ".join(str(m) for m in models) if models else "not run"),
         ("Factor data vintage", vintage),
         ("Factor data", factor_data),
+        *_sources_row(analysis.factors),
         ("Price source", str(price or "not recorded")),
         ("Covariance", _cov_text(results.cov_type, data.hac_range)),
         ("Rules", _rules_text(data)),
