@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 N_FACTORS = 7
-BUSY_LOOP = "while True:\n    pass\n"
+BUSY_LOOP = "while True: pass"
 
 
 def synthetic_panel(
@@ -96,7 +96,8 @@ def _cpu_ticks() -> tuple[int, int, dict[int, tuple[int, str]]]:
             with open(f"/proc/{entry.name}/stat") as handle:
                 stat = handle.read()
             with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
-                command = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            command = " ".join(command.split())
         except OSError:
             continue
         after_name = stat.rsplit(")", 1)[1].split()
