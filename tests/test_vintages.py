@@ -248,3 +248,84 @@ def test_other_libraries_pin_and_refuse_vintages_not_at_hand(tmp_path, monkeypat
         load_factor_set("BAB", cache=cache, vintage="202012")
     with pytest.raises(NotCachedError, match="vintage 202306 of monthly q-factor file"):
         load_factors("q5", cache=cache, vintage="202306")
+
+
+def test_analyze_compare_vintage_moves_betas_as_the_revision_did(both, tmp_path) -> None:
+    """VTV and SPY on ff3 of 202110, compared with 202006 (both real, both in the cache)."""
+    from tests._prices_server import fixture_closes
+
+    server, cache = both
+    frame = pd.DataFrame({t: fixture_closes(t) for t in ("VTV", "SPY")})
+    frame.index.name = "date"
+    prices = tmp_path / "prices.csv"
+    frame.to_csv(prices)
+    import factorxray as fx
+
+    run = fx.analyze(
+        ["VTV", "SPY"],
+        model="ff3",
+        prices_file=prices,
+        source="file",
+        cache=cache,
+        offline=True,
+        end="2020-06",
+        models=None,
+        compare_vintage="202006",
+    )
+    assert run.factors.attrs["vintages"] == {THREE: "202110"}
+    comparison = run.vintage_comparison
+    assert comparison.error is None and comparison.vintages_other == {THREE: "202006"}
+    old = fx.analyze(
+        ["VTV", "SPY"],
+        model="ff3",
+        prices_file=prices,
+        source="file",
+        cache=cache,
+        offline=True,
+        end="2020-06",
+        models=None,
+        vintage="202006",
+    )
+    for fund in ("VTV", "SPY"):
+        for factor in ("Mkt-RF", "SMB", "HML"):
+            row = comparison.betas.loc[(fund, factor)]
+            assert row["beta"] == run.results.params.loc[fund, factor]
+            assert row["beta_other"] == pytest.approx(
+                old.results.params.loc[fund, factor], abs=1e-15
+            )
+    # the 202110 revision of HML moved VTV's value beta (HML changed in 1042 of 1128 months)
+    assert comparison.betas.loc[("VTV", "HML"), "change"] != 0
+    assert list(comparison.verdicts.index) == ["VTV", "SPY"]
+    result = CliRunner().invoke(
+        app,
+        [
+            "--cache-dir",
+            str(cache.root),
+            "analyze",
+            "VTV",
+            "SPY",
+            "--model",
+            "ff3",
+            "--prices-file",
+            str(prices),
+            "--offline",
+            "--end",
+            "2020-06",
+            "--models",
+            "none",
+            "--no-png",
+            "--compare-vintage",
+            "202006",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "on the factor files of vintage 202006" in result.stdout
+    import json
+
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())["run"]
+    assert summary["vintage_comparison"]["vintages_other"] == {THREE: "202006"}
+    assert summary["vintage_comparison"]["funds"]["VTV"]["betas"]["HML"]["change"] == pytest.approx(
+        comparison.betas.loc[("VTV", "HML"), "change"]
+    )

@@ -108,6 +108,7 @@ class Analysis:
     region_fit: dict[str, dict[str, float]] = field(default_factory=dict)
     better_region: dict[str, str | None] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
+    vintage_comparison: VintageComparison | None = None
 
     @property
     def analyzed(self) -> list[str]:
@@ -119,6 +120,75 @@ class Analysis:
         """The factor returns a fund was regressed on (its region's main-model factors)."""
         region = self.fund_factors.get(fund, {}).get("region")
         return self.factors_by_region.get(region, self.factors)
+
+
+@dataclass
+class VintageComparison:
+    """How each fund's betas and verdict move when the factor files of another vintage are used.
+
+    Attributes
+    ----------
+    vintage : str
+        The other vintage (``YYYYMM``), as asked.
+    betas : DataFrame
+        Long: one row per (fund, factor) with ``beta`` (the run's), ``beta_other`` (on the
+        other vintage, same fund months where the files allow), ``change`` and ``t_change``
+        (the change in units of the run's standard error).
+    verdicts : DataFrame
+        Per fund: ``verdict``, ``verdict_other``, ``changed`` (bool), ``nobs``, ``nobs_other``.
+    vintages_other : dict
+        Dataset -> vintage of the other run's files.
+    error : str or None
+        Why the other run could not be made (e.g. that vintage is not at hand), else None.
+    """
+
+    vintage: str
+    betas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    vintages_other: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def compare_analyses(now: Analysis, then: Analysis, vintage: str) -> VintageComparison:
+    """Betas and verdicts of two runs of the same funds (pure; see ``analyze(compare_vintage=)``).
+
+    Parameters
+    ----------
+    now, then : Analysis
+        The run in use and the run on the other vintage's factor files.
+    vintage : str
+        The other vintage, for the record.
+
+    Returns
+    -------
+    VintageComparison
+    """
+    funds = [f for f in now.analyzed if f in set(then.analyzed)]
+    factors = [c for c in now.results.params.columns if c in then.results.params.columns]
+    beta_now = now.results.params.loc[funds, factors]
+    beta_then = then.results.params.loc[funds, factors]
+    se_now = now.results.bse.loc[funds, factors]
+    betas = pd.DataFrame(
+        {
+            "beta": beta_now.stack(future_stack=True),
+            "beta_other": beta_then.stack(future_stack=True),
+        }
+    )
+    betas["change"] = betas["beta_other"] - betas["beta"]
+    betas["t_change"] = betas["change"] / se_now.stack(future_stack=True)
+    betas.index = betas.index.set_names(["fund", "factor"])
+    verdicts = pd.DataFrame(
+        {
+            "verdict": [now.verdicts[f].status for f in funds],
+            "verdict_other": [then.verdicts[f].status for f in funds],
+            "nobs": [int(now.results.nobs[f]) for f in funds],
+            "nobs_other": [int(then.results.nobs[f]) for f in funds],
+        },
+        index=pd.Index(funds, name="fund"),
+    )
+    verdicts["changed"] = verdicts["verdict"] != verdicts["verdict_other"]
+    vintages = {str(k): str(v) for k, v in (then.factors.attrs.get("vintages") or {}).items()}
+    return VintageComparison(vintage, betas.dropna(how="all"), verdicts, vintages)
 
 
 def return_attribution(

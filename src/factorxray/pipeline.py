@@ -15,12 +15,18 @@ from pathlib import Path
 import pandas as pd
 
 from factorxray import presets, snapshot
-from factorxray.analysis import DEFAULT_ROLLING_WINDOW, Analysis, build_analysis
+from factorxray.analysis import (
+    DEFAULT_ROLLING_WINDOW,
+    Analysis,
+    VintageComparison,
+    build_analysis,
+    compare_analyses,
+)
 from factorxray.data.cache import Cache
 from factorxray.data.http import HttpClient, ProgressCallback
 from factorxray.data.prices import SOURCES
 from factorxray.engine.covariance import make_estimator
-from factorxray.errors import AllFailedError, DataSourceError, UsageError
+from factorxray.errors import AllFailedError, DataSourceError, FactorXrayError, UsageError
 from factorxray.factors import FACTOR_ORDER, MODELS, REGIONS, load_factors, validate_choice
 from factorxray.judge.robustness import DEFAULT_MODEL_LADDER
 from factorxray.judge.verdicts import DEFAULT_MIN_BETA, Rules
@@ -174,6 +180,7 @@ def analyze(
     factor_file: str | os.PathLike[str] | None = None,
     factor_units: str | None = None,
     vintage: str | None = None,
+    compare_vintage: str | None = None,
     offline: bool = False,
     refresh: bool = False,
     cache: Cache | None = None,
@@ -231,6 +238,10 @@ def analyze(
         (``"percent"`` or ``"decimal"``).
     vintage : str, optional
         ``YYYYMM``: the factor files as published then, from the cache or the snapshot.
+    compare_vintage : str, optional
+        ``YYYYMM``: also run on the factor files as published then (from the cache or the
+        snapshot) and put how each fund's betas and verdict move in
+        ``analysis.vintage_comparison`` (see :func:`compare_analyses`).
     offline : bool
         Never download: the cache, else the bundled snapshot.
     refresh : bool
@@ -259,6 +270,7 @@ def analyze(
     >>> analysis = fx.analyze(preset="smart-beta-20", offline=True)  # doctest: +SKIP
     >>> analysis.results.params.loc["VTV", "HML"]  # doctest: +SKIP
     """
+    call = dict(locals())  # the arguments, for the run on another vintage
     hooks = hooks or Hooks()
     cache = cache if cache is not None else Cache()
     funds = resolve_universe(tickers, preset=preset, universe=universe)
@@ -312,7 +324,7 @@ def analyze(
             pd.Period(start, "M") if start else None : pd.Period(end, "M") if end else None
         ]
     sources = sorted(set(origin.values()))
-    return build_analysis(
+    analysis = build_analysis(
         funds,
         frames,
         returns,
@@ -339,6 +351,32 @@ def analyze(
             "price_warnings": dict(returns.attrs.get("warnings", {})),
         },
     )
+    if compare_vintage is not None:
+        analysis.vintage_comparison = _on_other_vintage(call, compare_vintage, analysis, cache)
+    return analysis
+
+
+def _on_other_vintage(
+    call: dict[str, object], vintage: str, analysis: Analysis, cache: Cache
+) -> VintageComparison:
+    """The same run on the factor files as published by ``vintage`` (cache or snapshot)."""
+    other = {
+        **call,
+        "vintage": vintage,
+        "compare_vintage": None,
+        "models": None,
+        "region_fit": False,
+        "drift": False,
+        "refresh": False,
+        "cache": cache,
+        "hooks": None,
+    }
+    try:
+        then = analyze(**other)  # type: ignore[arg-type]
+    except FactorXrayError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return VintageComparison(vintage, error=f"no run on vintage {vintage}: {first}")
+    return compare_analyses(analysis, then, vintage)
 
 
 def _unknown_regions(funds: Universe) -> dict[str, str]:

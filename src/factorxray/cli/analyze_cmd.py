@@ -226,6 +226,13 @@ def analyze_command(
         str | None,
         typer.Option("--vintage", help="Pin the factor files as published then (YYYYMM)."),
     ] = None,
+    compare_vintage: Annotated[
+        str | None,
+        typer.Option(
+            "--compare-vintage",
+            help="Also run on the factor files of this vintage (YYYYMM) and show what moves.",
+        ),
+    ] = None,
     rolling_window: Annotated[
         int,
         typer.Option(
@@ -306,6 +313,7 @@ def analyze_command(
             factor_file=factor_file,
             factor_units=factor_units,
             vintage=vintage,
+            compare_vintage=compare_vintage,
             offline=offline,
             refresh=refresh,
             cache=state(ctx).cache(),
@@ -320,6 +328,7 @@ def analyze_command(
     out_console.print(console_table(analysis))
     out_console.print(facts_table(analysis))
     out_console.print(legend(analysis), soft_wrap=False)
+    _print_vintage_comparison(analysis)
     index = write_report(analysis, out_dir, png=png, open_browser=False)
     out_console.print(f"report: {index}")
     if open_report:
@@ -333,6 +342,29 @@ def _print_failures(failures: dict[str, str]) -> None:
         err_console.print(
             f"[yellow]not analyzed:[/] {escape(ticker)}: {escape(reason)}", soft_wrap=True
         )
+
+
+def _print_vintage_comparison(analysis: Analysis) -> None:
+    """How each fund's verdict and largest beta change move on the other vintage's files."""
+    comparison = analysis.vintage_comparison
+    if comparison is None:
+        return
+    if comparison.error:
+        err_console.print(f"[yellow]warning:[/] {escape(comparison.error)}", soft_wrap=True)
+        return
+    table = _compact_table(f"on the factor files of vintage {comparison.vintage}")
+    for column in ("fund", "verdict", "then", "largest beta change"):
+        table.add_column(column, no_wrap=True)
+    betas = comparison.betas.drop(index="alpha", level="factor", errors="ignore")
+    for fund, row in comparison.verdicts.iterrows():
+        changes = betas.loc[fund, "change"] if fund in betas.index.get_level_values(0) else None
+        largest = ""
+        if changes is not None and changes.notna().any():
+            factor = changes.abs().idxmax()
+            largest = f"{factor} {changes[factor]:+.3f}"
+        mark = " (changed)" if row["changed"] else ""
+        table.add_row(escape(str(fund)), row["verdict"], row["verdict_other"] + mark, largest)
+    out_console.print(table)
 
 
 def _print_warnings(warnings: dict[str, list[str]]) -> None:

@@ -189,6 +189,39 @@ def factors_limited_by(factors: pd.DataFrame) -> dict[str, list[str]] | None:
     return {side: [str(name) for name in limited.get(side) or []] for side in ("start", "end")}
 
 
+def _vintage_comparison(analysis: Analysis) -> dict[str, Any] | None:
+    """``--compare-vintage``: per fund the verdict then and now, and each beta's change."""
+    comparison = getattr(analysis, "vintage_comparison", None)
+    if comparison is None:
+        return None
+    funds: dict[str, Any] = {}
+    for fund, row in comparison.verdicts.iterrows():
+        betas = comparison.betas.xs(fund, level="fund") if not comparison.betas.empty else None
+        funds[str(fund)] = {
+            "verdict": row["verdict"],
+            "verdict_other": row["verdict_other"],
+            "changed": bool(row["changed"]),
+            "nobs": int(row["nobs"]),
+            "nobs_other": int(row["nobs_other"]),
+            "betas": {}
+            if betas is None
+            else {
+                str(factor): {
+                    "beta": b["beta"],
+                    "beta_other": b["beta_other"],
+                    "change": b["change"],
+                }
+                for factor, b in betas.iterrows()
+            },
+        }
+    return {
+        "vintage": comparison.vintage,
+        "vintages_other": comparison.vintages_other,
+        "error": comparison.error,
+        "funds": funds,
+    }
+
+
 def summary(analysis: Analysis, *, generated_at: str | None = None) -> dict[str, Any]:
     """The content of ``summary.json`` as a JSON-ready dict.
 
@@ -227,6 +260,7 @@ def summary(analysis: Analysis, *, generated_at: str | None = None) -> dict[str,
         "factor_sources": analysis.factors.attrs.get("factor_sources"),
         "factor_libraries": analysis.factors.attrs.get("libraries"),
         "rf_source": analysis.factors.attrs.get("rf_source"),
+        "vintage_comparison": _vintage_comparison(analysis),
         "cov_type": results.cov_type,
         "factors": [c for c in results.params.columns if c != "alpha"],
         "rules": rules,
