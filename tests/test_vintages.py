@@ -254,7 +254,7 @@ def test_analyze_compare_vintage_moves_betas_as_the_revision_did(both, tmp_path)
     """VTV and SPY on ff3 of 202110, compared with 202006 (both real, both in the cache)."""
     from tests._prices_server import fixture_closes
 
-    server, cache = both
+    _, cache = both
     frame = pd.DataFrame({t: fixture_closes(t) for t in ("VTV", "SPY")})
     frame.index.name = "date"
     prices = tmp_path / "prices.csv"
