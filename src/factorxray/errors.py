@@ -119,11 +119,3 @@ class AllFailedError(FactorXrayError):
     def __init__(self, message: str, failures: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.failures: dict[str, str] = dict(failures or {})
-
-
-class SuspectPricesError(DataSourceError):
-    """A price history looks wrong (an unadjusted split, conflicting or non-positive prices).
-
-    ``allow_suspect_prices=True`` (``--allow-suspect-prices``) uses such a history anyway,
-    reporting each finding as a warning instead.
-    """
