@@ -318,8 +318,19 @@ def test_real_process_live_then_cached_then_offline(tmp_path) -> None:
     )
     assert cached.returncode == 0, cached.stderr
     assert cached.stdout == live.stdout
-    empty = subprocess.run(
+    # --offline on an empty cache: the bundled snapshot answers the monthly model ...
+    snapshot = subprocess.run(
         [*command, "--offline"],
+        env={**env, "FACTORXRAY_CACHE_DIR": str(tmp_path / "empty")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert snapshot.returncode == 0, snapshot.stderr
+    assert snapshot.stdout.splitlines()[0] == live.stdout.splitlines()[0]
+    # ... but it holds no daily files: one line saying so
+    empty = subprocess.run(
+        [*command, "--frequency", "daily", "--offline"],
         env={**env, "FACTORXRAY_CACHE_DIR": str(tmp_path / "empty")},
         capture_output=True,
         text=True,

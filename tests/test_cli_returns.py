@@ -271,9 +271,12 @@ def test_keys_never_printed_or_cached(prices_server, monkeypatch, isolated_cache
 def test_offline_and_refresh(prices_server) -> None:
     assert run("returns", "SPY", "--format", "csv").exit_code == 0
     count = len(prices_server.requests)
-    offline = run("returns", "SPY", "MTUM", "--offline", "--format", "csv")
+    offline = run("returns", "SPY", "MTUM", "ZZZZ", "--offline", "--format", "csv")
     assert len(prices_server.requests) == count
-    assert offline.exit_code == 3 and "MTUM" in offline.stderr and "--offline" in offline.stderr
+    # MTUM is not cached but in the bundled snapshot (--offline means the same as in analyze)
+    assert offline.stdout.splitlines()[0] == "period,SPY,MTUM"
+    assert offline.exit_code == 3 and "ZZZZ" in offline.stderr and "--offline" in offline.stderr
+    assert "MTUM" not in offline.stderr
     assert run("returns", "SPY", "--refresh", "--format", "csv").exit_code == 0
     assert len(prices_server.requests) == count + 1
     assert int(prices_server.requests[-1].query["period1"]) > 0  # the tail only

@@ -169,3 +169,40 @@ def test_error_lines_escape_markup_and_control_characters(tmp_path) -> None:
     assert result.returncode == 2
     assert "[bold red]evil" in result.stderr  # printed as written, not as markup
     assert "\x1b[2J" not in result.stderr
+
+
+def test_library_warnings_reach_stderr_as_one_line(kf_server, tmp_path) -> None:
+    """A corrupt cache entry is announced by the CLI (the library logs it; main() prints it)."""
+    import os
+
+    env = {**os.environ, "FACTORXRAY_KENFRENCH_URL": kf_server.url}
+    cache = tmp_path / "cache"
+    args = [sys.executable, "-m", "factorxray", "--cache-dir", str(cache), "factors", "show", "ff3"]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+    assert first.returncode == 0, first.stderr
+    data = cache / "kenfrench" / "F-F_Research_Data_Factors_CSV.zip.data"
+    data.write_bytes(data.read_bytes()[:-10] + b"0123456789")
+    second = subprocess.run(
+        [*args, "--offline"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert second.returncode == 0, second.stderr
+    (line,) = [x for x in second.stderr.splitlines() if "corrupt cache entry" in x]
+    assert line.startswith("warning: corrupt cache entry kenfrench/F-F_Research_Data_Factors")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["factors", "show", "ff5", "--region", "developed", "--offline", "--start", "2025-01"],
+        ["factors", "corr", "xray7", "--offline"],
+        ["factors", "dataset", "F-F_Momentum_Factor", "--offline"],
+        ["returns", "SPY", "EWJ", "--offline", "--start", "2026-01", "--format", "csv"],
+    ],
+)
+def test_offline_means_the_cache_else_the_snapshot_everywhere(args, tmp_path) -> None:
+    """On a fresh machine (empty cache, no network) every --offline command answers."""
+    result = _cli("--cache-dir", str(tmp_path / "fresh"), *args)
+    assert result.returncode == 0, result.stderr
+    if args[0] == "returns":
+        rows = result.stdout.strip().splitlines()
+        assert rows[0] == "period,SPY,EWJ" and rows[1].startswith("2026-01,0.0147")

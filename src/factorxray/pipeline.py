@@ -96,6 +96,82 @@ def _returns_from_snapshot(tickers: list[str]) -> pd.DataFrame:
     return monthly_total_returns(prices)
 
 
+def fund_returns(
+    tickers: Iterable[str],
+    *,
+    source: str = "yahoo",
+    prices_file: str | os.PathLike[str] | None = None,
+    offline: bool = False,
+    refresh: bool = False,
+    cache: Cache | None = None,
+    allow_suspect_prices: bool = False,
+    on_ticker_done: Callable[[str, str | None], None] | None = None,
+) -> pd.DataFrame:
+    """Monthly total returns as ``analyze`` gets them: offline, the snapshot fills in.
+
+    :func:`factorxray.fetch_returns`, and with ``offline=True`` (and a price provider, not a
+    file) every fund that is not in the cache but in the bundled snapshot comes from the
+    snapshot, as with ``analyze --offline``. A fund whose prices failed the sanity checks
+    is never swapped for the snapshot's.
+
+    Returns
+    -------
+    DataFrame
+        Decimals, ``PeriodIndex('M')``; ``attrs``: ``failed`` (ticker -> reason, in the order
+        asked), ``warnings`` (ticker -> lines), ``origin`` (ticker -> where its prices came
+        from). When every fund fails the frame is empty (no exception).
+
+    Examples
+    --------
+    >>> import factorxray as fx  # doctest: +SKIP
+    >>> fx.fund_returns(["SPY", "EWJ"], offline=True).attrs["origin"]["SPY"]  # doctest: +SKIP
+    'bundled snapshot (month-end adjusted closes to 2026-06)'
+    """
+    tickers = list(tickers)
+    cache = cache if cache is not None else Cache()
+    try:
+        returns = fetch_returns(
+            tickers,
+            source=source,
+            prices_file=prices_file,
+            cache=cache,
+            offline=offline,
+            refresh=refresh,
+            on_ticker_done=on_ticker_done,
+            allow_suspect_prices=allow_suspect_prices,
+        )
+        failed = dict(returns.attrs.get("failed", {}))
+    except AllFailedError as exc:
+        returns = pd.DataFrame(index=pd.PeriodIndex([], freq="M", name="period"))
+        failed = dict(exc.failures)
+    warnings = dict(returns.attrs.get("warnings", {}))
+    origin = {
+        ticker: _source_label(source, info)
+        for ticker, info in returns.attrs.get("sources", {}).items()
+    }
+    if offline and source != "file":
+        held = [
+            t
+            for t in tickers
+            if t in failed
+            and t in snapshot.tickers()
+            and not failed[t].startswith("suspect prices")  # bad data is not swapped quietly
+        ]
+        if held:
+            bundled = _returns_from_snapshot(held)
+            returns = pd.concat([returns, bundled], axis=1) if not returns.empty else bundled
+            for ticker in held:
+                failed.pop(ticker)
+                origin[ticker] = snapshot.price_source_label(ticker)
+        for ticker, reason in list(failed.items()):
+            if ticker not in snapshot.tickers():
+                failed[ticker] = f"{reason}; not in the bundled snapshot either"
+    order = [t for t in tickers if t in returns.columns]
+    returns = returns[order] if order else returns
+    returns.attrs = {"failed": failed, "warnings": warnings, "origin": origin}
+    return returns
+
+
 def _fetch_fund_returns(
     tickers: list[str],
     *,
@@ -113,37 +189,17 @@ def _fetch_fund_returns(
     """
     if hooks.prices_start:
         hooks.prices_start(len(tickers))
-    try:
-        returns = fetch_returns(
-            tickers,
-            source=source,
-            prices_file=prices_file,
-            cache=cache,
-            offline=offline,
-            refresh=refresh,
-            on_ticker_done=hooks.ticker_done,
-            allow_suspect_prices=allow_suspect_prices,
-        )
-        failed = dict(returns.attrs.get("failed", {}))
-    except AllFailedError as exc:
-        returns = pd.DataFrame(index=pd.PeriodIndex([], freq="M", name="period"))
-        failed = dict(exc.failures)
-    origin = {
-        ticker: _source_label(source, info)
-        for ticker, info in returns.attrs.get("sources", {}).items()
-    }
-    if offline and source != "file":
-        held = [t for t in tickers if t in failed and t in snapshot.tickers()]
-        if held:
-            bundled = _returns_from_snapshot(held)
-            returns = pd.concat([returns, bundled], axis=1) if not returns.empty else bundled
-            for ticker in held:
-                failed.pop(ticker)
-                origin[ticker] = snapshot.price_source_label(ticker)
-        for ticker, reason in list(failed.items()):
-            if ticker not in snapshot.tickers():
-                failed[ticker] = f"{reason}; not in the bundled snapshot either"
-    return returns, failed, origin
+    returns = fund_returns(
+        tickers,
+        source=source,
+        prices_file=prices_file,
+        offline=offline,
+        refresh=refresh,
+        cache=cache,
+        allow_suspect_prices=allow_suspect_prices,
+        on_ticker_done=hooks.ticker_done,
+    )
+    return returns, dict(returns.attrs["failed"]), dict(returns.attrs["origin"])
 
 
 def _source_label(source: str, info: object) -> str:

@@ -13,7 +13,14 @@ import typer
 from rich.markup import escape
 
 from factorxray import __version__
-from factorxray.cli._common import CliState, err_console, handle_errors, plain_text, state
+from factorxray.cli._common import (
+    CliState,
+    err_console,
+    handle_errors,
+    install_log_handler,
+    plain_text,
+    state,
+)
 from factorxray.cli.analyze_cmd import analyze_command, presets_command
 from factorxray.cli.cache_cmd import cache_app
 from factorxray.cli.factors_cmd import factors_app
@@ -92,6 +99,7 @@ def main() -> None:
     Usage errors (an unknown option or command, a value of the wrong type) are one line on
     stderr with a pointer to ``--help`` and exit code 2, instead of a boxed panel.
     """
+    install_log_handler()
     try:
         code = app(standalone_mode=False)
     except typer.Abort:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -221,3 +222,25 @@ def count_progress(label: str, total: int) -> Progress:
 def is_debug_argv() -> bool:
     """True when ``--debug`` is on the command line (used before typer parses it)."""
     return "--debug" in sys.argv[1:] or bool(os.environ.get("FACTORXRAY_DEBUG"))
+
+
+class _ConsoleLogHandler(logging.Handler):
+    """The library's warnings (waits for a server, corrupt cache entries) as plain stderr lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = " ".join(plain_text(record.getMessage()).split())
+            label = "warning" if record.levelno >= logging.WARNING else "note"
+            err_console.print(f"[yellow]{label}:[/] {escape(text)}", soft_wrap=True)
+        except Exception:  # logging must never take the command down
+            self.handleError(record)
+
+
+def install_log_handler() -> None:
+    """Route the ``factorxray`` loggers' WARNING lines to stderr through the error console."""
+    logger = logging.getLogger("factorxray")
+    if any(isinstance(h, _ConsoleLogHandler) for h in logger.handlers):
+        return
+    logger.addHandler(_ConsoleLogHandler(logging.WARNING))
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False

@@ -48,13 +48,14 @@ RegionOption = Annotated[
     str, typer.Option("--region", "-r", help=f"Region: {', '.join(REGIONS)}.", show_default=True)
 ]
 OfflineOption = Annotated[
-    bool, typer.Option("--offline", help="Use only the cache; never download.")
+    bool,
+    typer.Option("--offline", help="No network: the cache, else the bundled snapshot."),
 ]
 SnapshotOption = Annotated[
     bool,
     typer.Option(
         "--snapshot",
-        help="Never download: use the cache, else the bundled snapshot (US, developed).",
+        help="Same as --offline (kept for scripts that use it).",
     ),
 ]
 RefreshOption = Annotated[
@@ -229,7 +230,7 @@ def factors_show(
             cache=state(ctx).cache(),
             offline=offline,
             refresh=refresh,
-            snapshot=snapshot,
+            snapshot=snapshot or offline,  # --offline: the cache, else the snapshot
             progress=lambda name: progress(f"downloading {name}"),
             **_mix_options(
                 factors_list, factor_file, factor_units, vintage, price_source, prices_file
@@ -291,7 +292,7 @@ def factors_corr(
             end=last,
             cache=state(ctx).cache(),
             offline=offline,
-            snapshot=snapshot,
+            snapshot=snapshot or offline,  # --offline: the cache, else the snapshot
             progress=lambda name: progress(f"downloading {name}"),
             **_mix_options(factors_list, factor_file, factor_units, vintage),
         )
@@ -389,6 +390,7 @@ def factors_dataset(
                 name,
                 cache=state(ctx).cache(),
                 offline=offline,
+                snapshot=offline,  # --offline: the cache, else the bundled snapshot
                 refresh=refresh,
                 on_progress=progress(f"downloading {name}"),
             )

@@ -28,6 +28,7 @@ from factorxray.cli._common import (
     state,
     write_csv,
 )
+from factorxray.data.cache import Cache
 from factorxray.errors import AllFailedError
 from factorxray.returns import fetch_returns
 
@@ -58,6 +59,30 @@ def returns_table(returns: pd.DataFrame, source: str) -> Table:
         cells = ["" if math.isnan(value) else f"{100 * value:.2f}" for value in row]
         table.add_row(f"{period:%Y-%m}", *cells)
     return table
+
+
+def _empty_with_failures(failures: dict[str, str]) -> pd.DataFrame:
+    frame = pd.DataFrame(index=pd.PeriodIndex([], freq="M", name="period"))
+    frame.attrs = {"failed": dict(failures), "warnings": {}}
+    return frame
+
+
+def _with_snapshot(
+    returns: pd.DataFrame, first: pd.Period | None, last: pd.Period | None, cache: Cache
+) -> pd.DataFrame:
+    """``--offline`` as in ``analyze``: funds not in the cache come from the bundled snapshot."""
+    from factorxray.pipeline import fund_returns
+
+    failed = dict(returns.attrs.get("failed", {}))
+    filled = fund_returns(list(failed), offline=True, cache=cache).loc[first:last]
+    if filled.empty:
+        return returns if not returns.empty else filled
+    combined = pd.concat([returns, filled], axis=1) if not returns.empty else filled
+    combined.attrs = {
+        "failed": dict(filled.attrs["failed"]),
+        "warnings": {**returns.attrs.get("warnings", {}), **filled.attrs.get("warnings", {})},
+    }
+    return combined
 
 
 def _report_failures(failures: dict[str, str]) -> None:
@@ -120,7 +145,8 @@ def returns_command(
         typer.Option("--format", help="table (percent) or csv (decimals, exact)."),
     ] = OutputFormat.table,
     offline: Annotated[
-        bool, typer.Option("--offline", help="Use only cached prices; no network.")
+        bool,
+        typer.Option("--offline", help="No network: cached prices, else the bundled snapshot."),
     ] = False,
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Update cached prices now, even if fresh.")
@@ -162,9 +188,16 @@ def returns_command(
                 allow_suspect_prices=allow_suspect_prices,
             )
         except AllFailedError as exc:
-            progress.stop()
-            _report_failures(exc.failures)
-            raise typer.Exit(1) from None
+            if not (offline and chosen != "file"):
+                progress.stop()
+                _report_failures(exc.failures)
+                raise typer.Exit(1) from None
+            returns = _empty_with_failures(exc.failures)
+    if offline and chosen != "file" and returns.attrs.get("failed"):
+        returns = _with_snapshot(returns, first_month, last_month, state(ctx).cache())
+        if returns.empty:
+            _report_failures(returns.attrs.get("failed", {}))
+            raise typer.Exit(1)
     if output_format is OutputFormat.csv:
         write_csv(returns)
     else:
