@@ -17,10 +17,10 @@ Implied exposures: OLS is linear in y, so regressing ``sum_i w_i y_it`` on the f
 ``sum_i w_i beta_i`` when every fund is regressed on the *same* months. :func:`implied_exposures`
 restricts each fund to the portfolio's months and checks this: for a monthly-rebalanced
 portfolio the gap between the portfolio's own regression and the weighted fund betas is zero
-up to float error (about 1e-16). For buy and hold the implied exposures use the average
+up to float error (about 1e-15). For buy and hold the implied exposures use the average
 weights held over the regression's months and the gap is exactly the regression of the
 *drift term* ``d_t = sum_i (w_it - wbar_i) y_it`` on the factors (see docs/portfolio.md for
-its measured size: below 0.01 on the article's blends, documented tolerance 0.02).
+its measured size: about 0.01 on the article's blends, documented tolerance 0.02).
 
 Nothing here downloads or writes: it consumes returns, factor frames and results.
 """
