@@ -139,14 +139,15 @@ def survival(runs: dict[str, fx.Analysis], judged: fx.Analysis) -> list[str]:
         statuses = [run.verdicts[fund].status for run in (a, b, c)] + [verdict.status]
         models_ok = statuses[-1] in DELIVERED and _holds_across_models(verdict)
         time_ok = models_ok and _holds_over_time(verdict)
-        cells = list(statuses) + [
+        after_models = (
             statuses[-1]
             if models_ok
             else f"~~{statuses[-1]}~~"
             if statuses[-1] in DELIVERED
-            else "-",
-            statuses[-1] if time_ok else f"~~{statuses[-1]}~~" if models_ok else "-",
-        ]
+            else "-"
+        )
+        after_time = statuses[-1] if time_ok else f"~~{statuses[-1]}~~" if models_ok else "-"
+        cells = [*statuses, after_models, after_time]
         for i, status in enumerate(statuses):
             counts[i] += status in DELIVERED
         counts[4] += models_ok

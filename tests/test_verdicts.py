@@ -13,8 +13,6 @@ import pytest
 
 from factorxray import presets
 from factorxray.errors import UsageError
-from factorxray.results import ExposureResults
-from factorxray.universe import Fund, Tilt, Universe
 from factorxray.judge.verdicts import (
     CHECK_STATUSES,
     VERDICT_STATUSES,
@@ -24,6 +22,8 @@ from factorxray.judge.verdicts import (
     side_word,
     verdict_table,
 )
+from factorxray.results import ExposureResults
+from factorxray.universe import Fund, Tilt, Universe
 
 FACTORS = ["Mkt-RF", "SMB", "HML", "RMW", "CMA", "MOM", "VOL"]
 DATA = Path(__file__).parent / "data"
@@ -306,8 +306,7 @@ def test_funds_outside_the_universe_are_unlabelled() -> None:
     )
     quiet = judge(make_results({"ABC": {}}), None)["ABC"]
     assert quiet.sentence == (
-        "ABC has no label to test and shows no material tilt beyond the market "
-        "(market beta 1.00)."
+        "ABC has no label to test and shows no material tilt beyond the market (market beta 1.00)."
     )
 
 
@@ -452,9 +451,7 @@ def test_judge_on_a_real_regression_of_real_data() -> None:
         assert verdicts[low_vol].checks[1].beta < 0.9
     spy = verdicts["SPY"]  # its large-cap lean is what a large/core label implies
     assert spy.status == "neutral"
-    assert ("SMB", "large-cap") in {
-        (f, side_word(f, int(np.sign(b)))) for f, b, _ in spy.implied
-    }
+    assert ("SMB", "large-cap") in {(f, side_word(f, int(np.sign(b)))) for f, b, _ in spy.implied}
     assert verdicts["QGRO"].status == "weak"  # as in the seed: no clear quality tilt
     assert verdicts["VFMF"].checks[0].status == "delivers"
     assert {"SMB", "HML", "MOM"} <= set(verdicts["VFMF"].checks[0].factors)
