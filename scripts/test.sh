@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite on a fresh machine: installs uv (if missing), the locked dependencies and
-# Chromium (for the browser tests of the HTML report), then runs ruff and pytest.
+# Chromium (for the browser tests of the HTML report), then runs ruff, pytest and, beside it,
+# the installed-wheel check (scripts/check_wheel.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
@@ -26,4 +27,20 @@ fi
 "${uv_cmd[@]}" sync --locked --quiet
 "${uv_cmd[@]}" run --locked ruff check .
 "${uv_cmd[@]}" run --locked ruff format --check .
+
+# The package must install on its own: build the wheel, pip-install it into a fresh venv and
+# run the main job offline (scripts/check_wheel.sh). It is mostly downloads, so it runs beside
+# the tests; its output is shown if it fails.
+wheel_log="$(mktemp)"
+bash scripts/check_wheel.sh >"$wheel_log" 2>&1 &
+wheel_pid=$!
+trap 'kill "$wheel_pid" 2>/dev/null || true; rm -f "$wheel_log"' EXIT
+
 "${uv_cmd[@]}" run --locked pytest "$@"
+
+if ! wait "$wheel_pid"; then
+  cat "$wheel_log" >&2
+  echo "error: the wheel check failed (scripts/check_wheel.sh)" >&2
+  exit 1
+fi
+cat "$wheel_log"
