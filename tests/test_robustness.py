@@ -306,3 +306,21 @@ def test_report_names_each_factors_source(tmp_path) -> None:
     assert run["rf_source"] == "F-F_Research_Data_Factors"
     page = (out / "index.html").read_text()
     assert "MOM: F-F_Momentum_Factor (kenfrench, 202511)" in page
+
+
+def test_factor_months_missing_inside_a_sample_are_announced(smart_beta) -> None:
+    """A hole in the factor data (three months of HML gone) is left out and said so."""
+    from factorxray.analysis import build_analysis
+
+    factors = smart_beta.factors.copy()
+    factors.loc["2010-03":"2010-05", "HML"] = np.nan
+    funds = smart_beta.universe.subset(["VTV", "QGRO"])  # QGRO starts 2018: not concerned
+    holed = build_analysis(funds, factors, smart_beta.returns[["VTV", "QGRO"]], drift=False)
+    (line,) = holed.warnings["VTV"]
+    assert line == (
+        "VTV: 3 months inside its sample have no factor data (2010-03, 2010-04, 2010-05) "
+        "and are left out of the regression"
+    )
+    assert "QGRO" not in holed.warnings
+    assert int(holed.results.nobs["VTV"]) == int(smart_beta.results.nobs["VTV"]) - 3
+    assert not any("no factor data" in w for ws in smart_beta.warnings.values() for w in ws)

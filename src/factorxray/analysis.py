@@ -267,6 +267,8 @@ class _Group:
     excess: pd.DataFrame | None = None
     results: ExposureResults | None = None
     rolling: RollingExposureResults | None = None
+    #: Per fund: months inside its sample with a return but no (complete) factor data.
+    gaps: dict[str, list[pd.Period]] = field(default_factory=dict)
 
 
 def build_analysis(
@@ -509,6 +511,7 @@ def _fit_groups(
         failures.update(group.results.skipped)
         fitted = list(group.results.params.index)
         group.funds, group.excess = fitted, group.excess[fitted]
+        group.gaps = missing_factor_months(returns[fitted], frame[names], group.results)
         try:
             group.rolling = rolling_regress(
                 group.excess, frame[names], window=rolling_window, cov=cov, hac_lags=hac_lags
@@ -517,6 +520,38 @@ def _fit_groups(
             group.rolling = None
         groups.append(group)
     return groups
+
+
+def missing_factor_months(
+    returns: pd.DataFrame, factors: pd.DataFrame, results: ExposureResults
+) -> dict[str, list[pd.Period]]:
+    """Months inside each fund's sample where it has a return but the factors do not.
+
+    The regression uses only months where the fund and every factor are observed, so such a
+    month is silently left out unless someone says so (a factor file with a hole, a -99.99
+    in a regional file). The sample is the fund's first to last month used.
+
+    Returns
+    -------
+    dict of str to list of Period
+        Only funds with at least one such month.
+    """
+    complete = factors.notna().all(axis=1)
+    gaps = {}
+    for fund in returns.columns:
+        if fund not in results.start.index:
+            continue
+        series = returns[fund].loc[results.start[fund] : results.end[fund]].dropna()
+        covered = complete.reindex(series.index, fill_value=False)
+        missing = list(series.index[~covered.to_numpy()])
+        if missing:
+            gaps[str(fund)] = missing
+    return gaps
+
+
+def _months_text(months: Sequence[pd.Period], shown: int = 4) -> str:
+    text = ", ".join(str(m) for m in months[:shown])
+    return text + (f" and {len(months) - shown} more" if len(months) > shown else "")
 
 
 def _run_ladder(
@@ -671,6 +706,13 @@ def _fund_notes(
             note = region_notes.get(group.region)
             fund_factors[fund] = {"region": group.region, "model": model, "note": note}
             fund_notes = [note] if note else []
+            gaps = group.gaps.get(fund)
+            if gaps:
+                noun = "month" if len(gaps) == 1 else "months"
+                fund_notes.append(
+                    f"{len(gaps)} {noun} inside its sample have no factor data "
+                    f"({_months_text(gaps)}) and are left out of the regression"
+                )
             other = better.get(fund)
             if other:
                 fit = region_fit[fund]
