@@ -956,11 +956,14 @@ def write_portfolio_report(
     *,
     png: bool = True,
     open_browser: bool = False,
+    all_cards: bool = False,
+    blend: Blend | None = None,
 ) -> Path:
     """Write the report of a portfolio analysis and the portfolio's own exports.
 
-    The report of ``result.analysis`` (:func:`factorxray.write_report`: ``index.html``,
-    PNGs, ``exposures.csv``, ``summary.json``), then, in the same folder:
+    The report of ``result.analysis`` with its portfolio section (:func:`factorxray.write_report`
+    with ``portfolio=result``, and ``blend`` when given: ``index.html``, PNGs,
+    ``exposures.csv``, ``summary.json``; ``all_cards`` as there), then, in the same folder:
     ``summary.json`` gains the portfolio's keys (``weights``, ``start``, ``end``, ``nobs``,
     ``exposures`` ... see :meth:`PortfolioAnalysis.summary`), and
     ``implied_exposures.csv`` (term, regressed, se, t, p, implied, gap),
@@ -976,7 +979,15 @@ def write_portfolio_report(
     from factorxray.report import write_report
 
     out = Path(out_dir)
-    index = write_report(result.analysis, out, png=png, open_browser=open_browser)
+    index = write_report(
+        result.analysis,
+        out,
+        png=png,
+        open_browser=open_browser,
+        portfolio=result,
+        blend=blend,
+        all_cards=all_cards,
+    )
     for file_name, frame in _portfolio_tables(result).items():
         _write_csv(frame, out / file_name)
     _merge_summary(out / "summary.json", result.summary())
@@ -989,13 +1000,16 @@ def write_blend_report(
     *,
     png: bool = True,
     open_browser: bool = False,
+    all_cards: bool = False,
 ) -> Path:
     """Write ``blend.json``, the blend's keys in ``summary.json`` and, with an X-ray, its report.
 
     ``summary.json`` holds ``weights``, ``target``, ``achieved`` (factor -> beta),
     ``feasible``, ``message`` and ``out_of_sample``, beside the report's own keys when the
     blend was X-rayed (``blend.xray``: then the folder also holds the portfolio report of
-    :func:`write_portfolio_report`). ``blend_target.csv`` is :meth:`Blend.to_frame`.
+    :func:`write_portfolio_report`, with the blend section: target vs achieved vs out of
+    sample, the constraints, the message when infeasible). ``blend_target.csv`` is
+    :meth:`Blend.to_frame`.
 
     Returns
     -------
@@ -1009,7 +1023,9 @@ def write_blend_report(
     out.mkdir(parents=True, exist_ok=True)
     index = None
     if blend.xray is not None:
-        index = write_portfolio_report(blend.xray, out, png=png, open_browser=open_browser)
+        index = write_portfolio_report(
+            blend.xray, out, png=png, open_browser=open_browser, all_cards=all_cards, blend=blend
+        )
     record = blend.to_dict()
     atomic_write_text(
         out / "blend.json", json.dumps(jsonable(record), indent=2, allow_nan=False) + "\n"

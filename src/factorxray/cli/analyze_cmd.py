@@ -275,6 +275,12 @@ def analyze_command(
     open_report: Annotated[
         bool, typer.Option("--open", help="Open the report in a browser.")
     ] = False,
+    all_cards: Annotated[
+        bool,
+        typer.Option(
+            "--all-cards", help="A card for every fund (beyond 60 funds only some get one)."
+        ),
+    ] = False,
 ) -> None:
     """Reverse-engineer funds: factor exposures, label verdicts and a report.
 
@@ -329,7 +335,7 @@ def analyze_command(
     out_console.print(facts_table(analysis))
     out_console.print(legend(analysis), soft_wrap=False)
     _print_vintage_comparison(analysis)
-    index = write_report(analysis, out_dir, png=png, open_browser=False)
+    index = write_report(analysis, out_dir, png=png, open_browser=False, all_cards=all_cards)
     out_console.print(f"report: {index}")
     if open_report:
         webbrowser.open(index.resolve().as_uri())

@@ -111,6 +111,12 @@ def portfolio_command(
     open_report: Annotated[
         bool, typer.Option("--open", help="Open the report in a browser.")
     ] = False,
+    all_cards: Annotated[
+        bool,
+        typer.Option(
+            "--all-cards", help="A card for every fund (beyond 60 funds only some get one)."
+        ),
+    ] = False,
 ) -> None:
     """X-ray a weighted blend of funds like a fund: exposures, implied vs regressed, risk.
 
@@ -158,7 +164,9 @@ def portfolio_command(
     out_console.print(exposures_table(result))
     out_console.print(risk_table(result))
     out_console.print(performance_table(result))
-    index = write_portfolio_report(result, out_dir, png=png, open_browser=False)
+    index = write_portfolio_report(
+        result, out_dir, png=png, open_browser=False, all_cards=all_cards
+    )
     out_console.print(f"report: {escape(str(index))}")
     if open_report:
         webbrowser.open(index.resolve().as_uri())
@@ -224,6 +232,12 @@ def blend_command(
     png: Annotated[
         bool, typer.Option("--png/--no-png", help="Also write PNG charts (matplotlib).")
     ] = True,
+    all_cards: Annotated[
+        bool,
+        typer.Option(
+            "--all-cards", help="A card for every fund (beyond 60 funds only some get one)."
+        ),
+    ] = False,
 ) -> None:
     """Find the long-only blend of funds that delivers the tilts you ask for, at least risk.
 
@@ -272,7 +286,7 @@ def blend_command(
     out_console.print(blend_weights_table(blend))
     out_console.print(blend_target_table(blend))
     out_console.print(escape(_blend_footer(blend)), soft_wrap=True)
-    written = write_blend_report(blend, out_dir, png=png)
+    written = write_blend_report(blend, out_dir, png=png, all_cards=all_cards)
     out_console.print(f"written: {escape(str(written))} (blend.json, summary.json)")
     if not blend.feasible:
         raise typer.Exit(EXIT_INFEASIBLE)

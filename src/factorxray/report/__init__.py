@@ -7,13 +7,17 @@
   overview table, the funds that were not analyzed, the summary heatmap, factor correlations
   with VIFs, per-fund cards (factors used, verdict under each model of the ladder, time
   robustness, region fit, beta bars, rolling betas and return attribution), the methods and
-  a factor glossary;
+  a factor glossary; with a portfolio (or a blend) its weights, implied vs regressed
+  exposures, risk attribution and performance (and the blend's target vs achieved);
+- beyond :data:`MAX_CARDS` funds, cards (and per-fund PNGs) only for the first funds and
+  every fund with warnings or a contradicting verdict, unless ``all_cards=True``;
 - ``png/``: matplotlib copies of the charts (unless ``png=False``);
 - ``exposures.csv`` and ``summary.json`` (see :mod:`factorxray.report.exports`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -35,7 +39,12 @@ from factorxray.report import charts, exports, glossary
 if TYPE_CHECKING:
     from factorxray.analysis import Analysis
 
-__all__ = ["ReportData", "prepare", "write_report"]
+__all__ = ["MAX_CARDS", "ReportData", "card_funds", "prepare", "write_report"]
+
+#: Beyond this many funds the report is summarized: per-fund cards (and their PNGs) only for
+#: the first ``MAX_CARDS`` funds in display order plus every fund with warnings or a
+#: contradicting verdict (and the portfolio); ``all_cards=True`` (``--all-cards``) shows all.
+MAX_CARDS = 60
 
 _TEMPLATE = "report.html.j2"
 #: A drift test's p-value below this is reported as style drift (as in the verdict notes).
@@ -76,15 +85,29 @@ class ReportData:
     fdr_marks: pd.DataFrame | None = None
     #: The region whose factor returns the correlations and VIFs are of.
     corr_region: str | None = None
+    #: The funds that get a card (and per-fund PNGs), in display order (see :func:`card_funds`).
+    cards: list[str] = field(default_factory=list)
 
 
-def prepare(analysis: Analysis) -> ReportData:
+def prepare(
+    analysis: Analysis,
+    *,
+    all_cards: bool = True,
+    max_cards: int = MAX_CARDS,
+    keep: tuple[str, ...] = (),
+) -> ReportData:
     """Compute what the HTML page and the PNGs share: order, ranges, diagnostics, rolling data.
 
     Parameters
     ----------
     analysis : Analysis
         From :func:`factorxray.analysis.build_analysis`.
+    all_cards : bool
+        Every fund gets a card (default); else see :func:`card_funds`.
+    max_cards : int
+        With ``all_cards=False``: cards for the first ``max_cards`` funds, plus those flagged.
+    keep : tuple of str
+        Funds that always get a card (the portfolio).
 
     Returns
     -------
@@ -111,9 +134,54 @@ def prepare(analysis: Analysis) -> ReportData:
         classes=charts.beta_classes(results.params, results.tvalues, qvalues, rules),
         fdr_marks=charts.fdr_marks(qvalues, fdr_level),
     )
+    data.cards = (
+        list(funds) if all_cards else card_funds(analysis, funds, max_cards=max_cards, keep=keep)
+    )
     _add_diagnostics(data)
     _add_rolling(data)
     return data
+
+
+def card_funds(
+    analysis: Any,
+    funds: list[str],
+    *,
+    max_cards: int = MAX_CARDS,
+    keep: tuple[str, ...] | list[str] = (),
+) -> list[str]:
+    """The funds that get a card, in display order: all of them up to ``max_cards`` funds;
+    beyond, the first ``max_cards`` plus every fund with warnings, whose verdict (or one of
+    whose tilt checks) is ``contradicts``, or in ``keep``.
+
+    Parameters
+    ----------
+    analysis : Analysis
+    funds : list of str
+        The analyzed funds in display order.
+    max_cards : int
+    keep : sequence of str
+
+    Returns
+    -------
+    list of str
+    """
+    if len(funds) <= max_cards:
+        return list(funds)
+    warnings = getattr(analysis, "warnings", {}) or {}
+    verdicts = getattr(analysis, "verdicts", {}) or {}
+
+    def flagged(fund: str) -> bool:
+        if fund in keep or warnings.get(fund):
+            return True
+        verdict = verdicts.get(fund)
+        if verdict is None:
+            return False
+        if _status_text(getattr(verdict, "status", None)) == "contradicts":
+            return True
+        checks = getattr(verdict, "checks", None) or []
+        return any(_status_text(getattr(c, "status", None)) == "contradicts" for c in checks)
+
+    return [f for i, f in enumerate(funds) if i < max_cards or flagged(f)]
 
 
 def _hac_range(results: Any) -> tuple[int, int] | None:
@@ -152,7 +220,7 @@ def _add_rolling(data: ReportData) -> None:
     results = analysis.results
     window = analysis.meta.get("rolling_window", 36)
     available = set(rolling.funds) if rolling is not None else set()
-    for fund in data.funds:
+    for fund in data.cards:
         if fund not in available:
             data.rolling_missing[fund] = (
                 f"fewer than {window} months of history: no rolling window to estimate"
@@ -660,7 +728,15 @@ def _alpha_facts(results: Any, fund: str) -> dict[str, Any]:
     }
 
 
-def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> str:
+def _build_page(
+    data: ReportData,
+    pngs: dict[str, str],
+    generated_at: str,
+    *,
+    portfolio: Any = None,
+    blend: Any = None,
+    all_cards: bool = False,
+) -> str:
     from factorxray import __version__
 
     analysis = data.analysis
@@ -697,12 +773,14 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
     rows = []
     groups = []
     anchors = {}
+    carded = set(data.cards)
     for category, members in data.groups:
         cards = []
         for fund in members:
             index = len(rows)
-            anchor = f"fund-{index}"
-            anchors[fund] = anchor
+            anchor = f"fund-{index}" if fund in carded else None
+            if anchor is not None:
+                anchors[fund] = anchor
             verdict = analysis.verdicts.get(fund)
             status = getattr(verdict, "status", None)
             name = _fund_attr(universe, fund, "name", "")
@@ -734,6 +812,8 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
                 "end": end,
             }
             rows.append(row)
+            if anchor is None:
+                continue
             terms = data.fund_terms.get(fund) or [c for c in params.columns if c != "alpha"]
             own = ["alpha", *terms]
             bars_id = add(
@@ -801,14 +881,15 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
                     "png_rolling": pngs.get(f"rolling:{fund}"),
                 }
             )
-        groups.append({"category": category, "funds": cards})
+        if cards:
+            groups.append({"category": category, "funds": cards})
 
     not_analyzed = [
         {"ticker": t, "name": _fund_attr(universe, t, "name", ""), "reason": reason}
         for t, reason in analysis.failed.items()
     ]
     warning_items = [
-        {"ticker": f, "anchor": anchors[f], "text": str(text)}
+        {"ticker": f, "anchor": anchors.get(f), "text": str(text)}
         for f in data.funds
         for text in warnings.get(f) or []
     ]
@@ -834,9 +915,22 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
             for c in g["funds"]
         ),
     }
+    if blend is not None and portfolio is None:
+        portfolio = getattr(blend, "xray", None)
+    portfolio_context = _portfolio_context(portfolio, add, anchors) if portfolio else None
+    blend_context = _blend_context(blend, add) if blend is not None else None
+    chart_counts["portfolio"] = portfolio_context["charts"] if portfolio_context else 0
+    chart_counts["blend"] = blend_context["charts"] if blend_context else 0
+    left_out = len(data.funds) - len(data.cards)
     meta = analysis.meta
     used_regions = _regions_models(data)
     context = {
+        "portfolio": portfolio_context,
+        "blend": blend_context,
+        "cards_note": _cards_note(len(data.funds), len(data.cards), left_out)
+        if left_out and not all_cards
+        else "",
+        "n_cards": len(data.cards),
         "title": f"factorxray report: {_title_model(meta, used_regions)}, {len(data.funds)} funds",
         "header": _header(data, generated_at, __version__),
         "legend": _legend(data),
@@ -871,6 +965,237 @@ def _build_page(data: ReportData, pngs: dict[str, str], generated_at: str) -> st
         "generated_at": generated_at,
     }
     return _environment().get_template(_TEMPLATE).render(**context)
+
+
+def _cards_note(n_funds: int, n_cards: int, left_out: int) -> str:
+    return (
+        f"{n_funds} funds: cards for {n_cards} (the first {MAX_CARDS} in this order and every "
+        f"fund with warnings or a contradicting verdict); {_plural(left_out, 'fund')} "
+        "without a card are in the overview table and the heatmap only. "
+        "Write the report with --all-cards (write_report(..., all_cards=True)) to show them all."
+    )
+
+
+# ---------------------------------------------------------------------------- portfolio
+
+
+def _value(number: Any) -> str:
+    """A raw number for a ``data-value`` attribute (empty when missing)."""
+    value = _finite(number)
+    return "" if value is None else repr(value)
+
+
+def _cell(number: Any, text: str) -> dict[str, str]:
+    return {"value": _value(number), "text": text}
+
+
+def _gap_text(value: Any) -> str:
+    text = _num(value, ".4f")
+    return "0.0000" if text == "-0.0000" else text
+
+
+def _window_text(start: Any, end: Any, nobs: Any = None) -> str:
+    text = f"{start} – {end}"
+    return text if nobs is None else f"{text} ({nobs} months)"
+
+
+def _limited_text(limited_by: Any) -> str:
+    if not isinstance(limited_by, dict):
+        return ""
+    sides = [
+        f"{verb} {', '.join(str(x) for x in limited_by[side])}"
+        for side, verb in (("start", "starts with"), ("end", "ends with"))
+        if limited_by.get(side)
+    ]
+    return "the window " + " and ".join(sides) if sides else ""
+
+
+def _portfolio_context(result: Any, add: Any, anchors: dict[str, str]) -> dict[str, Any]:
+    """The portfolio section: weights, implied vs regressed exposures and each fund's
+    contribution, risk attribution and performance, from the pure parts of
+    :class:`~factorxray.portfolio.xray.PortfolioAnalysis`."""
+    from factorxray.portfolio.holdings import MONTHLY
+
+    name = result.name
+    held = result.exposures.held
+    rebalanced = result.portfolio.rebalance == MONTHLY
+    weights = result.weights_frame()
+    weight_rows = [
+        {
+            "fund": fund,
+            "anchor": anchors.get(fund),
+            "name": row["name"] if row["name"] != fund else "",
+            "category": row["category"],
+            "weight": _cell(row["weight"], _pct(row["weight"], 1)),
+            "used": _cell(row["weight_used"], _pct(row["weight_used"], 1)),
+        }
+        for fund, row in weights.iterrows()
+    ]
+
+    frame = result.exposures_frame()
+    exposure_rows = [
+        {
+            "term": term,
+            "regressed": _cell(row["regressed"], _num(row["regressed"])),
+            "se": _cell(row["se"], _num(row["se"])),
+            "t": _cell(row["t"], _t_text(row["t"])),
+            "p": _cell(row["p"], _p_text(row["p"])),
+            "implied": _cell(row["implied"], _num(row["implied"])),
+            "gap": _cell(row["gap"], _gap_text(row["gap"])),
+        }
+        for term, row in frame.iterrows()
+    ]
+    betas = result.fund_betas_frame()
+    factors = [c for c in betas.columns if c not in ("weight", "alpha")]
+    contributions = betas[factors].mul(betas["weight"], axis=0)
+    contribution_rows = [
+        {
+            "fund": fund,
+            "weight": _cell(betas.loc[fund, "weight"], _pct(betas.loc[fund, "weight"], 1)),
+            "cells": [_cell(v, _num(v)) for v in row],
+        }
+        for fund, row in contributions.iterrows()
+    ]
+    implied_total = [_cell(frame.loc[f, "implied"], _num(frame.loc[f, "implied"])) for f in factors]
+
+    risk = result.risk_frame()
+    order = [name, *[f for f in risk["fund"].drop_duplicates() if f != name]]
+    shares = risk.pivot_table(index="fund", columns="component", values="share", sort=False)
+    components = [c for c in shares.columns if c != "idiosyncratic"] + (
+        ["idiosyncratic"] if "idiosyncratic" in shares.columns else []
+    )
+    vol = risk.groupby("fund", sort=False)["volatility"].first()
+    risk_rows = [
+        {
+            "fund": fund,
+            "portfolio": fund == name,
+            "vol": _cell(vol.get(fund), _pct(vol.get(fund), 2)),
+            "cells": [_cell(shares.loc[fund, c], _pct(shares.loc[fund, c], 1)) for c in components],
+        }
+        for fund in order
+    ]
+
+    perf = result.performance_frame()
+    tracked = result.tracking is not None
+    perf_columns = [
+        ("annual_return", "Return, annual", "pct"),
+        ("annual_volatility", "Volatility", "pct"),
+        ("sharpe", "Sharpe", "ratio"),
+        ("max_drawdown", "Max drawdown", "pct"),
+    ]
+    if tracked:
+        perf_columns += [
+            ("active_return", "Active return", "pct"),
+            ("tracking_error", "Tracking error", "pct"),
+            ("information_ratio", "IR", "ratio"),
+        ]
+    perf_order = [name, *[f for f in perf.index if f != name]]
+    perf_rows = []
+    for fund in perf_order:
+        row = perf.loc[fund]
+        perf_rows.append(
+            {
+                "fund": fund,
+                "portfolio": fund == name,
+                "benchmark": fund == result.benchmark,
+                "window": _window_text(row.get("start"), row.get("end"), row.get("months")),
+                "trough": str(row.get("max_drawdown_trough") or ""),
+                "cells": [
+                    {
+                        "col": col,
+                        **_cell(
+                            row.get(col),
+                            _pct(row.get(col)) if kind == "pct" else _num(row.get(col), ".2f"),
+                        ),
+                    }
+                    for col, _, kind in perf_columns
+                ],
+            }
+        )
+    tolerance = result.exposures.tolerance
+    return {
+        "name": name,
+        "anchor": anchors.get(name),
+        "label": result.portfolio.describe(),
+        "rebalance": "rebalanced monthly" if rebalanced else "bought and held",
+        "rebalanced": rebalanced,
+        "region": result.region,
+        "window": _window_text(result.exposures.start, result.exposures.end, result.exposures.nobs),
+        "returns": _window_text(held.start, held.end),
+        "limited": _limited_text(held.limited_by),
+        "missing": len(held.missing),
+        "benchmark": result.benchmark,
+        "tolerance": _num(tolerance, ".2g"),
+        "weights": weight_rows,
+        "exposures": exposure_rows,
+        "factors": factors,
+        "contributions": contribution_rows,
+        "implied_total": implied_total,
+        "components": components,
+        "risk": risk_rows,
+        "perf_columns": [(col, label) for col, label, _ in perf_columns],
+        "performance": perf_rows,
+        "exposures_id": add(charts._exposures_compare_spec(frame)),
+        "contributions_id": add(charts._contributions_spec(contributions)),
+        "risk_id": add(charts._risk_shares_spec(risk, order)),
+        "charts": 3,
+    }
+
+
+def _blend_context(blend: Any, add: Any) -> dict[str, Any]:
+    """The blend section: target vs achieved vs out of sample, the constraints and, when no
+    blend meets the target, the message (from :class:`~factorxray.portfolio.blend.Blend`)."""
+    frame = blend.to_frame()
+    oos = blend.out_of_sample
+    target_rows = [
+        {
+            "factor": factor,
+            "target": row["target"],
+            "achieved": _cell(row["achieved"], _num(row["achieved"])),
+            "se": _cell(row["se"], _num(row["se"])),
+            "t": _cell(row["t"], _t_text(row["t"])),
+            "met": "" if row["met"] is None else ("met" if row["met"] else "missed"),
+            "oos": _cell(row["out_of_sample"], _num(row["out_of_sample"])),
+        }
+        for factor, row in frame.iterrows()
+    ]
+    constraint_rows = [
+        {
+            "constraint": str(row.get("constraint", "")),
+            "achieved": _cell(row.get("achieved"), _num(row.get("achieved"))),
+            "shortfall": _cell(row.get("shortfall"), _num(row.get("shortfall"), ".4f")),
+            "met": bool(row.get("met")),
+            "best": _cell(row.get("best"), _num(row.get("best"))),
+        }
+        for _, row in blend.constraints.iterrows()
+    ]
+    holdings = [
+        {"fund": fund, "weight": _cell(w, _pct(w, 1))} for fund, w in blend.holdings.items()
+    ]
+    return {
+        "target": str(blend.target),
+        "feasible": bool(blend.feasible),
+        "message": blend.message or "",
+        "objective": blend.objective,
+        "risk": _pct(blend.risk),
+        "window": _window_text(blend.start, blend.end, blend.nobs),
+        "limited": _limited_text(blend.limited_by),
+        "candidates": len(blend.candidates),
+        "holdings": holdings,
+        "max_weight": None if blend.max_weight >= 1 else _pct(blend.max_weight, 0),
+        "max_funds": blend.max_funds,
+        "rows": target_rows,
+        "constraints": constraint_rows,
+        "oos": None
+        if oos is None
+        else {
+            "fit": _window_text(oos.fit_start, oos.fit_end),
+            "test": _window_text(oos.test_start, oos.test_end),
+        },
+        "notes": [str(n) for n in blend.notes],
+        "chart_id": add(charts._blend_target_spec(frame, blend.target.constraints)),
+        "charts": 1,
+    }
 
 
 def _title_model(meta: dict[str, Any], used: list[dict[str, Any]]) -> str:
@@ -947,6 +1272,9 @@ def write_report(
     *,
     png: bool = True,
     open_browser: bool = False,
+    portfolio: Any = None,
+    blend: Any = None,
+    all_cards: bool = False,
 ) -> Path:
     """Write the HTML report, PNG charts, ``exposures.csv`` and ``summary.json``.
 
@@ -960,6 +1288,16 @@ def write_report(
         Also draw PNG copies of the charts with matplotlib into ``out_dir/png``.
     open_browser : bool
         Open the page in the default web browser when done.
+    portfolio : PortfolioAnalysis, optional
+        Adds the portfolio section (weights, implied vs regressed exposures, each fund's
+        contribution, risk attribution, performance); ``analysis`` is ``portfolio.analysis``.
+    blend : Blend, optional
+        Adds the blend section (target vs achieved vs out of sample, the constraints, the
+        message when no blend meets the target); its X-ray, if any, is the portfolio.
+    all_cards : bool
+        Beyond :data:`MAX_CARDS` funds, per-fund cards and PNGs are drawn only for the first
+        ``MAX_CARDS`` funds and every fund with warnings or a contradicting verdict (a note
+        says how many are left out); True draws them all.
 
     Returns
     -------
@@ -975,7 +1313,10 @@ def write_report(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = prepare(analysis)
+    if blend is not None and portfolio is None:
+        portfolio = getattr(blend, "xray", None)
+    keep = (portfolio.name,) if portfolio is not None else ()
+    data = prepare(analysis, all_cards=all_cards, keep=keep)
     generated_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     exports.write_exposures_csv(analysis, out / exports.EXPOSURES_CSV)
     exports.write_summary_json(analysis, out / exports.SUMMARY_JSON, generated_at=generated_at)
@@ -983,9 +1324,22 @@ def write_report(
     if png:
         from factorxray.report import static_png
 
-        pngs = static_png.write_pngs(data, out / "png")
+        pngs = static_png.write_pngs(_carded(data), out / "png")
     index = out / "index.html"
-    atomic_write_text(index, _build_page(data, pngs, generated_at))
+    page = _build_page(
+        data, pngs, generated_at, portfolio=portfolio, blend=blend, all_cards=all_cards
+    )
+    atomic_write_text(index, page)
     if open_browser:
         webbrowser.open(index.resolve().as_uri())
     return index
+
+
+def _carded(data: ReportData) -> ReportData:
+    """``data`` restricted to the funds with a card, for the PNGs (``static_png`` draws its
+    per-fund charts, and the heatmap and attribution PNGs, for ``data.funds``)."""
+    if len(data.cards) == len(data.funds):
+        return data
+    carded = set(data.cards)
+    groups = [(c, [f for f in m if f in carded]) for c, m in data.groups]
+    return dataclasses.replace(data, funds=list(data.cards), groups=[g for g in groups if g[1]])

@@ -1065,3 +1065,242 @@ def attribution_bars(attribution: pd.DataFrame, funds: Sequence[str] | None = No
     plotly.graph_objects.Figure
     """
     return _figure(_attribution_bars_spec(attribution, list(funds or attribution.index)))
+
+
+# ---------------------------------------------------------------------------- portfolio
+
+#: Colours of the portfolio charts: the regressed exposures, the implied ones, the
+#: idiosyncratic share of variance and the out-of-sample check of a blend.
+REGRESSED_COLOR = POSITIVE
+IMPLIED_COLOR = "#9ecae1"
+IDIOSYNCRATIC_COLOR = "#bdbdbd"
+OUT_OF_SAMPLE_COLOR = "#fdae6b"
+TARGET_COLOR = "#000000"
+#: Standard errors either side of a regressed beta in the portfolio charts.
+SE_WIDTH = 2.0
+
+
+def _exposures_compare_spec(frame: pd.DataFrame, *, height: int = 320) -> dict[str, Any]:
+    """Regressed (with +-2 se) beside implied exposures of a portfolio, one group per factor.
+
+    ``frame`` is :meth:`PortfolioAnalysis.exposures_frame` (index term; ``regressed``, ``se``,
+    ``t``, ``p``, ``implied``, ``gap``); alpha is left out (another unit).
+    """
+    rows = frame.drop(index="alpha", errors="ignore")
+    labels = [_text(f) for f in rows.index]
+    se = rows["se"].astype(float)
+    regressed = {
+        "type": "bar",
+        "name": "Regressed (± 2 se)",
+        "x": labels,
+        "y": _nums(rows["regressed"]),
+        "error_y": {
+            "type": "data",
+            "array": _nums(SE_WIDTH * se),
+            "visible": True,
+            "color": TEXT_COLOR,
+            "thickness": 1.2,
+            "width": 4,
+        },
+        "marker": {"color": REGRESSED_COLOR},
+        "customdata": [
+            [_num(s), _num(t, 2), _num(g)]
+            for s, t, g in zip(se, rows["t"], rows["gap"], strict=True)
+        ],
+        "hovertemplate": (
+            "<b>%{x}</b> regressed %{y:.3f}<br>se %{customdata[0]:.3f}, t %{customdata[1]:.2f}"
+            "<br>gap to implied %{customdata[2]:.4f}<extra></extra>"
+        ),
+    }
+    implied = {
+        "type": "bar",
+        "name": "Implied by the holdings",
+        "x": labels,
+        "y": _nums(rows["implied"]),
+        "marker": {"color": IMPLIED_COLOR},
+        "hovertemplate": "<b>%{x}</b> implied %{y:.3f}<extra></extra>",
+    }
+    layout = _base_layout(
+        height=height,
+        margin={"l": 52, "r": 12, "t": 40, "b": 40},
+        barmode="group",
+        bargap=0.3,
+        showlegend=True,
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
+        xaxis={"fixedrange": True, "type": "category"},
+        yaxis={"title": {"text": "Beta"}, "zeroline": True},
+    )
+    return {"data": [regressed, implied], "layout": layout}
+
+
+def _contributions_spec(contributions: pd.DataFrame, *, height: int = 320) -> dict[str, Any]:
+    """Each fund's weight x beta per factor, stacked (negative parts below zero).
+
+    ``contributions`` is funds x factors (weight x beta); the stacks add up to the implied
+    exposures.
+    """
+    factors = [c for c in contributions.columns if c != "alpha"]
+    labels = [_text(f) for f in factors]
+    data = []
+    for position, (fund, row) in enumerate(contributions[factors].iterrows()):
+        name = _text(fund)
+        data.append(
+            {
+                "type": "bar",
+                "name": name,
+                "x": labels,
+                "y": _nums(row),
+                "marker": {"color": _EXTRA_COLORS[position % len(_EXTRA_COLORS)]},
+                "hovertemplate": f"{name} · %{{x}}: weight × beta %{{y:.3f}}<extra></extra>",
+            }
+        )
+    layout = _base_layout(
+        height=height,
+        margin={"l": 52, "r": 12, "t": 40, "b": 40},
+        barmode="relative",
+        bargap=0.35,
+        showlegend=True,
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
+        xaxis={"fixedrange": True, "type": "category"},
+        yaxis={"title": {"text": "Weight × beta"}, "zeroline": True},
+    )
+    return {"data": data, "layout": layout}
+
+
+def _risk_shares_spec(risk: pd.DataFrame, funds: Sequence[str]) -> dict[str, Any]:
+    """Variance shares per fund and portfolio as stacked horizontal bars, the volatility
+    written at the right of each bar.
+
+    ``risk`` is :meth:`PortfolioAnalysis.risk_frame` (long: ``fund``, ``component``,
+    ``variance``, ``share``, ``volatility``). A negative share (a factor that hedges
+    another) is drawn left of zero (``barmode="relative"``).
+    """
+    wide = risk.pivot_table(index="fund", columns="component", values="share", sort=False)
+    wide = wide.reindex(list(funds))
+    components = [c for c in wide.columns if c != "idiosyncratic"]
+    if "idiosyncratic" in wide.columns:
+        components.append("idiosyncratic")
+    vol = risk.groupby("fund", sort=False)["volatility"].first().reindex(list(funds))
+    rows = [_text(f) for f in funds]
+    data: list[dict[str, Any]] = []
+    for position, component in enumerate(components):
+        color = (
+            IDIOSYNCRATIC_COLOR
+            if component == "idiosyncratic"
+            else factor_color(component, position)
+        )
+        label = _text(component)
+        data.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": label,
+                "y": rows,
+                "x": _nums(wide[component] * 100, 2),
+                "marker": {"color": color},
+                "hovertemplate": f"%{{y}} · {label}: %{{x:.1f}}% of the variance<extra></extra>",
+            }
+        )
+    high = float(np.nanmax(wide.clip(lower=0).sum(axis=1))) * 100 if len(wide) else 100.0
+    low = float(np.nanmin(wide.clip(upper=0).sum(axis=1))) * 100 if len(wide) else 0.0
+    annotations = [
+        {
+            "x": high,
+            "y": row,
+            "xref": "x",
+            "yref": "y",
+            "xanchor": "left",
+            "text": f"vol {_fmt(v * 100, '.1f')}%",
+            "showarrow": False,
+            "xshift": 6,
+            "font": {"size": 10, "color": TEXT_COLOR},
+        }
+        for row, v in zip(rows, vol, strict=True)
+    ]
+    layout = _base_layout(
+        height=int(120 + 26 * max(len(rows), 1)),
+        margin={"l": 60, "r": 80, "t": 40, "b": 40},
+        barmode="relative",
+        showlegend=True,
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
+        xaxis={
+            "title": {"text": "% of the variance of the excess return"},
+            "ticksuffix": "%",
+            "zeroline": True,
+            "range": [min(low, 0.0) - 2, high + 2],
+            "fixedrange": True,
+        },
+        yaxis={"autorange": "reversed", "fixedrange": True, "type": "category"},
+        annotations=annotations,
+    )
+    return {"data": data, "layout": layout}
+
+
+def _blend_target_spec(frame: pd.DataFrame, target: Sequence[Any]) -> dict[str, Any]:
+    """A blend's achieved betas (with +-2 se) beside the out-of-sample ones, the target's
+    bounds as black marks.
+
+    ``frame`` is :meth:`Blend.to_frame` (index factor; ``achieved``, ``se``,
+    ``out_of_sample``...); ``target`` the constraints (``factor``, ``op``, ``value``).
+    """
+    labels = [_text(f) for f in frame.index]
+    data: list[dict[str, Any]] = [
+        {
+            "type": "bar",
+            "name": "Achieved (± 2 se)",
+            "x": labels,
+            "y": _nums(frame["achieved"]),
+            "error_y": {
+                "type": "data",
+                "array": _nums(SE_WIDTH * frame["se"].astype(float)),
+                "visible": True,
+                "color": TEXT_COLOR,
+                "thickness": 1.2,
+                "width": 4,
+            },
+            "marker": {"color": REGRESSED_COLOR},
+            "hovertemplate": "<b>%{x}</b> achieved %{y:.3f}<extra></extra>",
+        }
+    ]
+    if frame["out_of_sample"].notna().any():
+        data.append(
+            {
+                "type": "bar",
+                "name": "Out of sample",
+                "x": labels,
+                "y": _nums(frame["out_of_sample"]),
+                "marker": {"color": OUT_OF_SAMPLE_COLOR},
+                "hovertemplate": "<b>%{x}</b> out of sample %{y:.3f}<extra></extra>",
+            }
+        )
+    marks = [c for c in target if str(c.factor) in set(frame.index)]
+    if marks:
+        symbols = {">=": "triangle-up", "<=": "triangle-down"}
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "Target",
+                "x": [_text(c.factor) for c in marks],
+                "y": _nums([c.value for c in marks]),
+                "marker": {
+                    "symbol": [symbols.get(str(c.op), "line-ew-open") for c in marks],
+                    "size": 12,
+                    "color": TARGET_COLOR,
+                    "line": {"width": 2, "color": TARGET_COLOR},
+                },
+                "customdata": [_text(c) for c in marks],
+                "hovertemplate": "target %{customdata}<extra></extra>",
+            }
+        )
+    layout = _base_layout(
+        height=320,
+        margin={"l": 52, "r": 12, "t": 40, "b": 40},
+        barmode="group",
+        bargap=0.3,
+        showlegend=True,
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
+        xaxis={"fixedrange": True, "type": "category"},
+        yaxis={"title": {"text": "Beta"}, "zeroline": True},
+    )
+    return {"data": data, "layout": layout}
