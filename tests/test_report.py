@@ -1053,3 +1053,265 @@ def test_header_states_rules_regions_and_models(mixed_report: Path, mixed: Analy
     )
     assert "Japan_Mom_Factor" in html  # every region's factor files are named
     assert '<span class="badge faint">faint</span>' in html  # GSLC's verdict
+
+
+# ---------------------------------------------------------------------------- portfolio
+
+
+class _Cells(HTMLParser):
+    """Every ``data-col``/``data-value`` cell of one table, by its row's key attribute."""
+
+    KEYS = ("data-fund", "data-term", "data-factor", "data-constraint")
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id = table_id
+        self.depth = 0
+        self.row: str | None = None
+        self.cells: dict[str, dict[str, str]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table" and a.get("id") == self.table_id:
+            self.depth = 1
+        elif self.depth and tag == "tr":
+            self.row = next((a[k] for k in self.KEYS if a.get(k) is not None), None)
+        elif self.depth and self.row is not None and "data-col" in a and "data-value" in a:
+            self.cells.setdefault(self.row, {})[str(a["data-col"])] = str(a["data-value"])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self.depth = 0
+
+
+def table_values(page: str, table_id: str) -> dict[str, dict[str, float | None]]:
+    parser = _Cells(table_id)
+    parser.feed(page)
+    assert parser.cells, f"no table {table_id}"
+    return {
+        row: {col: float(v) if v else None for col, v in cells.items()}
+        for row, cells in parser.cells.items()
+    }
+
+
+def _same(value: float | None, expected: float) -> bool:
+    if value is None:
+        return not math.isfinite(expected)
+    return math.isclose(value, expected, rel_tol=1e-12, abs_tol=1e-15)
+
+
+@pytest.fixture(scope="module")
+def portfolio_report(tmp_path_factory: pytest.TempPathFactory):
+    """SPY 60% + VLUE 20% + MTUM 20%, bought and held, against SPY (the bundled snapshot)."""
+    import factorxray as fx
+    from factorxray.data.cache import Cache
+    from factorxray.pipeline import write_portfolio_report
+
+    result = fx.analyze_portfolio(
+        {"SPY": 0.6, "VLUE": 0.2, "MTUM": 0.2},
+        rebalance="buy-and-hold",
+        benchmark="SPY",
+        offline=True,
+        cache=Cache(tmp_path_factory.mktemp("portfolio-cache")),
+        models=None,
+        region_fit=False,
+        drift=False,
+    )
+    index = write_portfolio_report(result, tmp_path_factory.mktemp("portfolio-report"), png=False)
+    return result, index
+
+
+@pytest.fixture(scope="module")
+def blend_report(tmp_path_factory: pytest.TempPathFactory):
+    """An infeasible target (HML >= 0.9: 0.349 is the most these funds reach)."""
+    import factorxray as fx
+    from factorxray.data.cache import Cache
+    from factorxray.pipeline import write_blend_report
+
+    blend = fx.find_blend(
+        "SMB>=0.3,HML>=0.9",
+        "VBR,IJR,VTV,VLUE,SPY,MTUM,USMV",
+        offline=True,
+        cache=Cache(tmp_path_factory.mktemp("blend-cache")),
+        models=None,
+    )
+    index = write_blend_report(blend, tmp_path_factory.mktemp("blend-report"), png=False)
+    return blend, index
+
+
+def test_portfolio_weights_are_the_average_weights_held(portfolio_report) -> None:
+    result, index = portfolio_report
+    page = index.read_text(encoding="utf-8")
+    assert 'id="portfolio"' in page and "Average weight held" in page
+    cells = table_values(page, "portfolio-weights-table")
+    weights = result.weights_frame()
+    assert list(cells) == list(weights.index)
+    for fund, row in weights.iterrows():
+        assert _same(cells[fund]["weight"], row["weight"])
+        assert _same(cells[fund]["weight_used"], row["weight_used"])
+    # bought and held: the weights drift, so the average held differs from the target
+    assert not np.allclose(weights["weight"], weights["weight_used"], atol=1e-4)
+
+
+def test_portfolio_exposures_and_contributions(portfolio_report) -> None:
+    result, index = portfolio_report
+    page = index.read_text(encoding="utf-8")
+    frame = result.exposures_frame()
+    cells = table_values(page, "portfolio-exposures-table")
+    assert list(cells) == list(frame.index)
+    for term, row in frame.iterrows():
+        for col in ("regressed", "se", "t", "p", "implied", "gap"):
+            assert _same(cells[term][col], float(row[col])), (term, col)
+    betas = result.fund_betas_frame()
+    factors = [c for c in betas.columns if c not in ("weight", "alpha")]
+    contributions = table_values(page, "portfolio-contributions-table")
+    for fund in betas.index:
+        for factor in factors:
+            expected = betas.loc[fund, "weight"] * betas.loc[fund, factor]
+            assert _same(contributions[fund][factor], expected), (fund, factor)
+    for factor in factors:  # the contributions add up to the implied exposures
+        total = sum(contributions[f][factor] or 0.0 for f in betas.index)
+        assert total == pytest.approx(contributions["implied"][factor], abs=1e-12)
+        assert _same(contributions["implied"][factor], frame.loc[factor, "implied"])
+
+
+def test_portfolio_risk_and_performance(portfolio_report) -> None:
+    result, index = portfolio_report
+    page = index.read_text(encoding="utf-8")
+    risk = result.risk_frame()
+    cells = table_values(page, "portfolio-risk-table")
+    assert next(iter(cells)) == result.name  # the portfolio first
+    assert set(cells) == set(risk["fund"])
+    for _, row in risk.iterrows():
+        assert _same(cells[row["fund"]][row["component"]], row["share"])
+        assert _same(cells[row["fund"]]["volatility"], row["volatility"])
+    for fund, shares in cells.items():
+        parts = [v for k, v in shares.items() if k != "volatility" and v is not None]
+        assert sum(parts) == pytest.approx(1.0, abs=1e-9), fund
+    perf = result.performance_frame()
+    cells = table_values(page, "portfolio-performance-table")
+    columns = (
+        "annual_return",
+        "annual_volatility",
+        "sharpe",
+        "max_drawdown",
+        "active_return",
+        "tracking_error",
+        "information_ratio",
+    )
+    for fund, row in perf.iterrows():
+        for col in columns:
+            assert _same(cells[fund][col], float(row[col])), (fund, col)
+    assert "Tracking error" in page and "benchmark</span>" in page
+    # the three charts, each a valid plotly figure
+    specs = json.loads(
+        re.search(r'id="fx-figures">(.*?)</script>', page, re.S)
+        .group(1)
+        .replace("\\u003c", "<")
+        .replace("\\u003e", ">")
+        .replace("\\u0026", "&")
+    )
+    section = page[page.index('<section id="portfolio"') :]
+    section = section[: section.index("</section>")]
+    ids = re.findall(r'data-fig="(f\d+)"', section)
+    assert len(ids) == 3 and 'data-charts="3"' in section
+    import plotly.graph_objects as go
+
+    for key in ids:
+        go.Figure(specs[key])  # validates
+        assert {t["type"] for t in specs[key]["data"]} <= {"bar", "scatter"}
+    bars = specs[ids[0]]["data"][0]
+    assert bars["error_y"]["array"] == [pytest.approx(2 * s, abs=1e-4) for s in frame_se(result)]
+
+
+def frame_se(result) -> list[float]:
+    return list(result.exposures_frame().drop(index="alpha")["se"])
+
+
+def test_blend_section_targets_constraints_and_banner(blend_report) -> None:
+    blend, index = blend_report
+    page = index.read_text(encoding="utf-8")
+    assert not blend.feasible
+    banner = page[page.index('id="blend-infeasible"') :]
+    banner = banner[: banner.index("</div>")]
+    assert (
+        'role="alert"'
+        in page[page.index('<section id="blend"') : page.index('id="blend-infeasible"') + 40]
+    )
+    assert html_escape(blend.message) in banner
+    frame = blend.to_frame()
+    cells = table_values(page, "blend-target-table")
+    assert list(cells) == list(frame.index)
+    for factor, row in frame.iterrows():
+        for col in ("achieved", "se", "t", "out_of_sample"):
+            assert _same(cells[factor][col], float(row[col])), (factor, col)
+    cells = table_values(page, "blend-constraints-table")
+    for _, row in blend.constraints.iterrows():
+        for col in ("achieved", "shortfall", "best"):
+            assert _same(cells[row["constraint"]][col], float(row[col])), col
+    assert cells["HML>=0.9"]["best"] == pytest.approx(0.349, abs=5e-4)
+    assert 'id="portfolio"' in page  # the blend X-rayed as a portfolio
+    assert page.count('href="#blend"') == 1
+
+
+# ---------------------------------------------------------------------------- many funds
+
+
+@pytest.fixture(scope="module")
+def wide() -> Analysis:
+    """500 funds: the 20 real ones, 25 times each with 1% a month of noise (as bench/)."""
+    excess, factors = load_engine_data()
+    total = excess.add(factors["RF"], axis=0)
+    rng = np.random.default_rng(0)
+    funds, columns = [], {}
+    for k in range(25):
+        for fund in presets.get("smart-beta-20").funds:
+            ticker = f"{fund.ticker}{k:02d}"
+            funds.append(Fund(ticker, category=fund.category, tilts=list(fund.tilts) or "none"))
+            series = total[fund.ticker]
+            noise = rng.normal(0.0, 0.01, len(series))
+            columns[ticker] = series + np.where(series.notna(), noise, np.nan)
+    return build_analysis(Universe("wide", funds), factors, pd.DataFrame(columns), drift=False)
+
+
+def _cards(page: str) -> list[str]:
+    return re.findall(r'<article class="card fund" id="fund-\d+" data-fund="([^"]+)"', page)
+
+
+def test_many_funds_report_is_bounded(wide: Analysis, tmp_path: Path, monkeypatch) -> None:
+    from factorxray.report import MAX_CARDS, card_funds
+
+    drawn: list[list[str]] = []
+    monkeypatch.setattr(
+        static_png, "write_pngs", lambda data, out: drawn.append(list(data.funds)) or {}
+    )
+    index = write_report(wide, tmp_path, png=True)
+    page = index.read_text(encoding="utf-8")
+    data = prepare(wide)
+    expected = card_funds(wide, data.funds)
+    flagged = [f for f in data.funds[MAX_CARDS:] if f in expected]
+    assert expected[:MAX_CARDS] == data.funds[:MAX_CARDS]
+    for fund in flagged:  # beyond the first N: warnings or a contradicting verdict only
+        verdict = wide.verdicts[fund]
+        assert wide.warnings.get(fund) or "contradicts" in str(verdict.to_dict())
+    assert _cards(page) == expected
+    assert drawn == [expected]  # per-fund PNGs only for the funds with a card
+    left_out = len(data.funds) - len(expected)
+    note = re.search(r'id="cards-note"[^>]*>([^<]*)<', page).group(1)
+    assert f"{left_out} funds without a card" in note and "--all-cards" in note
+    overview = re.findall(r'<tr data-fund="([^"]+)">', page)
+    assert len(set(overview)) == 500  # the overview keeps every fund
+    assert index.stat().st_size < 5 * 1024 * 1024
+
+
+def test_all_cards_writes_every_card(wide: Analysis, tmp_path: Path) -> None:
+    page = write_report(wide, tmp_path, png=False, all_cards=True).read_text(encoding="utf-8")
+    assert len(_cards(page)) == 500
+    assert 'id="cards-note"' not in page
+
+
+def test_few_funds_are_never_summarized(analysis: Analysis) -> None:
+    from factorxray.report import card_funds
+
+    data = prepare(analysis, all_cards=False)
+    assert data.cards == data.funds == card_funds(analysis, data.funds)
