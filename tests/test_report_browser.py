@@ -327,3 +327,84 @@ def test_phone_width_mixed_report(browser: Any, mixed_visit: Visit) -> None:
         assert v.errors == []
     finally:
         v.close()
+
+
+# ------------------------------------------------------------------ portfolio and blend
+
+
+@pytest.fixture(scope="module")
+def portfolio_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SPY 60% + VLUE 20% + MTUM 20% against SPY, on the bundled snapshot."""
+    import factorxray as fx
+    from factorxray.data.cache import Cache
+    from factorxray.pipeline import write_portfolio_report
+
+    result = fx.analyze_portfolio(
+        {"SPY": 0.6, "VLUE": 0.2, "MTUM": 0.2},
+        benchmark="SPY",
+        offline=True,
+        cache=Cache(tmp_path_factory.mktemp("browser-portfolio-cache")),
+        models=None,
+        region_fit=False,
+        drift=False,
+    )
+    return write_portfolio_report(result, tmp_path_factory.mktemp("browser-portfolio"), png=False)
+
+
+@pytest.fixture(scope="module")
+def blend_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A target no blend of the seven funds meets (HML >= 0.9)."""
+    import factorxray as fx
+    from factorxray.data.cache import Cache
+    from factorxray.pipeline import write_blend_report
+
+    blend = fx.find_blend(
+        "SMB>=0.3,HML>=0.9",
+        "VBR,IJR,VTV,VLUE,SPY,MTUM,USMV",
+        offline=True,
+        cache=Cache(tmp_path_factory.mktemp("browser-blend-cache")),
+        models=None,
+    )
+    return write_blend_report(blend, tmp_path_factory.mktemp("browser-blend"), png=False)
+
+
+def _every_chart_drawn(v: Visit, sections: dict[str, int]) -> None:
+    page = v.page
+    assert v.errors == [] and v.dialogs == []
+    assert v.blocked == [] and all(url.startswith("file://") for url in v.requests)
+    total = page.locator("[data-fig]").count()
+    assert page.get_attribute("body", "data-charts-rendered") == str(total)
+    assert page.locator(".js-plotly-plot .main-svg").count() >= total
+    for section, count in sections.items():
+        selector = f"section#{section}"
+        assert page.get_attribute(selector, "data-charts") == str(count), section
+        assert page.locator(f"{selector} .js-plotly-plot").count() == count, section
+
+
+def test_portfolio_report_renders_every_chart(browser: Any, portfolio_index: Path) -> None:
+    v = Visit(browser, portfolio_index.as_uri())
+    try:
+        _every_chart_drawn(v, {"portfolio": 3})
+        page = v.page
+        # grouped bars with error bars, stacked contributions, one risk bar per fund
+        charts = page.locator("section#portfolio .js-plotly-plot")
+        assert charts.nth(0).locator("g.errorbar").count() >= 7
+        assert charts.nth(2).locator("g.annotation").count() == 4  # vol of each row
+        rows = page.locator("#portfolio-performance-table tbody tr")
+        assert rows.count() == 4
+        assert page.locator("#portfolio-performance-table th", has_text="IR").count() == 1
+    finally:
+        v.close()
+
+
+def test_blend_report_renders_every_chart_and_the_banner(browser: Any, blend_index: Path) -> None:
+    v = Visit(browser, blend_index.as_uri())
+    try:
+        _every_chart_drawn(v, {"blend": 1, "portfolio": 3})
+        banner = v.page.locator("#blend-infeasible")
+        assert banner.is_visible()
+        assert "the largest achievable HML with these funds is 0.349" in banner.inner_text()
+        missed = v.page.locator('#blend-constraints-table tr[data-constraint="HML>=0.9"]')
+        assert "missed" in missed.inner_text()
+    finally:
+        v.close()
