@@ -679,6 +679,12 @@ def test_png_fork_only_without_other_threads(
 
     data = prepare(analysis)
     monkeypatch.delenv("FACTORXRAY_PNG_PROCESSES", raising=False)
+    # threads other tests of the session may have left behind are not this test's business:
+    # count only the main thread and the one this test starts
+    started: list[threading.Thread] = []
+    monkeypatch.setattr(
+        static_png.threading, "active_count", lambda: 1 + sum(t.is_alive() for t in started)
+    )
     monkeypatch.setattr(static_png.os, "cpu_count", lambda: 4)
     monkeypatch.setattr(static_png, "_BASELINE_THREADS", 3)
     monkeypatch.setattr(static_png, "_native_threads", lambda: 3)
@@ -688,6 +694,7 @@ def test_png_fork_only_without_other_threads(
     monkeypatch.setattr(static_png, "_native_threads", lambda: 3)
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
+    started.append(thread)
     thread.start()
     try:
         assert not static_png._can_fork(data)  # a Python thread is running
