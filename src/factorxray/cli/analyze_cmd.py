@@ -25,9 +25,24 @@ from factorxray.cli._common import (
     parse_month_range,
     state,
 )
+from factorxray.cli._options import (
+    DEFAULT_MODELS,
+    AllCardsOption,
+    CovOption,
+    EndOption,
+    HacLagsOption,
+    ModelOption,
+    ModelsOption,
+    OfflineOption,
+    OpenOption,
+    PngOption,
+    PricesFileOption,
+    RefreshOption,
+    RegionOption,
+    SourceOption,
+    StartOption,
+)
 from factorxray.errors import AllFailedError, UsageError
-from factorxray.factors import MODELS, REGIONS
-from factorxray.judge.robustness import DEFAULT_MODEL_LADDER
 from factorxray.judge.verdicts import DEFAULT_MIN_BETA
 
 if TYPE_CHECKING:
@@ -175,21 +190,12 @@ def analyze_command(
     universe: Annotated[
         Path | None, typer.Option("--universe", "-u", help="Your fund list: TOML, YAML or CSV.")
     ] = None,
-    model: Annotated[
-        str, typer.Option("--model", "-m", help=f"Factor model: {', '.join(MODELS)}.")
-    ] = "xray7",
-    region: Annotated[
-        str, typer.Option("--region", "-r", help=f"Factor region: {', '.join(REGIONS)}.")
-    ] = "us",
-    cov: Annotated[
-        str, typer.Option("--cov", help="Standard errors: hac (Newey-West), HC1 or nonrobust.")
-    ] = "hac",
-    hac_lags: Annotated[
-        int | None,
-        typer.Option("--hac-lags", help="Newey-West lags (default: per fund from its length)."),
-    ] = None,
-    start: Annotated[str | None, typer.Option(help="First month, YYYY-MM.")] = None,
-    end: Annotated[str | None, typer.Option(help="Last month, YYYY-MM.")] = None,
+    model: ModelOption = "xray7",
+    region: RegionOption = "us",
+    cov: CovOption = "hac",
+    hac_lags: HacLagsOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
     min_months: Annotated[
         int, typer.Option("--min-months", help="Funds with fewer months are not analyzed.")
     ] = 36,
@@ -239,19 +245,9 @@ def analyze_command(
             "--rolling-window", help="Months per rolling window (charts, time robustness)."
         ),
     ] = 36,
-    models: Annotated[
-        str,
-        typer.Option(
-            "--models",
-            help="Model ladder every fund is also judged under ('none' to skip).",
-        ),
-    ] = ",".join(DEFAULT_MODEL_LADDER),
-    source: Annotated[
-        str, typer.Option("--source", help="Prices: yahoo, fmp, tiingo or file.")
-    ] = "yahoo",
-    prices_file: Annotated[
-        Path | None, typer.Option("--prices-file", help="CSV/Parquet prices for --source file.")
-    ] = None,
+    models: ModelsOption = DEFAULT_MODELS,
+    source: SourceOption = "yahoo",
+    prices_file: PricesFileOption = None,
     allow_suspect_prices: Annotated[
         bool,
         typer.Option(
@@ -259,28 +255,15 @@ def analyze_command(
             help="Analyze funds whose prices fail the sanity checks (warned, not dropped).",
         ),
     ] = False,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="No network: the cache, else the bundled snapshot.")
-    ] = False,
-    refresh: Annotated[
-        bool, typer.Option("--refresh", help="Download again even if the cache is fresh.")
-    ] = False,
+    offline: OfflineOption = False,
+    refresh: RefreshOption = False,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Report folder (default ./factorxray-report)."),
     ] = None,
-    png: Annotated[
-        bool, typer.Option("--png/--no-png", help="Also write PNG charts (matplotlib).")
-    ] = True,
-    open_report: Annotated[
-        bool, typer.Option("--open", help="Open the report in a browser.")
-    ] = False,
-    all_cards: Annotated[
-        bool,
-        typer.Option(
-            "--all-cards", help="A card for every fund (beyond 60 funds only some get one)."
-        ),
-    ] = False,
+    png: PngOption = True,
+    open_report: OpenOption = False,
+    all_cards: AllCardsOption = False,
 ) -> None:
     """Reverse-engineer funds: factor exposures, label verdicts and a report.
 

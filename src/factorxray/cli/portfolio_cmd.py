@@ -22,6 +22,23 @@ from factorxray.cli._common import (
     parse_month_range,
     state,
 )
+from factorxray.cli._options import (
+    DEFAULT_MODELS,
+    AllCardsOption,
+    CovOption,
+    EndOption,
+    HacLagsOption,
+    ModelOption,
+    ModelsOption,
+    OfflineOption,
+    OpenOption,
+    PngOption,
+    PricesFileOption,
+    RefreshOption,
+    RegionOption,
+    SourceOption,
+    StartOption,
+)
 from factorxray.cli.analyze_cmd import (
     _check_out_dir,
     _compact_table,
@@ -30,7 +47,6 @@ from factorxray.cli.analyze_cmd import (
     _TickerProgress,
 )
 from factorxray.factors import MODELS, REGIONS
-from factorxray.judge.robustness import DEFAULT_MODEL_LADDER
 
 if TYPE_CHECKING:
     from factorxray.portfolio.blend import Blend
@@ -73,50 +89,27 @@ def portfolio_command(
     name: Annotated[
         str, typer.Option("--name", help="The portfolio's name in the tables.")
     ] = "PORTFOLIO",
-    model: Annotated[str, typer.Option("--model", "-m", help=_MODEL_HELP)] = "xray7",
-    region: Annotated[str, typer.Option("--region", "-r", help=_REGION_HELP)] = "us",
-    cov: Annotated[
-        str, typer.Option("--cov", help="Standard errors: hac (Newey-West), HC1 or nonrobust.")
-    ] = "hac",
-    hac_lags: Annotated[
-        int | None, typer.Option("--hac-lags", help="Newey-West lags (default: from the length).")
-    ] = None,
-    start: Annotated[str | None, typer.Option(help="First month, YYYY-MM.")] = None,
-    end: Annotated[str | None, typer.Option(help="Last month, YYYY-MM.")] = None,
+    model: ModelOption = "xray7",
+    region: RegionOption = "us",
+    cov: CovOption = "hac",
+    hac_lags: HacLagsOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
     min_months: Annotated[
         int, typer.Option("--min-months", help="Fewest months the funds must share.")
     ] = 36,
-    models: Annotated[
-        str, typer.Option("--models", help="Model ladder of the report ('none' to skip).")
-    ] = ",".join(DEFAULT_MODEL_LADDER),
-    source: Annotated[
-        str, typer.Option("--source", help="Prices: yahoo, fmp, tiingo or file.")
-    ] = "yahoo",
-    prices_file: Annotated[
-        Path | None, typer.Option("--prices-file", help="CSV/Parquet prices for --source file.")
-    ] = None,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="No network: the cache, else the bundled snapshot.")
-    ] = False,
-    refresh: Annotated[
-        bool, typer.Option("--refresh", help="Download again even if the cache is fresh.")
-    ] = False,
+    models: ModelsOption = DEFAULT_MODELS,
+    source: SourceOption = "yahoo",
+    prices_file: PricesFileOption = None,
+    offline: OfflineOption = False,
+    refresh: RefreshOption = False,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Report folder (default ./factorxray-portfolio)."),
     ] = None,
-    png: Annotated[
-        bool, typer.Option("--png/--no-png", help="Also write PNG charts (matplotlib).")
-    ] = True,
-    open_report: Annotated[
-        bool, typer.Option("--open", help="Open the report in a browser.")
-    ] = False,
-    all_cards: Annotated[
-        bool,
-        typer.Option(
-            "--all-cards", help="A card for every fund (beyond 60 funds only some get one)."
-        ),
-    ] = False,
+    png: PngOption = True,
+    open_report: OpenOption = False,
+    all_cards: AllCardsOption = False,
 ) -> None:
     """X-ray a weighted blend of funds like a fund: exposures, implied vs regressed, risk.
 
@@ -193,34 +186,20 @@ def blend_command(
         str | None,
         typer.Option("--benchmark", "-b", help="Minimise tracking error against this fund."),
     ] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help=_MODEL_HELP)] = "xray7",
-    region: Annotated[str, typer.Option("--region", "-r", help=_REGION_HELP)] = "us",
-    cov: Annotated[
-        str, typer.Option("--cov", help="Standard errors: hac (Newey-West), HC1 or nonrobust.")
-    ] = "hac",
-    hac_lags: Annotated[
-        int | None, typer.Option("--hac-lags", help="Newey-West lags (default: from the length).")
-    ] = None,
-    start: Annotated[str | None, typer.Option(help="First month, YYYY-MM.")] = None,
-    end: Annotated[str | None, typer.Option(help="Last month, YYYY-MM.")] = None,
+    model: ModelOption = "xray7",
+    region: RegionOption = "us",
+    cov: CovOption = "hac",
+    hac_lags: HacLagsOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
     min_months: Annotated[
         int, typer.Option("--min-months", help="Fewest months the candidates must share.")
     ] = 36,
-    models: Annotated[
-        str, typer.Option("--models", help="Model ladder of the report ('none' to skip).")
-    ] = ",".join(DEFAULT_MODEL_LADDER),
-    source: Annotated[
-        str, typer.Option("--source", help="Prices: yahoo, fmp, tiingo or file.")
-    ] = "yahoo",
-    prices_file: Annotated[
-        Path | None, typer.Option("--prices-file", help="CSV/Parquet prices for --source file.")
-    ] = None,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="No network: the cache, else the bundled snapshot.")
-    ] = False,
-    refresh: Annotated[
-        bool, typer.Option("--refresh", help="Download again even if the cache is fresh.")
-    ] = False,
+    models: ModelsOption = DEFAULT_MODELS,
+    source: SourceOption = "yahoo",
+    prices_file: PricesFileOption = None,
+    offline: OfflineOption = False,
+    refresh: RefreshOption = False,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Output folder (default ./factorxray-blend)."),
@@ -229,15 +208,8 @@ def blend_command(
         bool,
         typer.Option("--report/--no-report", help="Also X-ray the blend in an HTML report."),
     ] = True,
-    png: Annotated[
-        bool, typer.Option("--png/--no-png", help="Also write PNG charts (matplotlib).")
-    ] = True,
-    all_cards: Annotated[
-        bool,
-        typer.Option(
-            "--all-cards", help="A card for every fund (beyond 60 funds only some get one)."
-        ),
-    ] = False,
+    png: PngOption = True,
+    all_cards: AllCardsOption = False,
 ) -> None:
     """Find the long-only blend of funds that delivers the tilts you ask for, at least risk.
 
