@@ -187,6 +187,7 @@ def test_offline_snapshot_main_job_in_a_real_process(tmp_path) -> None:
             "--preset",
             "smart-beta-20",
             "--offline",
+            "--png",
             "--out",
             str(out),
         ],

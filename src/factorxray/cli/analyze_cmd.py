@@ -261,7 +261,7 @@ def analyze_command(
         Path | None,
         typer.Option("--out", "-o", help="Report folder (default ./factorxray-report)."),
     ] = None,
-    png: PngOption = True,
+    png: PngOption = False,
     open_report: OpenOption = False,
     all_cards: AllCardsOption = False,
 ) -> None:

@@ -107,7 +107,7 @@ def portfolio_command(
         Path | None,
         typer.Option("--out", "-o", help="Report folder (default ./factorxray-portfolio)."),
     ] = None,
-    png: PngOption = True,
+    png: PngOption = False,
     open_report: OpenOption = False,
     all_cards: AllCardsOption = False,
 ) -> None:
@@ -208,7 +208,7 @@ def blend_command(
         bool,
         typer.Option("--report/--no-report", help="Also X-ray the blend in an HTML report."),
     ] = True,
-    png: PngOption = True,
+    png: PngOption = False,
     all_cards: AllCardsOption = False,
 ) -> None:
     """Find the long-only blend of funds that delivers the tilts you ask for, at least risk.
