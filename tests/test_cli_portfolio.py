@@ -200,3 +200,47 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args, message) -> None
     assert result.stderr.startswith("error: ")
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_fund_list_with_a_weight_column_is_a_portfolio(tmp_path) -> None:
+    """Issue 14: a `weight` column in a universe file gives the weights (and the labels)."""
+    from factorxray.universe import parse_universe
+
+    text = "ticker,category,weight\nSPY,large/core,60%\nVLUE,value,0.2\nMTUM,momentum,0.2\n"
+    assert parse_universe(text, "csv").weights == {"SPY": 0.6, "VLUE": 0.2, "MTUM": 0.2}
+    path = tmp_path / "blend.csv"
+    path.write_text(text)
+    out = tmp_path / "p"
+    result = CliRunner().invoke(
+        app,
+        ["portfolio", "--universe", str(path), "--offline", "--models", "none", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["weights"] == {"SPY": 0.6, "VLUE": 0.2, "MTUM": 0.2}
+    by_args = CliRunner().invoke(
+        app,
+        [
+            "portfolio",
+            "SPY=0.6",
+            "VLUE=0.2",
+            "MTUM=0.2",
+            "--offline",
+            "--models",
+            "none",
+            "--out",
+            str(tmp_path / "q"),
+        ],
+    )
+    assert by_args.exit_code == 0, by_args.output
+    same = json.loads((tmp_path / "q" / "summary.json").read_text())
+    assert summary["exposures"] == same["exposures"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ticker,weight\nSPY,lots\n")
+    refused = CliRunner().invoke(app, ["portfolio", "--universe", str(bad), "--offline"])
+    assert refused.exit_code == 2
+    assert "weight 'lots' is not a number; write e.g. 0.6 or 60%" in refused.output
+    plain = tmp_path / "plain.csv"
+    plain.write_text("ticker\nSPY\n")
+    none = CliRunner().invoke(app, ["portfolio", "--universe", str(plain), "--offline"])
+    assert none.exit_code == 2 and "has no weight column" in none.output

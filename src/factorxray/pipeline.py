@@ -705,7 +705,8 @@ def analyze_portfolio(
     Parameters
     ----------
     portfolio : Portfolio, mapping fund -> weight, or sequence of ``"TICKER=WEIGHT"``
-        The weights (decimals, or ``"SPY=60%"`` in the text form).
+        The weights (decimals, or ``"SPY=60%"`` in the text form). None (or empty) with a
+        ``universe`` whose funds have a ``weight``: those weights.
     normalize : bool
         Rescale weights that do not sum to 1 (else they are refused).
     rebalance : {"monthly", "buy-and-hold"}
@@ -742,6 +743,13 @@ def analyze_portfolio(
     >>> result = fx.analyze_portfolio({"SPY": 0.6, "VLUE": 0.4}, offline=True)  # doctest: +SKIP
     >>> result.exposures_frame()[["regressed", "implied", "gap"]]  # doctest: +SKIP
     """
+    if _no_weights(portfolio) and universe is not None:
+        labels = universe if isinstance(universe, Universe) else load_universe(universe)
+        if labels.weights is None:
+            raise UsageError(
+                "no weights: give TICKER=WEIGHT items or a fund list with a weight column"
+            )
+        portfolio, universe = labels.weights, labels
     port = _as_portfolio(portfolio, normalize=normalize, rebalance=rebalance, name=name)
     bench = _bench_ticker(benchmark, port.name)
     ladder_models = _check_models(models)
@@ -1052,6 +1060,17 @@ def write_blend_report(
         },
     )
     return index if index is not None else out / "blend.json"
+
+
+def _no_weights(portfolio: Any) -> bool:
+    if portfolio is None:
+        return True
+    if isinstance(portfolio, str):
+        return not portfolio.strip()
+    try:
+        return len(portfolio) == 0
+    except TypeError:
+        return False
 
 
 def _as_portfolio(portfolio: Any, *, normalize: bool, rebalance: str, name: str) -> Any:

@@ -356,6 +356,9 @@ class Fund:
         expected".
     description : str
         Free text, kept as given.
+    weight : float, optional
+        The fund's weight in a portfolio (``factorxray portfolio --universe F``): a decimal,
+        0 or more; None when the list is not a portfolio.
 
     Attributes
     ----------
@@ -378,6 +381,7 @@ class Fund:
     region: str = ""
     tilts: tuple[Tilt, ...] | Sequence[Tilt | str] | str | None = None
     description: str = ""
+    weight: float | None = None
     tilt_source: str = field(init=False, default="none")
 
     def __post_init__(self) -> None:
@@ -388,6 +392,13 @@ class Fund:
             category = UNLABELLED
         region = _text(self.region, "region").strip().lower()
         description = _text(self.description, "description")
+        if self.weight is not None:
+            weight = float(self.weight)
+            if not (math.isfinite(weight) and weight >= 0):
+                raise UsageError(
+                    f"weight {quote(self.weight)} of {ticker} must be a number of 0 or more"
+                )
+            object.__setattr__(self, "weight", weight)
         tilts, source = self._resolve_tilts(category)
         for attr, value in (
             ("ticker", ticker),
@@ -507,6 +518,20 @@ class Universe:
     def tickers(self) -> list[str]:
         """Tickers in order."""
         return [fund.ticker for fund in self.funds]
+
+    @property
+    def weights(self) -> dict[str, float] | None:
+        """Fund -> weight when the list gives weights (a portfolio), else None.
+
+        Funds without a weight in a list that gives some are left out (weight 0).
+
+        Examples
+        --------
+        >>> Universe("p", [Fund("SPY", weight=0.6), Fund("VLUE", weight=0.4)]).weights
+        {'SPY': 0.6, 'VLUE': 0.4}
+        """
+        given = {f.ticker: f.weight for f in self.funds if f.weight is not None}
+        return given or None
 
     @property
     def categories(self) -> list[str]:
@@ -720,7 +745,7 @@ def universe_from_tickers(
 
 # ---------------------------------------------------------------------------------- files
 
-_FUND_KEYS = ("ticker", "name", "category", "region", "tilts", "description")
+_FUND_KEYS = ("ticker", "name", "category", "region", "tilts", "description", "weight")
 #: The largest universe file read (a list of 10,000 funds is well under 2 MB).
 MAX_UNIVERSE_BYTES = 16 * 1024 * 1024
 #: The most values a YAML file may expand to once its aliases (``*name``) are followed: a
@@ -1043,9 +1068,23 @@ def _fund_from_record(record: object, position: int, source: str) -> Fund:
             region=_text(record.get("region"), "region"),
             tilts=_record_tilts(record.get("tilts")),
             description=_text(record.get("description"), "description"),
+            weight=_record_weight(record.get("weight")),
         )
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
+
+
+def _record_weight(value: object) -> float | None:
+    """A fund's portfolio weight: a number (0.6) or a percent string (``60%``); blank: none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise UsageError(f"weight {quote(value)} is not a number; write e.g. 0.6 or 60%")
+    text = str(value).strip()
+    try:
+        return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+    except ValueError:
+        raise UsageError(f"weight {quote(value)} is not a number; write e.g. 0.6 or 60%") from None
 
 
 def _record_tilts(value: object) -> list[str] | None:

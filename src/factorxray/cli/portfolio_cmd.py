@@ -46,6 +46,7 @@ from factorxray.cli.analyze_cmd import (
     _short,
     _TickerProgress,
 )
+from factorxray.errors import UsageError
 from factorxray.factors import MODELS, REGIONS
 
 if TYPE_CHECKING:
@@ -69,6 +70,14 @@ def portfolio_command(
     weights: Annotated[
         list[str] | None,
         typer.Argument(help="Funds and weights: SPY=0.6 VLUE=0.2 MTUM=0.2 (or SPY=60%)."),
+    ] = None,
+    universe: Annotated[
+        Path | None,
+        typer.Option(
+            "--universe",
+            "-u",
+            help="A fund list (TOML/YAML/CSV) with a weight column: its weights and labels.",
+        ),
     ] = None,
     normalize: Annotated[
         bool, typer.Option("--normalize", help="Rescale weights that do not sum to 1.")
@@ -119,12 +128,20 @@ def portfolio_command(
     from factorxray.pipeline import Hooks, analyze_portfolio, write_portfolio_report
     from factorxray.portfolio.holdings import BUY_AND_HOLD, MONTHLY, Portfolio
 
-    portfolio = Portfolio.parse(
-        weights or [],
-        normalize=normalize,
-        rebalance=BUY_AND_HOLD if buy_and_hold else MONTHLY,
-        name=name,
-    )
+    rebalance = BUY_AND_HOLD if buy_and_hold else MONTHLY
+    if not weights and universe is not None:
+        from factorxray.universe import load_universe
+
+        labels = load_universe(universe)
+        if labels.weights is None:
+            raise UsageError(
+                f"--universe {universe} has no weight column; add one or give SPY=0.6 ..."
+            )
+        portfolio = Portfolio(labels.weights, normalize=normalize, rebalance=rebalance, name=name)
+    else:
+        portfolio = Portfolio.parse(
+            weights or [], normalize=normalize, rebalance=rebalance, name=name
+        )
     if prices_file is not None and source == "yahoo":
         source = "file"
     out_dir = _check_out_dir(out or Path("factorxray-portfolio"))
@@ -132,6 +149,7 @@ def portfolio_command(
     with download_progress() as download, _TickerProgress() as ticker_progress:
         result = analyze_portfolio(
             portfolio,
+            universe=universe,
             benchmark=benchmark,
             model=model,
             region=region,
