@@ -39,8 +39,8 @@ trap 'kill "$wheel_pid" 2>/dev/null || true; rm -f "$wheel_log"' EXIT
 "${uv_cmd[@]}" run --locked pytest "$@"
 
 if ! wait "$wheel_pid"; then
-  cat "$wheel_log" >&2
+  tail -n 1 "$wheel_log" >&2
   echo "error: the wheel check failed (scripts/check_wheel.sh)" >&2
   exit 1
 fi
-cat "$wheel_log"
+tail -n 1 "$wheel_log"
