@@ -226,7 +226,7 @@ def test_every_fund_failing_is_exit_1_with_one_line_each(tmp_path) -> None:
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert [line.split(":")[1].strip() for line in lines[:2]] == ["NOSUCH1", "NOSUCH2"]
-    assert lines[-1].startswith("error: none of the 2 fund(s) could be analyzed")
+    assert lines[-1].startswith("error: none of the 2 funds could be analyzed")
     assert not out.exists()  # nothing half-made
 
 

@@ -206,3 +206,34 @@ def test_offline_means_the_cache_else_the_snapshot_everywhere(args, tmp_path) ->
     if args[0] == "returns":
         rows = result.stdout.strip().splitlines()
         assert rows[0] == "period,SPY,EWJ" and rows[1].startswith("2026-01,0.0147")
+
+
+def test_first_try_details(tmp_path) -> None:
+    """Issue 12's details: option words in errors, plurals, no '-0.0%', no home folder in a
+    report meant to be shared, an unknown cache namespace is an error."""
+    from pathlib import Path
+
+    from factorxray.report.charts import signed_percent
+
+    out = tmp_path / "r"
+    short = runner.invoke(
+        app, ["analyze", "SPY", "NOPE", "--offline", "--start", "2024-01", "--out", str(out)]
+    )
+    assert short.exit_code == 1
+    assert "(--min-months 36; lower it, or widen --start/--end)" in short.stderr
+    assert "min_obs" not in short.stderr
+    assert "none of the 2 funds could be analyzed" in short.stderr
+    one = runner.invoke(
+        app, ["analyze", "SPY", "NOPE", "--offline", "--models", "none", "--out", str(out)]
+    )
+    assert one.exit_code == 3, one.output
+    page = (out / "index.html").read_text()
+    summary = (out / "summary.json").read_text()
+    home = str(Path.home())
+    assert home not in page and home not in summary  # the cache path is written ~/...
+    assert "factorxray report: xray7, 1 fund<" in page or "xray7, 1 fund" in page
+    assert "1 funds" not in page
+    assert signed_percent(-0.04, 1) == "0.0%" and signed_percent(-0.06, 1) == "-0.1%"
+    assert "-0.0%" not in page and "+0.0%" not in page
+    cleared = runner.invoke(app, ["cache", "clear", "nosuch"])
+    assert cleared.exit_code == 2 and "no cache namespace 'nosuch'" in cleared.output

@@ -9,6 +9,7 @@ other regions. :func:`factorxray.analyze` (in :mod:`factorxray.pipeline`) adds t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -506,9 +507,9 @@ def _fit_groups(
                 group.excess, frame[names], cov=cov, hac_lags=hac_lags, min_obs=min_months
             )
         except InsufficientDataError as exc:
-            failures.update(exc.skipped)
+            failures.update(_cli_words(exc.skipped))
             continue
-        failures.update(group.results.skipped)
+        failures.update(_cli_words(group.results.skipped))
         fitted = list(group.results.params.index)
         group.funds, group.excess = fitted, group.excess[fitted]
         group.gaps = missing_factor_months(returns[fitted], frame[names], group.results)
@@ -520,6 +521,18 @@ def _fit_groups(
             group.rolling = None
         groups.append(group)
     return groups
+
+
+def _cli_words(reasons: Mapping[str, str]) -> dict[str, str]:
+    """The engine's reasons in the options' words (``min_obs=36`` is ``--min-months 36``)."""
+    return {
+        fund: re.sub(
+            r"\(min_obs=(\d+)[^)]*\)",
+            r"(--min-months \1; lower it, or widen --start/--end)",
+            reason,
+        )
+        for fund, reason in reasons.items()
+    }
 
 
 def missing_factor_months(

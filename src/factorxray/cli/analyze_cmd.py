@@ -378,7 +378,10 @@ def _analyze_or_report_failures(
     except AllFailedError as exc:
         _print_failures(exc.failures)
         raise fail(
-            f"none of the {len(exc.failures)} fund(s) could be analyzed; see the reasons above", 1
+            "the fund could not be analyzed; see the reason above"
+            if len(exc.failures) == 1
+            else f"none of the {len(exc.failures)} funds could be analyzed; see the reasons above",
+            1,
         ) from None
 
 

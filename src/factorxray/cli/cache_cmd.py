@@ -11,6 +11,7 @@ from rich.table import Table
 from factorxray.cli._common import err_console, handle_errors, out_console, state
 from factorxray.data.cache import CacheEntry
 from factorxray.data.prices.store import PRICES_TTL_SECONDS
+from factorxray.errors import UsageError
 
 cache_app = typer.Typer(help="Inspect or clear the download cache.", no_args_is_help=True)
 
@@ -86,5 +87,12 @@ def cache_clear(
     Example: factorxray cache clear kenfrench
     """
     cache = state(ctx).cache()
+    if namespace is not None:
+        known = sorted({entry.namespace for entry in cache.entries()})
+        if namespace not in known:
+            listed = ", ".join(known) if known else "none: the cache is empty"
+            raise UsageError(
+                f"no cache namespace {namespace!r}; namespaces in {cache.root}: {listed}"
+            )
     removed = cache.clear(namespace)
     err_console.print(f"removed {removed} file(s) from {cache.root}", markup=False)

@@ -416,6 +416,11 @@ def _fallback_notes(used: list[dict[str, Any]]) -> str:
     return "; ".join(notes)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 fund``, ``20 funds``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _sources_row(factors: pd.DataFrame) -> list[tuple[str, str]]:
     """``Factor sources``: which file (library, vintage) each factor and RF come from.
 
@@ -885,7 +890,11 @@ def _build_page(
             groups.append({"category": category, "funds": cards})
 
     not_analyzed = [
-        {"ticker": t, "name": _fund_attr(universe, t, "name", ""), "reason": reason}
+        {
+            "ticker": t,
+            "name": _fund_attr(universe, t, "name", ""),
+            "reason": exports.shareable(reason),
+        }
         for t, reason in analysis.failed.items()
     ]
     warning_items = [
@@ -931,7 +940,8 @@ def _build_page(
         if left_out and not all_cards
         else "",
         "n_cards": len(data.cards),
-        "title": f"factorxray report: {_title_model(meta, used_regions)}, {len(data.funds)} funds",
+        "title": f"factorxray report: {_title_model(meta, used_regions)}, "
+        f"{_count(len(data.funds), 'fund')}",
         "header": _header(data, generated_at, __version__),
         "legend": _legend(data),
         "rows": rows,

@@ -362,6 +362,18 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
     return "n/a" if number is None else format(number, spec)
 
 
+def signed_percent(value: float, digits: int) -> str:
+    """``+1.2%`` / ``-0.4%``, and ``0.0%`` (no sign) for what rounds to zero.
+
+    Examples
+    --------
+    >>> signed_percent(1.234, 1), signed_percent(-0.04, 1), signed_percent(0.04, 1)
+    ('+1.2%', '0.0%', '0.0%')
+    """
+    text = f"{value:+.{digits}f}%"
+    return text[1:] if float(text[1:-1]) == 0 else text
+
+
 def format_t(t: Any) -> str:
     """A t-value for a label: 2 decimals, 1 from |t| >= 10 (keeps the labels narrow).
 
@@ -966,8 +978,8 @@ def _attribution_waterfall_spec(row: pd.Series, *, height: int = 300) -> dict[st
         "x": labels,
         "y": [*_nums(pct), _num(total * 100)],
         "measure": ["relative"] * len(parts) + ["total"],
-        "text": [f"{v:+.1f}%" for v in pct] + [f"{total * 100:.1f}%"],
-        "customdata": [f"{v:+.2f}%" for v in pct] + [f"{total * 100:.2f}%"],
+        "text": [signed_percent(v, 1) for v in pct] + [f"{total * 100:.1f}%"],
+        "customdata": [signed_percent(v, 2) for v in pct] + [f"{total * 100:.2f}%"],
         "textposition": "outside",
         "constraintext": "none",
         "textfont": {"size": 10},

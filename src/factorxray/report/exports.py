@@ -276,7 +276,21 @@ def summary(analysis: Analysis, *, generated_at: str | None = None) -> dict[str,
         "generated_at": generated_at
         or datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
-    return _clean({"run": run, "funds": funds, "not_analyzed": dict(analysis.failed)})
+    not_analyzed = {fund: shareable(reason) for fund, reason in analysis.failed.items()}
+    return _clean({"run": run, "funds": funds, "not_analyzed": not_analyzed})
+
+
+def shareable(text: str) -> str:
+    """``text`` with the user's home folder written ``~``: a report is meant to be shared.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> shareable(f"no cached prices in {Path.home() / '.cache'}")
+    'no cached prices in ~/.cache'
+    """
+    home = str(Path.home())
+    return text.replace(home, "~") if len(home) > 1 else text
 
 
 def regions_used(analysis: Analysis) -> list[str]:
