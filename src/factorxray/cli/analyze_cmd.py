@@ -41,6 +41,7 @@ from factorxray.cli._options import (
     RegionOption,
     SourceOption,
     StartOption,
+    models_list,
 )
 from factorxray.errors import AllFailedError, UsageError
 from factorxray.judge.verdicts import DEFAULT_MIN_BETA
@@ -293,7 +294,7 @@ def analyze_command(
             t_threshold=t_threshold,
             min_beta=min_beta,
             fdr=fdr,
-            models=[] if models.strip().lower() == "none" else models.split(","),
+            models=models_list(models),
             rolling_window=rolling_window,
             source=source,
             prices_file=prices_file,

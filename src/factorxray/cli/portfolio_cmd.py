@@ -38,6 +38,7 @@ from factorxray.cli._options import (
     RegionOption,
     SourceOption,
     StartOption,
+    models_list,
 )
 from factorxray.cli.analyze_cmd import (
     _check_out_dir,
@@ -47,7 +48,6 @@ from factorxray.cli.analyze_cmd import (
     _TickerProgress,
 )
 from factorxray.errors import UsageError
-from factorxray.factors import MODELS, REGIONS
 
 if TYPE_CHECKING:
     from factorxray.portfolio.blend import Blend
@@ -55,13 +55,6 @@ if TYPE_CHECKING:
 
 #: Exit code when the target cannot be met (the closest blend is still written).
 EXIT_INFEASIBLE = 3
-
-_MODEL_HELP = f"Factor model: {', '.join(MODELS)}."
-_REGION_HELP = f"Factor region: {', '.join(REGIONS)} (the funds' own when they share one)."
-
-
-def _models(text: str) -> list[str]:
-    return [] if text.strip().lower() == "none" else text.split(",")
 
 
 @handle_errors
@@ -158,7 +151,7 @@ def portfolio_command(
             start=first,
             end=last,
             min_months=min_months,
-            models=_models(models),
+            models=models_list(models),
             source=source,
             prices_file=prices_file,
             offline=offline,
@@ -257,7 +250,7 @@ def blend_command(
             end=last,
             min_months=min_months,
             xray=report,
-            models=_models(models),
+            models=models_list(models),
             source=source,
             prices_file=prices_file,
             offline=offline,
