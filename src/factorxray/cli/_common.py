@@ -11,9 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -27,8 +26,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from factorxray.data.cache import Cache
 from factorxray.errors import FactorXrayError, UsageError
+
+if TYPE_CHECKING:  # pandas and the cache are imported by the commands that use them
+    import pandas as pd
+
+    from factorxray.data.cache import Cache
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,6 +49,8 @@ class OutputFormat(StrEnum):
 
 def format_periods(index: pd.Index) -> list[str]:
     """Labels for an index: ``YYYY-MM`` for months, ``YYYY-MM-DD`` for days, else str."""
+    import pandas as pd
+
     if isinstance(index, pd.PeriodIndex):
         return [p.strftime("%Y-%m") for p in index]
     if isinstance(index, pd.DatetimeIndex):
@@ -59,6 +64,8 @@ def write_csv(frame: pd.DataFrame, index_label: str = "period", digits: int | No
     Floats are written in their shortest round-trip form; with ``digits``, rounded to that
     many decimals first (so ``2.89 / 100`` prints as ``0.0289``, not ``0.028900000000000002``).
     """
+    import pandas as pd
+
     out = frame.copy()
     out.index = pd.Index(format_periods(frame.index), name=index_label)
     if digits is None:
@@ -77,6 +84,8 @@ class CliState:
 
     def cache(self) -> Cache:
         """The cache the user asked for."""
+        from factorxray.data.cache import Cache
+
         return Cache(self.cache_dir)
 
 
@@ -153,6 +162,8 @@ def parse_month(value: str | None, option: str) -> pd.Period | None:
     """Parse ``YYYY-MM`` (or ``YYYY-MM-DD``, ``YYYYMM``) into a monthly Period."""
     if value is None:
         return None
+    import pandas as pd
+
     text = value.strip()
     if len(text) == 6 and text.isdigit():
         text = f"{text[:4]}-{text[4:]}"

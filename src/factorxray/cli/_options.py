@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from factorxray.factors import MODELS, REGIONS
-from factorxray.judge.robustness import DEFAULT_MODEL_LADDER
+from factorxray.factors.registry import MODELS, REGIONS
+from factorxray.judge.defaults import DEFAULT_MODEL_LADDER
 
 ModelOption = Annotated[
     str, typer.Option("--model", "-m", help=f"Factor model: {', '.join(MODELS)}.")

@@ -14,7 +14,6 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from factorxray import presets as preset_catalog
 from factorxray.cli._common import (
     count_progress,
     download_progress,
@@ -44,7 +43,7 @@ from factorxray.cli._options import (
     models_list,
 )
 from factorxray.errors import AllFailedError, UsageError
-from factorxray.judge.verdicts import DEFAULT_MIN_BETA
+from factorxray.judge.defaults import DEFAULT_MIN_BETA
 
 if TYPE_CHECKING:
     from factorxray.analysis import Analysis
@@ -416,6 +415,8 @@ def presets_command(ctx: typer.Context) -> None:
 
     Example: factorxray presets
     """
+    from factorxray import presets as preset_catalog
+
     for name in preset_catalog.names():
         universe = preset_catalog.get(name)
         table = Table(title=f"{name}: {universe.description}", title_justify="left")

@@ -9,8 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from factorxray.cli._common import err_console, handle_errors, out_console, state
-from factorxray.data.cache import CacheEntry
-from factorxray.data.prices.store import PRICES_TTL_SECONDS
 from factorxray.errors import UsageError
 
 cache_app = typer.Typer(help="Inspect or clear the download cache.", no_args_is_help=True)
@@ -34,6 +32,9 @@ def cache_info(ctx: typer.Context) -> None:
 
     Example: factorxray cache info
     """
+    from factorxray.data.cache import CacheEntry
+    from factorxray.data.prices.store import PRICES_TTL_SECONDS
+
     cache = state(ctx).cache()
     items = list(cache.inspect())
     entries = [item for item in items if isinstance(item, CacheEntry)]

@@ -4,9 +4,8 @@ any Ken French dataset, and how two vintages of a dataset differ."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -21,10 +20,11 @@ from factorxray.cli._common import (
     state,
     write_csv,
 )
-from factorxray.data.kenfrench import read_dataset
 from factorxray.errors import ParseError, UsageError
-from factorxray.factors import MODELS, REGIONS, load_factors
-from factorxray.factors.catalog import CATALOG, LIBRARIES
+from factorxray.factors.registry import MODELS, REGIONS
+
+if TYPE_CHECKING:  # the data modules (pandas, httpx) are imported by the commands
+    import pandas as pd
 
 factors_app = typer.Typer(help="Factor models and Ken French datasets.", no_args_is_help=True)
 
@@ -109,7 +109,7 @@ def factors_list(ctx: typer.Context) -> None:
 
     Example: factorxray factors list
     """
-    from factorxray.factors.catalog import MIXED_MODELS
+    from factorxray.factors.catalog import CATALOG, LIBRARIES, MIXED_MODELS
     from factorxray.factors.libraries import aqr, liquidity, q
     from factorxray.factors.vintages import vintages_at_hand
 
@@ -215,6 +215,8 @@ def factors_show(
     Example: factorxray factors show ff5 --region developed --start 2010-01 --format csv
     Example: factorxray factors show --factors "Mkt-RF,SMB,HML,QMJ,BAB" --start 2000-01
     """
+    from factorxray.factors import load_factors
+
     if frequency is not Frequency.monthly:  # days allowed: YYYY-MM-DD (or whole months)
         first, last = start, end
     else:
@@ -281,6 +283,7 @@ def factors_corr(
     Example: factorxray factors corr xray7
     """
     from factorxray.engine.diagnostics import factor_correlations, vif
+    from factorxray.factors import load_factors
 
     first, last = parse_month_range(start, end)
     _check_model_or_factors(model, factors_list, factor_file)
@@ -380,6 +383,8 @@ def factors_dataset(
 
     Example: factorxray factors dataset 25_Portfolios_ME_VAR_5x5
     """
+    from factorxray.data.kenfrench import read_dataset
+
     if vintage is not None:
         from factorxray.factors.vintages import read_pinned_dataset
 

@@ -22,9 +22,7 @@ from rich.progress import (
 )
 
 from factorxray.cli._common import err_console, handle_errors, out_console
-from factorxray.factors import MODELS, REGIONS
-from factorxray.scale import regress_panel
-from factorxray.scale.backend import CONNECT_TIMEOUT
+from factorxray.factors.registry import MODELS, REGIONS
 
 
 class Covariance(StrEnum):
@@ -127,9 +125,14 @@ def panel_command(
         ),
     ] = None,
     connect_timeout: Annotated[
-        float,
-        typer.Option("--connect-timeout", help="Seconds to wait for --scheduler.", min=0.1),
-    ] = CONNECT_TIMEOUT,
+        float | None,
+        typer.Option(
+            "--connect-timeout",
+            help="Seconds to wait for --scheduler (default: regress_panel's, 5).",
+            min=0.1,
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option("--workers", help="Worker processes of the local cluster.", min=1),
@@ -183,6 +186,9 @@ def panel_command(
             tasks[stage] = bar.add_task(label, total=total)
         bar.update(tasks[stage], completed=done, total=total)
 
+    from factorxray.scale import regress_panel
+    from factorxray.scale.backend import CONNECT_TIMEOUT
+
     with bar:
         run = regress_panel(
             panel,
@@ -202,7 +208,7 @@ def panel_command(
             offline=offline,
             scheduler=scheduler,
             n_workers=workers,
-            connect_timeout=connect_timeout,
+            connect_timeout=CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
             chunk_rows=chunk_rows,
             overwrite=overwrite,
             keep_staging=keep_staging,

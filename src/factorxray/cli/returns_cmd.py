@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -28,9 +27,12 @@ from factorxray.cli._common import (
     state,
     write_csv,
 )
-from factorxray.data.cache import Cache
 from factorxray.errors import AllFailedError
-from factorxray.returns import fetch_returns
+
+if TYPE_CHECKING:  # pandas and the data layer are imported when the command runs
+    import pandas as pd
+
+    from factorxray.data.cache import Cache
 
 #: Exit code when some tickers failed and the others were printed.
 PARTIAL_EXIT_CODE = 3
@@ -62,6 +64,8 @@ def returns_table(returns: pd.DataFrame, source: str) -> Table:
 
 
 def _empty_with_failures(failures: dict[str, str]) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.DataFrame(index=pd.PeriodIndex([], freq="M", name="period"))
     frame.attrs = {"failed": dict(failures), "warnings": {}}
     return frame
@@ -71,6 +75,8 @@ def _with_snapshot(
     returns: pd.DataFrame, first: pd.Period | None, last: pd.Period | None, cache: Cache
 ) -> pd.DataFrame:
     """``--offline`` as in ``analyze``: funds not in the cache come from the bundled snapshot."""
+    import pandas as pd
+
     from factorxray.pipeline import fund_returns
 
     failed = dict(returns.attrs.get("failed", {}))
@@ -169,6 +175,8 @@ def returns_command(
 
     Example: factorxray returns SPY MTUM USMV --start 2015-01 --format csv
     """
+    from factorxray.returns import fetch_returns
+
     chosen = source.value if source is not None else ("file" if prices_file else "yahoo")
     first_month, last_month = parse_month_range(start, end)
     tickers = tickers or []

@@ -7,16 +7,26 @@
 
 from __future__ import annotations
 
-from factorxray.judge.verdicts import (
-    CHECK_STATUSES,
-    DEFAULT_MIN_BETA,
-    VERDICT_STATUSES,
-    Rules,
-    TiltCheck,
-    Verdict,
-    judge,
-    verdict_table,
-)
+import importlib
+from typing import Any
+
+#: Public name -> the module that defines it, imported on first access (PEP 562), so that
+#: ``from factorxray.judge.defaults import ...`` (the command line's start) stays light.
+_EXPORTS = {
+    "DEFAULT_MIN_BETA": "factorxray.judge.defaults",
+    **dict.fromkeys(
+        (
+            "CHECK_STATUSES",
+            "VERDICT_STATUSES",
+            "Rules",
+            "TiltCheck",
+            "Verdict",
+            "judge",
+            "verdict_table",
+        ),
+        "factorxray.judge.verdicts",
+    ),
+}
 
 __all__ = [
     "CHECK_STATUSES",
@@ -28,3 +38,16 @@ __all__ = [
     "judge",
     "verdict_table",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'factorxray.judge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

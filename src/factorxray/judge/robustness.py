@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from factorxray.judge.defaults import DEFAULT_MODEL_LADDER
 from factorxray.judge.sentences import is_market, join, tilt_word
 from factorxray.judge.verdicts import Rules, TiltCheck, Verdict
 
@@ -36,8 +37,6 @@ __all__ = [
     "window_share",
 ]
 
-#: The models every fund is also judged under (cheap: the engine is batched).
-DEFAULT_MODEL_LADDER = ("capm", "ff3", "carhart", "ff5", "ff6", "xray7")
 #: Another region's factors "fit materially better" when its R² is higher by this much.
 REGION_FIT_MARGIN = 0.05
 #: Drift is reported when the sup-Wald p-value is below this.

@@ -73,6 +73,7 @@ import pandas as pd
 
 from factorxray.errors import UsageError
 from factorxray.judge import sentences
+from factorxray.judge.defaults import DEFAULT_MIN_BETA, DEFAULT_T_THRESHOLD
 from factorxray.judge.sentences import is_market, pivot, side_word
 from factorxray.universe import UNLABELLED, Fund, Tilt, Universe, canonical_category
 
@@ -109,10 +110,6 @@ VERDICT_STATUSES = (
     "tilted",
     "no label",
 )
-DEFAULT_T_THRESHOLD = 2.0
-#: A tenth of a full long-short factor position: about 0.3-0.5% a year at the factors'
-#: historical premia, the size of the fee gap between a smart-beta fund and an index fund.
-DEFAULT_MIN_BETA = 0.10
 _UNTESTED = ("not tested", "not estimated")
 #: Leans a label implies without promising them: a large-cap core fund (SPY) sits below the
 #: whole market's average size, so a material SMB<0 is what its label says, not a surprise.

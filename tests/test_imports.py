@@ -1,0 +1,65 @@
+"""The command line starts light: heavy libraries load only when a command needs them.
+
+``factorxray --help`` and the start of every command import typer and rich only; pandas,
+numpy, scipy, httpx, matplotlib, jinja2, plotly and dask load inside the command that uses
+them (issue 13). Checked on ``sys.modules`` in a fresh interpreter, not by timing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pandas", "numpy", "scipy", "httpx", "matplotlib", "jinja2", "plotly", "dask", "pyarrow")
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import factorxray",
+        "import factorxray.cli",
+        "from factorxray.factors.registry import MODELS",
+        "from factorxray.judge.defaults import DEFAULT_MODEL_LADDER",
+    ],
+)
+def test_start_imports_no_heavy_library(code: str) -> None:
+    loaded = _modules_after(code)
+    heavy = sorted(name for name in HEAVY if name in loaded)
+    assert heavy == [], f"{code!r} imported {heavy}"
+
+
+def test_help_runs_without_heavy_libraries() -> None:
+    code = (
+        "import sys\n"
+        "from factorxray.cli import app\n"
+        "try:\n"
+        "    app(['analyze', '--help'], prog_name='factorxray')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+    )
+    loaded = _modules_after(code)
+    assert sorted(name for name in HEAVY if name in loaded) == []
+
+
+def test_lazy_packages_still_export_everything() -> None:
+    import factorxray.factors as factors
+    import factorxray.judge as judge
+
+    for package in (factors, judge):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, f"{package.__name__}.{name}"
+    assert factors.MODELS["ff5"][0] == ("Mkt-RF", "SMB", "HML", "RMW", "CMA")
+    assert judge.DEFAULT_MIN_BETA == pytest.approx(0.10)
+    with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
+        factors.nosuch  # noqa: B018
