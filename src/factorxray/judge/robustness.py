@@ -323,6 +323,7 @@ def annotate(
     drift: Mapping[str, Mapping[str, Any]] | None = None,
     window: int = 36,
     extra_notes: Mapping[str, Sequence[str]] | None = None,
+    unit: str = "month",
 ) -> dict[str, Verdict]:
     """The verdicts with their robustness: per-tilt facts and the notes ending the sentence.
 
@@ -342,6 +343,8 @@ def annotate(
         Rolling window length, for the wording.
     extra_notes : mapping fund -> list of str, optional
         Other notes (region fallback, better region), put first.
+    unit : str
+        The period of the data (``month``, ``week``, ``day``), for the wording.
 
     Returns
     -------
@@ -363,7 +366,9 @@ def annotate(
             for check in verdict.checks
         )
         notes = [_sentence_case(n) for n in (extra_notes or {}).get(fund, ())]
-        notes += [n for n in (_model_note(checks, fund_ladder), _time_note(checks, window)) if n]
+        notes += [
+            n for n in (_model_note(checks, fund_ladder), _time_note(checks, window, unit)) if n
+        ]
         sentence = " ".join([verdict.sentence, *notes])
         out[fund] = dataclasses.replace(
             verdict, checks=checks, notes=tuple(notes), sentence=sentence
@@ -383,14 +388,14 @@ def _model_note(checks: Sequence[TiltCheck], fund_ladder: Mapping[str, Any]) -> 
     return "Across models: " + ", ".join(f"{s} under {m}" for m, s in statuses.items()) + "."
 
 
-def _time_note(checks: Sequence[TiltCheck], window: int) -> str:
+def _time_note(checks: Sequence[TiltCheck], window: int, unit: str = "month") -> str:
     shares = [
         f"{_tilt_name(c)} in {c.robustness['share_of_windows']:.0%}"
         for c in checks
         if c.status not in ("not tested", "not estimated")
         and math.isfinite(c.robustness.get("share_of_windows", math.nan))
     ]
-    parts = [f"delivered {join(shares)} of {window}-month windows"] if shares else []
+    parts = [f"delivered {join(shares)} of {window}-{unit} windows"] if shares else []
     drifted = [
         c for c in checks if math.isfinite(c.robustness.get("drift_p", math.nan) or math.nan)
     ]
