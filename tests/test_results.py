@@ -170,3 +170,19 @@ def test_single_fund_results_work_the_same(etfs, factors):
     assert res.params.shape == (1, 7)
     assert res.to_frame()["fund"].unique().tolist() == ["MTUM"]
     assert "MTUM" in res.summary()
+
+
+def test_normal_p_values_without_scipy_equal_scipy_ndtr() -> None:
+    """The math.erfc path (small tables) and scipy's ndtr (large ones) give the same numbers."""
+    from scipy import special
+
+    from factorxray.results import ERFC_LIMIT, normal_lower_tail
+
+    small = np.concatenate([np.linspace(-30.0, 30.0, 6001), [np.nan, np.inf, -np.inf]])
+    large = np.random.default_rng(7).standard_t(3, size=ERFC_LIMIT + 1) * 4.0
+    for values in (small, large):
+        ours, scipys = normal_lower_tail(values), special.ndtr(values)
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(scipys))
+        lower = values <= 0  # the tail p-values use: equal in relative terms
+        np.testing.assert_allclose(ours[lower], scipys[lower], rtol=1e-13, atol=0.0)
+        np.testing.assert_allclose(ours, scipys, rtol=0.0, atol=2.3e-16)  # one rounding near 1
