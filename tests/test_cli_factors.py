@@ -328,9 +328,9 @@ def test_real_process_live_then_cached_then_offline(tmp_path) -> None:
     )
     assert snapshot.returncode == 0, snapshot.stderr
     assert snapshot.stdout.splitlines()[0] == live.stdout.splitlines()[0]
-    # ... but it holds no daily files: one line saying so
+    # ... but it holds no daily files: one line saying so (ff5: xray7 has no daily data at all)
     empty = subprocess.run(
-        [*command, "--frequency", "daily", "--offline"],
+        [*command[:-3], "ff5", "--format", "csv", "--frequency", "daily", "--offline"],
         env={**env, "FACTORXRAY_CACHE_DIR": str(tmp_path / "empty")},
         capture_output=True,
         text=True,

@@ -161,7 +161,8 @@ def test_start_end_and_daily(kf_server, cache) -> None:
             r"unknown region 'mars'; choose one of: us, developed",
         ),
         ({"model": "xray7", "region": "europe"}, "VOL factor, which exists only for the US"),
-        ({"model": "ff5", "frequency": "weekly"}, "unknown frequency 'weekly'"),
+        ({"model": "ff5", "frequency": "hourly"}, "unknown frequency 'hourly'"),
+        ({"model": "ff5", "frequency": "weekly"}, "ff5 has no weekly data: .*_weekly"),
     ],
 )
 def test_bad_choices_are_one_line_usage_errors(kwargs, message) -> None:

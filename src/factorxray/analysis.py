@@ -19,6 +19,13 @@ import pandas as pd
 
 from factorxray.engine import regress, rolling_regress
 from factorxray.errors import AllFailedError, CollinearityError, InsufficientDataError, UsageError
+from factorxray.factors.frequency import (
+    PERIOD_NAMES,
+    PERIODS_PER_YEAR,
+    check_frequency,
+    min_periods,
+    months_text,
+)
 from factorxray.judge import robustness
 from factorxray.judge.verdicts import DEFAULT_MIN_BETA, Rules, Verdict, judge
 from factorxray.results import (
@@ -291,6 +298,7 @@ def build_analysis(
     drift: bool = True,
     failed: dict[str, str] | None = None,
     meta: dict[str, Any] | None = None,
+    frequency: str = "monthly",
 ) -> Analysis:
     """Regress, roll, judge, test robustness and attribute: the math of one run (no I/O).
 
@@ -306,12 +314,17 @@ def build_analysis(
     fund_regions : mapping fund -> region, optional
         Which region's factors each fund is regressed on (needed with a mapping of frames;
         default: the single frame's region for every fund).
-    cov, hac_lags, min_months
-        Passed to :func:`factorxray.regress`.
+    cov, hac_lags
+        Passed to :func:`factorxray.regress` (the default HAC lag grows with each fund's
+        number of periods, so daily samples get longer lags than monthly ones).
+    min_months : int
+        Funds with a shorter sample are not analyzed: at least this many months, or at
+        weekly or daily frequency the periods spanning as long (36 months = 156 weeks =
+        756 days; :func:`factorxray.factors.frequency.min_periods`).
     t_threshold, min_beta, fdr
         The verdict rules (see :class:`factorxray.judge.verdicts.Rules`).
     rolling_window : int
-        Months per rolling window.
+        Periods (months, weeks or days) per rolling window.
     ladder : mapping model -> (region -> DataFrame or reason), optional
         The other models each fund is also judged under, on its main sample.
     fit_factors : mapping region -> DataFrame, optional
@@ -324,6 +337,9 @@ def build_analysis(
         Funds that already failed upstream (e.g. download), with reasons.
     meta : dict, optional
         Extra header facts (price source...).
+    frequency : {"monthly", "weekly", "daily"}
+        The frequency of ``factors`` and ``returns`` (both on the same period index: see
+        :func:`factorxray.factors.frequency.to_periods`); in ``meta["frequency"]``.
 
     Returns
     -------
@@ -337,6 +353,8 @@ def build_analysis(
         A rule out of range, or a fund's region without factors.
     """
     rules = Rules(t_threshold, min_beta, fdr)
+    frequency = check_frequency(frequency)
+    min_obs = min_periods(min_months, frequency)
     frames, regions = _frames_and_regions(factors, fund_regions, universe)
     failures = dict(failed or {})
     for ticker in universe.tickers:
@@ -350,8 +368,9 @@ def build_analysis(
     if not present:
         raise AllFailedError(_none_analyzed(failures), failures)
     groups = _fit_groups(
-        frames, regions, present, returns, cov, hac_lags, min_months, rolling_window, failures
+        frames, regions, present, returns, cov, hac_lags, min_obs, rolling_window, failures
     )
+    failures.update(_cli_words(failures, min_months, frequency))  # the engine's skips
     if not groups:
         raise AllFailedError(_none_analyzed(failures), failures)
     order = [t for t in universe.tickers if any(t in g.funds for g in groups)]
@@ -373,8 +392,10 @@ def build_analysis(
     )
     windows = robustness.window_share(rolling, verdicts, rules)
     drift_table = _drift_tests(groups, verdicts) if drift else pd.DataFrame()
-    region_fit, better = _region_fit(fit_factors or {}, groups, results, min_months)
-    fund_factors, notes = _fund_notes(groups, region_notes or {}, region_fit, better)
+    region_fit, better = _region_fit(fit_factors or {}, groups, results, min_obs)
+    fund_factors, notes = _fund_notes(
+        groups, region_notes or {}, region_fit, better, PERIOD_NAMES[frequency]
+    )
     verdicts = robustness.annotate(
         verdicts,
         ladder=fund_ladder,
@@ -382,12 +403,13 @@ def build_analysis(
         drift=_drift_by_fund(drift_table),
         window=rolling_window,
         extra_notes=notes,
+        unit=PERIOD_NAMES[frequency],
     )
     attribution = pd.concat(
         [return_attribution(g.results, g.excess, g.factors) for g in groups]
     ).reindex(order)
     main = _main_frame(frames, meta)
-    failures.update(results.skipped)
+    failures.update(_cli_words(results.skipped, min_months, frequency))
     info = {
         "model": main.attrs.get("model"),
         "region": main.attrs.get("region"),
@@ -395,13 +417,19 @@ def build_analysis(
         "factors_vintage": main.attrs.get("vintages", {}),
         "cov_type": results.cov_type,
         "min_months": min_months,
+        "frequency": frequency,
+        "periods_per_year": PERIODS_PER_YEAR[frequency],
+        "period": PERIOD_NAMES[frequency],
+        "min_periods": min_obs,
         "t_threshold": t_threshold,
         "min_beta": rules.min_beta,
         "fdr": fdr,
         "rules": rules.legend(),
         "models": list(ladder or {}),
         "rolling_window": rolling_window,
-        "rolling_note": None if rolling is not None else _no_windows_note(rolling_window),
+        "rolling_note": (
+            None if rolling is not None else _no_windows_note(rolling_window, frequency)
+        ),
         "factors_start": str(main.index[0]),
         "factors_end": str(main.index[-1]),
         **(meta or {}),
@@ -451,8 +479,9 @@ def _model_factors(ladder: Mapping[str, Mapping[str, LadderEntry]]) -> dict[str,
     return out
 
 
-def _no_windows_note(window: int) -> str:
-    return f"no rolling {window}-month windows: no fund has {window} months"
+def _no_windows_note(window: int, frequency: str = "monthly") -> str:
+    unit = PERIOD_NAMES[frequency]
+    return f"no rolling {window}-{unit} windows: no fund has {window} {unit}s"
 
 
 def _frames_and_regions(
@@ -488,7 +517,7 @@ def _fit_groups(
     returns: pd.DataFrame,
     cov: str,
     hac_lags: int | None,
-    min_months: int,
+    min_obs: int,
     rolling_window: int,
     failures: dict[str, str],
 ) -> list[_Group]:
@@ -504,12 +533,12 @@ def _fit_groups(
         names = _factor_names(frame)
         try:
             group.results = regress(
-                group.excess, frame[names], cov=cov, hac_lags=hac_lags, min_obs=min_months
+                group.excess, frame[names], cov=cov, hac_lags=hac_lags, min_obs=min_obs
             )
         except InsufficientDataError as exc:
-            failures.update(_cli_words(exc.skipped))
+            failures.update(exc.skipped)
             continue
-        failures.update(_cli_words(group.results.skipped))
+        failures.update(group.results.skipped)
         fitted = list(group.results.params.index)
         group.funds, group.excess = fitted, group.excess[fitted]
         group.gaps = missing_factor_months(returns[fitted], frame[names], group.results)
@@ -523,14 +552,14 @@ def _fit_groups(
     return groups
 
 
-def _cli_words(reasons: Mapping[str, str]) -> dict[str, str]:
-    """The engine's reasons in the options' words (``min_obs=36`` is ``--min-months 36``)."""
+def _cli_words(
+    reasons: Mapping[str, str], min_months: int, frequency: str = "monthly"
+) -> dict[str, str]:
+    """The engine's reasons in the options' words (``min_obs=36`` is ``--min-months 36``;
+    weekly, ``min_obs=156`` is ``--min-months 36 = 156 weeks``)."""
+    words = f"(--min-months {months_text(min_months, frequency).replace(' months', '', 1)}; "
     return {
-        fund: re.sub(
-            r"\(min_obs=(\d+)[^)]*\)",
-            r"(--min-months \1; lower it, or widen --start/--end)",
-            reason,
-        )
+        fund: re.sub(r"\(min_obs=\d+[^)]*\)", words + "lower it, or widen --start/--end)", reason)
         for fund, reason in reasons.items()
     }
 
@@ -681,7 +710,7 @@ def _region_fit(
     fit_factors: Mapping[str, pd.DataFrame],
     groups: Sequence[_Group],
     results: ExposureResults,
-    min_months: int,
+    min_obs: int,
 ) -> tuple[dict[str, dict[str, float]], dict[str, str | None]]:
     """R² of the region-fit model per fund and region, and the better-region rule."""
     if not fit_factors:
@@ -691,9 +720,7 @@ def _region_fit(
         sample = _within_samples(group.excess, group.results)
         for region, frame in fit_factors.items():
             try:
-                res = regress(
-                    sample, frame[_factor_names(frame)], cov="nonrobust", min_obs=min_months
-                )
+                res = regress(sample, frame[_factor_names(frame)], cov="nonrobust", min_obs=min_obs)
             except (InsufficientDataError, CollinearityError):
                 continue
             for fund, r2 in res.rsquared.items():
@@ -710,6 +737,7 @@ def _fund_notes(
     region_notes: Mapping[str, str],
     region_fit: Mapping[str, Mapping[str, float]],
     better: Mapping[str, str | None],
+    unit: str = "month",
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     fund_factors: dict[str, dict[str, Any]] = {}
     notes: dict[str, list[str]] = {}
@@ -721,7 +749,7 @@ def _fund_notes(
             fund_notes = [note] if note else []
             gaps = group.gaps.get(fund)
             if gaps:
-                noun = "month" if len(gaps) == 1 else "months"
+                noun = unit if len(gaps) == 1 else f"{unit}s"
                 fund_notes.append(
                     f"{len(gaps)} {noun} inside its sample have no factor data "
                     f"({_months_text(gaps)}) and are left out of the regression"

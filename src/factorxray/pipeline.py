@@ -28,6 +28,14 @@ from factorxray.data.prices import SOURCES
 from factorxray.engine.covariance import make_estimator
 from factorxray.errors import AllFailedError, DataSourceError, FactorXrayError, UsageError
 from factorxray.factors import FACTOR_ORDER, MODELS, REGIONS, load_factors, validate_choice
+from factorxray.factors.frequency import (
+    DEFAULT_ROLLING_WINDOWS,
+    PERIOD_NAMES,
+    check_frequency,
+    check_model_frequency,
+    model_unavailable,
+    to_periods,
+)
 from factorxray.judge.robustness import DEFAULT_MODEL_LADDER
 from factorxray.judge.verdicts import DEFAULT_MIN_BETA, Rules
 from factorxray.returns import fetch_returns, monthly_total_returns
@@ -106,13 +114,17 @@ def fund_returns(
     cache: Cache | None = None,
     allow_suspect_prices: bool = False,
     on_ticker_done: Callable[[str, str | None], None] | None = None,
+    frequency: str = "monthly",
+    calendar: pd.DatetimeIndex | None = None,
 ) -> pd.DataFrame:
-    """Monthly total returns as ``analyze`` gets them: offline, the snapshot fills in.
+    """Total returns as ``analyze`` gets them: offline, the snapshot fills in (monthly).
 
     :func:`factorxray.fetch_returns`, and with ``offline=True`` (and a price provider, not a
     file) every fund that is not in the cache but in the bundled snapshot comes from the
     snapshot, as with ``analyze --offline``. A fund whose prices failed the sanity checks
-    is never swapped for the snapshot's.
+    is never swapped for the snapshot's. Weekly and daily returns (``frequency``, with the
+    factor file's dates as ``calendar``: see :func:`factorxray.returns.fetch_returns`) come
+    from daily prices only: the snapshot holds month-end closes, so it cannot fill in.
 
     Returns
     -------
@@ -139,17 +151,27 @@ def fund_returns(
             refresh=refresh,
             on_ticker_done=on_ticker_done,
             allow_suspect_prices=allow_suspect_prices,
+            frequency=frequency,
+            calendar=calendar,
         )
         failed = dict(returns.attrs.get("failed", {}))
     except AllFailedError as exc:
-        returns = pd.DataFrame(index=pd.PeriodIndex([], freq="M", name="period"))
+        freq = {"weekly": "W-SUN", "daily": "D"}.get(frequency, "M")
+        returns = pd.DataFrame(index=pd.PeriodIndex([], freq=freq, name="period"))
         failed = dict(exc.failures)
     warnings = dict(returns.attrs.get("warnings", {}))
     origin = {
         ticker: _source_label(source, info)
         for ticker, info in returns.attrs.get("sources", {}).items()
     }
-    if offline and source != "file":
+    if offline and source != "file" and frequency != "monthly":
+        for ticker, reason in list(failed.items()):
+            if ticker in snapshot.tickers():
+                failed[ticker] = (
+                    f"{reason}; the bundled snapshot holds month-end prices only "
+                    f"(monthly), no {frequency} ones: run once without --offline"
+                )
+    elif offline and source != "file":
         held = [
             t
             for t in tickers
@@ -182,6 +204,8 @@ def _fetch_fund_returns(
     cache: Cache,
     hooks: Hooks,
     allow_suspect_prices: bool = False,
+    frequency: str = "monthly",
+    calendar: pd.DatetimeIndex | None = None,
 ) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
     """Monthly total returns, failures, and the price source of each fund.
 
@@ -198,6 +222,8 @@ def _fetch_fund_returns(
         cache=cache,
         allow_suspect_prices=allow_suspect_prices,
         on_ticker_done=hooks.ticker_done,
+        frequency=frequency,
+        calendar=calendar,
     )
     return returns, dict(returns.attrs["failed"]), dict(returns.attrs["origin"])
 
@@ -228,7 +254,7 @@ def analyze(
     models: Sequence[str] | None = DEFAULT_MODEL_LADDER,
     region_fit: bool = True,
     drift: bool = True,
-    rolling_window: int = DEFAULT_ROLLING_WINDOW,
+    rolling_window: int | None = None,
     source: str = "yahoo",
     prices_file: str | os.PathLike[str] | None = None,
     allow_suspect_prices: bool = False,
@@ -241,6 +267,7 @@ def analyze(
     refresh: bool = False,
     cache: Cache | None = None,
     hooks: Hooks | None = None,
+    frequency: str = "monthly",
 ) -> Analysis:
     """Reverse-engineer funds: factors, total returns, regressions, verdicts, robustness.
 
@@ -260,9 +287,11 @@ def analyze(
         ``"hac"`` (Newey-West, default), ``"HC1"`` or ``"nonrobust"``; HAC lag (default per
         fund from its length).
     start, end : str, optional
-        First and last month of the sample (``YYYY-MM``).
+        First and last month of the sample (``YYYY-MM``; weekly and daily also
+        ``YYYY-MM-DD``).
     min_months : int
-        Funds with fewer months of overlap are listed as not analyzed.
+        Funds with fewer months of overlap are listed as not analyzed; weekly and daily,
+        fewer periods than span as many months (36 -> 156 weeks, 756 days).
     t_threshold : float
         |t| at which a beta counts as significant (default 2).
     min_beta : float
@@ -278,8 +307,9 @@ def analyze(
         snapshot; nothing is downloaded for it).
     drift : bool
         Test the labelled betas for a structural break (Andrews' sup-Wald).
-    rolling_window : int
-        Months per rolling window (default 36).
+    rolling_window : int, optional
+        Periods per rolling window; default by frequency: 36 months, 156 weeks (3 years),
+        252 days (1 year).
     source, prices_file
         Price provider (``yahoo``, ``fmp``, ``tiingo``, ``file``) and the file for ``file``.
     allow_suspect_prices : bool
@@ -306,6 +336,14 @@ def analyze(
         Default: the user cache folder.
     hooks : Hooks, optional
         Progress callbacks.
+    frequency : {"monthly", "weekly", "daily"}
+        The frequency of the regressions, where Ken French publishes the model's factors at
+        it (weekly: US ``capm`` and ``ff3``; daily: every model but those with VOL): fund
+        returns are compounded from daily closes to weeks (last close of each calendar week,
+        as Ken French dates his weekly file) or taken close to close. Alpha is annualized
+        x52 or x252, the default HAC lag grows with each fund's number of periods, and
+        models of the ladder that do not exist at the frequency are skipped (said in
+        ``analysis.meta["ladder_skipped"]``). ``analysis.meta["frequency"]`` says it.
 
     Returns
     -------
@@ -335,15 +373,19 @@ def analyze(
     custom = factors is not None or factor_file is not None
     model = CUSTOM_MODEL if custom else validate_choice("model", model, tuple(MODELS))
     region = validate_choice("region", region, tuple(REGIONS))
-    ladder_models = _check_models(models)
-    _check_options(cov, hac_lags, min_months, t_threshold, rolling_window, source, prices_file)
+    frequency = check_frequency(frequency)
+    if not custom:  # one line, before any download, when the library lacks the model
+        check_model_frequency(model, "us" if model == "article7" else region, frequency)
+    window = DEFAULT_ROLLING_WINDOWS[frequency] if rolling_window is None else rolling_window
+    ladder_models, ladder_skipped = _ladder_at(_check_models(models), region, frequency)
+    _check_options(cov, hac_lags, min_months, t_threshold, window, source, prices_file, frequency)
     Rules(t_threshold, min_beta, fdr)  # checks the verdict rules before any download
     fund_regions = {
         f.ticker: ("developed+us" if model == "article7" else f.region or region)
         for f in funds
         if f.ticker not in bad_region
     }
-    loader = _FactorLoader(start, end, cache, refresh, offline, hooks)
+    loader = _FactorLoader(start, end, cache, refresh, offline, hooks, frequency)
     loader.vintage = vintage
     if custom:
         loader.custom = {
@@ -364,6 +406,8 @@ def analyze(
             cache=cache,
             hooks=hooks,
             allow_suspect_prices=allow_suspect_prices,
+            frequency=frequency,
+            calendar=loader.calendar,
         )
         failed.update(bad_region)
         for ticker, fund_region in fund_regions.items():
@@ -375,10 +419,10 @@ def analyze(
         fit_factors = loader.at_hand("ff5") if region_fit and model != "article7" else None
     finally:
         loader.close()
-    if start is not None or end is not None:
+    if frequency == "monthly" and (start is not None or end is not None):
         returns = returns.loc[
             pd.Period(start, "M") if start else None : pd.Period(end, "M") if end else None
-        ]
+        ]  # weekly and daily returns were cut to start/end as they were fetched
     sources = sorted(set(origin.values()))
     analysis = build_analysis(
         funds,
@@ -391,12 +435,13 @@ def analyze(
         t_threshold=t_threshold,
         min_beta=min_beta,
         fdr=fdr,
-        rolling_window=rolling_window,
+        rolling_window=window,
         ladder=ladder,
         fit_factors=fit_factors,
         region_notes=notes,
         drift=drift,
         failed=failed,
+        frequency=frequency,
         meta={
             "price_source": "; ".join(sources) if sources else source,
             "price_sources": origin,
@@ -405,6 +450,7 @@ def analyze(
             "default_region": "developed+us" if model == "article7" else region,
             "requested_model": model,
             "price_warnings": dict(returns.attrs.get("warnings", {})),
+            "ladder_skipped": ladder_skipped,
         },
     )
     if compare_vintage is not None:
@@ -447,6 +493,18 @@ def _unknown_regions(funds: Universe) -> dict[str, str]:
     }
 
 
+def _ladder_at(models: list[str], region: str, frequency: str) -> tuple[list[str], dict[str, str]]:
+    """The ladder's models that exist at ``frequency`` (in ``region``), and why the others not."""
+    kept, skipped = [], {}
+    for model in models:
+        reason = model_unavailable(model, region, frequency)
+        if reason is None:
+            kept.append(model)
+        else:
+            skipped[model] = reason.split(";")[0]
+    return kept, skipped
+
+
 def _all_regions_failed(region_failures: dict[str, str]) -> str:
     return "no factors could be loaded: " + "; ".join(region_failures.values())
 
@@ -482,9 +540,14 @@ class _FactorLoader:
         refresh: bool,
         offline: bool,
         hooks: Hooks,
+        frequency: str = "monthly",
     ) -> None:
         self.start, self.end, self.cache = start, end, cache
         self.refresh, self.offline, self.hooks = refresh, offline, hooks
+        self.frequency = frequency
+        #: Weekly and daily: the dates of the factor files loaded (weeks' last trading days,
+        #: trading days), the calendar fund returns are checked against.
+        self.calendar: pd.DatetimeIndex | None = None
         self._client: HttpClient | None = None
         #: Options of a custom factor set (``--factors``/``--factor-file``) and a pinned vintage.
         self.custom: dict[str, object] = {}
@@ -502,12 +565,17 @@ class _FactorLoader:
         return self._client
 
     def load(self, model: str, region: str, *, at_hand: bool = False) -> pd.DataFrame:
+        """A model's factors in a region, on the run's period index (see ``to_periods``).
+
+        Weekly and daily: the frame's dates join :attr:`calendar` (not for ``at_hand``).
+        """
         local = self.offline or at_hand
-        return load_factors(
+        frame = load_factors(
             model,
             "us" if region == "developed+us" else region,
             start=self.start,
             end=self.end,
+            frequency=self.frequency,
             cache=self.cache,
             refresh=self.refresh and not at_hand,
             snapshot=local,
@@ -516,6 +584,12 @@ class _FactorLoader:
             vintage=self.vintage,
             **(self.custom if model == CUSTOM_MODEL else {}),  # type: ignore[arg-type]
         )
+        if self.frequency == "monthly":
+            return frame
+        if not at_hand:
+            dates = pd.DatetimeIndex(frame.index)
+            self.calendar = dates if self.calendar is None else self.calendar.union(dates)
+        return to_periods(frame, self.frequency)
 
     def main(
         self, model: str, regions: Sequence[str]
@@ -594,11 +668,16 @@ def _short_ranges(frames: Mapping[str, pd.DataFrame]) -> dict[str, str]:
     notes = {}
     for region, frame in frames.items():
         end = frame.index[-1]
-        if (newest - end).n >= SHORT_RANGE_MONTHS:
+        if _months_between(end, newest) >= SHORT_RANGE_MONTHS:
             limited = (frame.attrs.get("limited_by") or {}).get("end") or []
             by = f" (limited by {', '.join(limited)})" if limited else ""
             notes[region] = f"its {region} factors end {end}{by}, before the others' {newest}"
     return notes
+
+
+def _months_between(earlier: pd.Period, later: pd.Period) -> int:
+    """Whole calendar months from one period's month to another's (any frequency)."""
+    return (later.end_time.to_period("M") - earlier.end_time.to_period("M")).n
 
 
 def _region_failure(region: str, model: str, exc: Exception, offline: bool) -> str:
@@ -621,6 +700,7 @@ def _check_options(
     rolling_window: int,
     source: str,
     prices_file: str | os.PathLike[str] | None,
+    frequency: str = "monthly",
 ) -> None:
     """Every option checked before anything is downloaded (one line per problem)."""
     make_estimator(cov, hac_lags)
@@ -631,8 +711,10 @@ def _check_options(
     if not t_threshold > 0:
         raise UsageError(f"--t-threshold {t_threshold} must be positive (2 is the default)")
     if rolling_window < 3:
+        unit = PERIOD_NAMES[frequency]
         raise UsageError(
-            f"the rolling window ({rolling_window} months) must be at least 3 (36 is the default)"
+            f"the rolling window ({rolling_window} {unit}s) must be at least 3 "
+            f"({DEFAULT_ROLLING_WINDOWS[frequency]} is the default)"
         )
     if source not in SOURCES:
         raise UsageError(f"unknown price source {source!r}; choose one of: {', '.join(SOURCES)}")
@@ -966,6 +1048,7 @@ def write_portfolio_report(
     open_browser: bool = False,
     all_cards: bool = False,
     blend: Blend | None = None,
+    force: bool = False,
 ) -> Path:
     """Write the report of a portfolio analysis and the portfolio's own exports.
 
@@ -977,14 +1060,14 @@ def write_portfolio_report(
     ``implied_exposures.csv`` (term, regressed, se, t, p, implied, gap),
     ``risk_attribution.csv`` (fund, component, variance, share, volatility),
     ``performance.csv`` (per fund and portfolio) and ``holdings.csv`` (the portfolio's
-    monthly return and the weights held each month).
+    monthly return and the weights held each month). ``force`` as in ``write_report``.
 
     Returns
     -------
     Path
         The ``index.html`` file.
     """
-    from factorxray.report import write_report
+    from factorxray.report import folder, write_report
 
     out = Path(out_dir)
     index = write_report(
@@ -995,8 +1078,11 @@ def write_portfolio_report(
         portfolio=result,
         blend=blend,
         all_cards=all_cards,
+        force=force,
     )
-    for file_name, frame in _portfolio_tables(result).items():
+    tables = _portfolio_tables(result)
+    folder.record_files(out, tables)
+    for file_name, frame in tables.items():
         _write_csv(frame, out / file_name)
     _merge_summary(out / "summary.json", result.summary())
     return index
@@ -1009,6 +1095,7 @@ def write_blend_report(
     png: bool = True,
     open_browser: bool = False,
     all_cards: bool = False,
+    force: bool = False,
 ) -> Path:
     """Write ``blend.json``, the blend's keys in ``summary.json`` and, with an X-ray, its report.
 
@@ -1017,7 +1104,7 @@ def write_blend_report(
     blend was X-rayed (``blend.xray``: then the folder also holds the portfolio report of
     :func:`write_portfolio_report`, with the blend section: target vs achieved vs out of
     sample, the constraints, the message when infeasible). ``blend_target.csv`` is
-    :meth:`Blend.to_frame`.
+    :meth:`Blend.to_frame`. ``force`` as in ``write_report``.
 
     Returns
     -------
@@ -1026,13 +1113,22 @@ def write_blend_report(
     """
     from factorxray._atomic import atomic_write_text
     from factorxray.portfolio.xray import jsonable
+    from factorxray.report import folder
 
     out = Path(out_dir)
+    folder.check_folder(out, force=force)
     out.mkdir(parents=True, exist_ok=True)
+    folder.record_files(out, ("blend.json", "blend_target.csv", "summary.json"))
     index = None
     if blend.xray is not None:
         index = write_portfolio_report(
-            blend.xray, out, png=png, open_browser=open_browser, all_cards=all_cards, blend=blend
+            blend.xray,
+            out,
+            png=png,
+            open_browser=open_browser,
+            all_cards=all_cards,
+            blend=blend,
+            force=True,  # the folder was checked above
         )
     record = blend.to_dict()
     atomic_write_text(
@@ -1059,6 +1155,7 @@ def write_blend_report(
             "notes": record["notes"],
         },
     )
+    folder.record_files(out, ("blend.json", "blend_target.csv", "summary.json"))
     return index if index is not None else out / "blend.json"
 
 

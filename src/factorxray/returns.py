@@ -220,6 +220,196 @@ def monthly_total_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
     return result
 
 
+# ------------------------------------------------------------------- weekly and daily returns
+
+#: The pandas periods of each frequency (see :mod:`factorxray.factors.frequency`).
+_PERIOD_FREQ = {"monthly": "M", "weekly": "W-SUN", "daily": "D"}
+
+
+def _is_friday_holiday(day: date) -> bool:
+    """NYSE holidays that can fall on a Friday: Good Friday, New Year, Juneteenth (2022 on),
+    Independence Day and Christmas (each also observed on the Friday before a Saturday;
+    New Year's Day on a Saturday is not observed)."""
+    # ``day`` is a Friday: July 3, December 24 and June 18 are then observed holidays
+    fixed = {(1, 1), (7, 4), (7, 3), (12, 25), (12, 24)}
+    if day.year >= 2022:
+        fixed |= {(6, 19), (6, 18)}
+    return (day.month, day.day) in fixed or day == _easter(day.year) - timedelta(days=2)
+
+
+def last_trading_day_of_week(week: pd.Period) -> date:
+    """The week's last NYSE trading day by rule: its Friday, or Thursday when that is a holiday.
+
+    Used when no calendar of trading days is given (``calendar=`` of
+    :func:`weekly_total_returns`); closures at short notice (9/11, national days of mourning)
+    are not known to the rule, only to a calendar.
+
+    Examples
+    --------
+    >>> last_trading_day_of_week(pd.Period("2020-04-06", "W-SUN"))  # Good Friday 2020-04-10
+    datetime.date(2020, 4, 9)
+    >>> last_trading_day_of_week(pd.Period("2024-06-03", "W-SUN"))
+    datetime.date(2024, 6, 7)
+    """
+    friday = (week.start_time + pd.Timedelta(days=4)).date()
+    return friday - timedelta(days=1) if _is_friday_holiday(friday) else friday
+
+
+def _week_ends(weeks: pd.PeriodIndex, calendar: pd.DatetimeIndex | None) -> np.ndarray:
+    """Ordinal of each week's last trading day: the calendar's date in it, else the rule."""
+    known: dict[pd.Period, int] = {}
+    if calendar is not None and len(calendar):
+        days = pd.DatetimeIndex(calendar).normalize()
+        for period, day in zip(days.to_period("W-SUN"), days, strict=True):
+            known[period] = max(known.get(period, 0), day.toordinal())
+    return np.fromiter(
+        (known.get(week) or last_trading_day_of_week(week).toordinal() for week in weeks),
+        dtype=np.int64,
+        count=len(weeks),
+    )
+
+
+def _weekly_returns_of(closes: pd.Series, calendar: pd.DatetimeIndex | None) -> pd.Series:
+    """One fund's weekly returns: the week's last close over the previous week's, minus 1."""
+    closes = closes.dropna()
+    if closes.empty:
+        return pd.Series(dtype=np.float64, index=pd.PeriodIndex([], freq="W-SUN"))
+    weeks = closes.index.to_period("W-SUN")
+    week_end = closes.groupby(weeks).last()
+    last_day = pd.Series(closes.index, index=closes.index).groupby(weeks).last()
+    actual = np.fromiter((d.toordinal() for d in last_day), dtype=np.int64, count=len(last_day))
+    expected = _week_ends(week_end.index, calendar)
+    # a week whose last close comes before its last trading day is a gap, not a week end
+    week_end[actual < expected] = np.nan
+    full = pd.period_range(week_end.index[0], week_end.index[-1], freq="W-SUN")
+    week_end = week_end.reindex(full)
+    returns = (week_end / week_end.shift(1) - 1.0).iloc[1:]
+    if actual[-1] < expected[-1]:  # the last week is still running (or cut short)
+        returns = returns.iloc[:-1]
+    return returns
+
+
+def _daily_returns_of(closes: pd.Series, calendar: pd.DatetimeIndex | None) -> pd.Series:
+    """One fund's close-to-close returns; NaN where it skips a calendar trading day."""
+    closes = closes.dropna()
+    returns = (closes / closes.shift(1) - 1.0).iloc[1:]
+    if calendar is not None and len(calendar) and len(returns):
+        days = pd.DatetimeIndex(calendar).normalize().unique().sort_values()
+        when = closes.index.normalize()
+        position = days.searchsorted(when)
+        on_calendar = (position < len(days)) & (days[np.minimum(position, len(days) - 1)] == when)
+        inside = (when >= days[0]) & (when <= days[-1])
+        consecutive = on_calendar[1:] & on_calendar[:-1] & (np.diff(position) == 1)
+        returns[inside[1:] & ~consecutive] = np.nan
+    returns.index = returns.index.to_period("D")
+    return returns
+
+
+def _period_returns(
+    prices: pd.DataFrame | pd.Series,
+    frequency: str,
+    calendar: pd.DatetimeIndex | None,
+) -> pd.DataFrame:
+    frame = prices.to_frame() if isinstance(prices, pd.Series) else prices
+    attrs = dict(frame.attrs)
+    frame = frame.copy(deep=False)
+    frame.attrs = {}
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise UsageError("prices need a DatetimeIndex of trading days (e.g. from fetch_prices)")
+    of = _weekly_returns_of if frequency == "weekly" else _daily_returns_of
+    per_fund = {column: of(frame[column], calendar) for column in frame.columns}
+    result = pd.DataFrame(per_fund, columns=list(frame.columns), dtype=np.float64)
+    freq = _PERIOD_FREQ[frequency]
+    if not len(result.index):
+        result.index = pd.PeriodIndex([], freq=freq)
+    elif frequency == "weekly":
+        result = result.reindex(pd.period_range(result.index.min(), result.index.max(), freq=freq))
+    else:
+        result = result.sort_index()
+    result.index.name = "period"
+    result.attrs = attrs
+    return result
+
+
+def weekly_total_returns(
+    prices: pd.DataFrame | pd.Series, calendar: pd.DatetimeIndex | None = None
+) -> pd.DataFrame:
+    """Weekly total returns (decimals) from daily dividend-adjusted closes.
+
+    A week is a calendar week (Monday to Sunday, pandas ``W-SUN``); its return is its last
+    close over the previous week's last close, minus 1, as Ken French dates his weekly
+    factors (each row is the week's last trading day: the Friday, or the Thursday when the
+    Friday is a holiday). Dropped, as for months: the fund's first week, and its last week
+    when that holds no close on the week's last trading day. A week whose last close comes
+    before its last trading day (a gap in the prices) gives NaN for itself and the next week;
+    so does a week without any close.
+
+    Parameters
+    ----------
+    prices : DataFrame or Series
+        Daily adjusted closes, one column per fund, on a ``DatetimeIndex``.
+    calendar : DatetimeIndex, optional
+        The weeks' last trading days (e.g. the dates of Ken French's weekly file). Weeks it
+        does not cover use the rule of :func:`last_trading_day_of_week`.
+
+    Returns
+    -------
+    DataFrame
+        A contiguous ``PeriodIndex`` (freq ``W-SUN``) named ``period``.
+
+    Examples
+    --------
+    >>> days = pd.to_datetime(["2024-05-31", "2024-06-05", "2024-06-07", "2024-06-14"])
+    >>> weekly_total_returns(pd.Series([100.0, 103.0, 102.0, 104.04], days, name="F"))["F"].round(6).tolist()
+    [0.02, 0.02]
+    """
+    return _period_returns(prices, "weekly", calendar)
+
+
+def daily_total_returns(
+    prices: pd.DataFrame | pd.Series, calendar: pd.DatetimeIndex | None = None
+) -> pd.DataFrame:
+    """Daily total returns (decimals): each close over the fund's previous close, minus 1.
+
+    The first day of each fund is dropped (no previous close). With a ``calendar`` of
+    trading days (e.g. the dates of Ken French's daily file), a return whose previous close is
+    not the previous calendar day (the fund's prices skip a trading day), or whose day is not
+    a calendar day, is NaN rather than a two-day return matched to one day's factors; days
+    outside the calendar's range are kept as they are. The last day is kept: a daily close
+    cannot be told from an intraday price by its date.
+
+    Returns
+    -------
+    DataFrame
+        A ``PeriodIndex`` (freq ``D``) of the funds' trading days (the union), named ``period``.
+
+    Examples
+    --------
+    >>> days = pd.to_datetime(["2024-06-03", "2024-06-04", "2024-06-06"])
+    >>> calendar = pd.to_datetime(["2024-06-03", "2024-06-04", "2024-06-05", "2024-06-06"])
+    >>> daily_total_returns(pd.Series([100.0, 101.0, 99.0], days, name="F"), calendar)["F"].round(6).tolist()
+    [0.01, nan]
+    """
+    return _period_returns(prices, "daily", calendar)
+
+
+def total_returns(
+    prices: pd.DataFrame | pd.Series,
+    frequency: str = "monthly",
+    calendar: pd.DatetimeIndex | None = None,
+) -> pd.DataFrame:
+    """Total returns at ``frequency`` (``monthly``, ``weekly``, ``daily``) from daily closes.
+
+    :func:`monthly_total_returns`, :func:`weekly_total_returns` or
+    :func:`daily_total_returns` (``calendar`` is ignored for months).
+    """
+    if frequency == "monthly":
+        return monthly_total_returns(prices)
+    if frequency not in _PERIOD_FREQ:
+        raise UsageError(f"unknown frequency {frequency!r}; choose one of: monthly, weekly, daily")
+    return _period_returns(prices, frequency, calendar)
+
+
 def excess_returns(
     returns: pd.DataFrame | pd.Series, factors: pd.DataFrame
 ) -> pd.DataFrame | pd.Series:
@@ -228,10 +418,13 @@ def excess_returns(
     Parameters
     ----------
     returns : DataFrame or Series
-        Monthly total returns in decimals (e.g. from :func:`fetch_returns`).
+        Total returns in decimals (e.g. from :func:`fetch_returns`): monthly, or weekly
+        (``PeriodIndex`` ``W-SUN``) or daily (``PeriodIndex`` ``D``) from
+        :func:`total_returns`.
     factors : DataFrame
-        Monthly factor returns in decimals with an ``RF`` column (e.g. from
-        ``load_factors``). A ``DatetimeIndex`` is read as months.
+        Factor returns in decimals with an ``RF`` column (e.g. from ``load_factors``) at the
+        same frequency. A ``DatetimeIndex`` is read as the returns' periods (months when the
+        returns are not on weeks or days).
 
     Returns
     -------
@@ -261,16 +454,18 @@ def excess_returns(
             "the factors have no 'RF' column (the risk-free rate) to subtract; load a factor "
             f"set that includes it (columns given: {', '.join(map(str, factors.columns))})"
         )
+    freq = _period_freq(returns.index)
     rf = factors["RF"].copy()
-    rf.index = _as_months(rf.index, "factors")
+    rf.index = _as_periods(rf.index, freq, "factors")
     if rf.abs().max() > _RF_DECIMAL_LIMIT:
         raise UsageError("RF exceeds 5% a month: it looks like percent; divide the factors by 100")
     fund = returns.copy()
-    fund.index = _as_months(fund.index, "returns")
+    fund.index = _as_periods(fund.index, freq, "returns")
     common = fund.index.intersection(rf.index).sort_values()
     if len(common) == 0:
+        unit = {"M": "month", "W-SUN": "week", "D": "day"}.get(freq, "period")
         raise InsufficientDataError(
-            f"the returns ({_span(fund.index)}) and the factors ({_span(rf.index)}) share no month"
+            f"the returns ({_span(fund.index)}) and the factors ({_span(rf.index)}) share no {unit}"
         )
     aligned_rf = rf.loc[common]
     if isinstance(fund, pd.Series):
@@ -281,12 +476,23 @@ def excess_returns(
     return result
 
 
-def _as_months(index: pd.Index, what: str) -> pd.PeriodIndex:
+def _period_freq(index: pd.Index) -> str:
+    """The periods returns are matched on: weeks or days when the returns are on them, else months."""
+    if isinstance(index, pd.PeriodIndex) and index.freqstr in ("W-SUN", "D"):
+        return index.freqstr
+    return "M"
+
+
+def _as_periods(index: pd.Index, freq: str, what: str) -> pd.PeriodIndex:
     if isinstance(index, pd.PeriodIndex):
-        return index.asfreq("M")
+        if index.freqstr == freq:
+            return index
+        if freq == "M":
+            return index.asfreq("M")
+        return index.to_timestamp(how="end").normalize().to_period(freq)
     if isinstance(index, pd.DatetimeIndex):
-        return index.to_period("M")
-    raise UsageError(f"the {what} need a monthly PeriodIndex or a DatetimeIndex")
+        return index.to_period(freq)
+    raise UsageError(f"the {what} need a PeriodIndex or a DatetimeIndex")
 
 
 def _span(index: pd.Index) -> str:
@@ -739,6 +945,8 @@ def fetch_returns(
     on_ticker_done: TickerCallback | None = None,
     base_url: str | None = None,
     allow_suspect_prices: bool = False,
+    frequency: str = "monthly",
+    calendar: pd.DatetimeIndex | None = None,
 ) -> pd.DataFrame:
     """Monthly total returns (decimals) of many funds, from daily dividend-adjusted closes.
 
@@ -754,7 +962,14 @@ def fetch_returns(
         As in :func:`fetch_prices`: use suspect histories, their findings as warnings.
     start, end : str, date or Period, optional
         First and last month kept (``YYYY-MM``); the return of ``start`` still uses the
-        previous month's last close.
+        previous month's last close. Weekly and daily: the first and last day
+        (``YYYY-MM`` is the whole month); a week is kept when it lies wholly inside.
+    frequency : {"monthly", "weekly", "daily"}
+        Weekly and daily returns come from :func:`total_returns` (weeks ``W-SUN``, days
+        ``D``); the sanity checks run on the daily prices whatever the frequency.
+    calendar : DatetimeIndex, optional
+        Weekly and daily: the factor file's dates (weeks' last trading days, trading days),
+        so that a gap in a fund's prices gives NaN rather than a return over the wrong span.
 
     Returns
     -------
@@ -779,6 +994,23 @@ def fetch_returns(
     >>> returns.loc["2020-03", "SPY"]  # doctest: +SKIP
     -0.1249...
     """
+    if frequency != "monthly":
+        return _fetch_period_returns(
+            tickers,
+            source,
+            start,
+            end,
+            frequency=frequency,
+            calendar=calendar,
+            prices_file=prices_file,
+            cache=cache,
+            offline=offline,
+            refresh=refresh,
+            max_workers=max_workers,
+            on_ticker_done=on_ticker_done,
+            base_url=base_url,
+            allow_suspect_prices=allow_suspect_prices,
+        )
     first_month = _parse_month(start, _START)
     last_month = _parse_month(end, _END)
     if first_month is not None and last_month is not None and first_month > last_month:
@@ -829,6 +1061,57 @@ def fetch_returns(
     return result
 
 
+def _fetch_period_returns(
+    tickers: str | Iterable[str],
+    source: str,
+    start: DateLike,
+    end: DateLike,
+    *,
+    frequency: str,
+    calendar: pd.DatetimeIndex | None,
+    **options: Any,
+) -> pd.DataFrame:
+    """:func:`fetch_returns` at a weekly or daily frequency (same attrs, same failures)."""
+    if frequency not in _PERIOD_FREQ:
+        raise UsageError(f"unknown frequency {frequency!r}; choose one of: monthly, weekly, daily")
+    first, last = _parse_range(start, end)
+    window = (_day_text(first, "0000-00-00"), _day_text(last, "9999-99-99"))
+    prices = _fetch_prices(tickers, source, None, None, window=window, **options)
+    returns = total_returns(prices, frequency, calendar)
+    if len(returns.index):
+        keep = np.ones(len(returns.index), dtype=bool)
+        if first is not None:
+            keep &= returns.index.start_time >= first
+        if last is not None:
+            keep &= returns.index.end_time.normalize() <= last
+        returns = returns.loc[keep]
+    unit = "week" if frequency == "weekly" else "day"
+    failures = dict(prices.attrs["failed"])
+    sources, kept = {}, []
+    for ticker in returns.columns:
+        periods = returns[ticker].dropna().index
+        record = dict(prices.attrs["sources"][ticker])
+        if len(periods) == 0:
+            span = f"prices from {record['first']} to {record['last']}"
+            failures[ticker] = f"no complete {frequency} return in the range asked ({span})"
+            continue
+        record.update({f"first_{unit}": str(periods[0]), f"last_{unit}": str(periods[-1])})
+        sources[ticker] = record
+        kept.append(ticker)
+    if not kept:
+        raise _all_failed(f"{frequency} returns", failures)
+    result = returns[kept]
+    valid = result.dropna(how="all").index
+    result = result.loc[valid[0] : valid[-1]].copy()
+    warnings = prices.attrs["warnings"]
+    result.attrs = {
+        "sources": sources,
+        "failed": failures,
+        "warnings": {ticker: warnings[ticker] for ticker in kept if ticker in warnings},
+    }
+    return result
+
+
 def _no_return_reason(
     record: dict[str, str], first: pd.Period | None, last: pd.Period | None
 ) -> str:
@@ -842,10 +1125,13 @@ def _no_return_reason(
 
 
 __all__ = [
+    "daily_total_returns",
     "excess_returns",
     "fetch_prices",
     "fetch_returns",
     "is_complete_month",
     "last_trading_day",
     "monthly_total_returns",
+    "total_returns",
+    "weekly_total_returns",
 ]

@@ -29,6 +29,7 @@ from factorxray.cli._options import (
     AllCardsOption,
     CovOption,
     EndOption,
+    ForceOption,
     HacLagsOption,
     ModelOption,
     ModelsOption,
@@ -52,8 +53,9 @@ if TYPE_CHECKING:
 EXIT_PARTIAL = 3
 
 
-def _check_out_dir(out: Path) -> Path:
-    """Fail early (before any download) when the report folder cannot be written; create nothing."""
+def _check_out_dir(out: Path, force: bool = False) -> Path:
+    """Fail early (before any download) when the report folder cannot be written, or holds
+    files factorxray did not write (unless ``force``); create nothing."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the report")
     existing = out
@@ -65,6 +67,9 @@ def _check_out_dir(out: Path) -> Path:
         raise UsageError(
             f"cannot write the report to {out} ({existing} is not writable); choose another --out"
         )
+    from factorxray.report.folder import check_folder
+
+    check_folder(out, force=force)
     return out
 
 
@@ -77,6 +82,8 @@ def _title(analysis: Analysis) -> str:
         key = f"{info.get('model', meta.get('model'))} {info.get('region', meta.get('region'))}"
         funds_by_factors.setdefault(key, []).append(fund)
     cov = f"{analysis.results.cov_type} errors"
+    if meta.get("frequency", "monthly") != "monthly":
+        cov += f", {meta['frequency']} returns"
     if len(funds_by_factors) <= 1:
         return f"{next(iter(funds_by_factors), meta.get('model'))}, {cov}"
     lines = [f"{key}: {' '.join(funds)}" for key, funds in funds_by_factors.items()]
@@ -197,7 +204,12 @@ def analyze_command(
     start: StartOption = None,
     end: EndOption = None,
     min_months: Annotated[
-        int, typer.Option("--min-months", help="Funds with fewer months are not analyzed.")
+        int,
+        typer.Option(
+            "--min-months",
+            help="Funds with fewer months are not analyzed (weekly/daily: as long a span, "
+            "36 months = 156 weeks = 756 days).",
+        ),
     ] = 36,
     t_threshold: Annotated[
         float, typer.Option("--t-threshold", help="|t| at which a beta counts as significant.")
@@ -240,11 +252,19 @@ def analyze_command(
         ),
     ] = None,
     rolling_window: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--rolling-window", help="Months per rolling window (charts, time robustness)."
+            "--rolling-window",
+            help="Periods per rolling window (default 36 months, 156 weeks or 252 days).",
         ),
-    ] = 36,
+    ] = None,
+    frequency: Annotated[
+        str,
+        typer.Option(
+            "--frequency",
+            help="monthly, weekly (US ff3/capm) or daily (not VOL): where Ken French publishes it.",
+        ),
+    ] = "monthly",
     models: ModelsOption = DEFAULT_MODELS,
     source: SourceOption = "yahoo",
     prices_file: PricesFileOption = None,
@@ -264,6 +284,7 @@ def analyze_command(
     png: PngOption = False,
     open_report: OpenOption = False,
     all_cards: AllCardsOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Reverse-engineer funds: factor exposures, label verdicts and a report.
 
@@ -275,7 +296,7 @@ def analyze_command(
 
     if prices_file is not None and source == "yahoo":
         source = "file"
-    out_dir = _check_out_dir(out or default_out_dir())
+    out_dir = _check_out_dir(out or default_out_dir(), force)
     first, last = parse_month_range(start, end)
     with download_progress() as download, _TickerProgress() as ticker_progress:
         analysis = _analyze_or_report_failures(
@@ -295,6 +316,7 @@ def analyze_command(
             fdr=fdr,
             models=models_list(models),
             rolling_window=rolling_window,
+            frequency=frequency,
             source=source,
             prices_file=prices_file,
             allow_suspect_prices=allow_suspect_prices,
@@ -314,11 +336,14 @@ def analyze_command(
         )
     _print_failures(analysis.failed)
     _print_warnings(analysis.warnings)
+    _print_ladder_skipped(analysis.meta)
     out_console.print(console_table(analysis))
     out_console.print(facts_table(analysis))
     out_console.print(legend(analysis), soft_wrap=False)
     _print_vintage_comparison(analysis)
-    index = write_report(analysis, out_dir, png=png, open_browser=False, all_cards=all_cards)
+    index = write_report(
+        analysis, out_dir, png=png, open_browser=False, all_cards=all_cards, force=force
+    )
     out_console.print(f"report: {index}")
     if open_report:
         webbrowser.open(index.resolve().as_uri())
@@ -330,6 +355,18 @@ def _print_failures(failures: dict[str, str]) -> None:
     for ticker, reason in failures.items():
         err_console.print(
             f"[yellow]not analyzed:[/] {escape(ticker)}: {escape(reason)}", soft_wrap=True
+        )
+
+
+def _print_ladder_skipped(meta: dict[str, Any]) -> None:
+    """One note naming the ladder's models that do not exist at the run's frequency."""
+    skipped = meta.get("ladder_skipped") or {}
+    if skipped:
+        why = next(iter(skipped.values())).split(": ", 1)[-1]
+        err_console.print(
+            f"[yellow]note:[/] the model ladder skips {', '.join(skipped)} "
+            f"(no {meta.get('frequency')} data: {escape(why)})",
+            soft_wrap=True,
         )
 
 

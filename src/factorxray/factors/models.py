@@ -23,6 +23,7 @@ from factorxray.data.cache import Cache
 from factorxray.data.http import HttpClient, ProgressCallback
 from factorxray.data.kenfrench import FrenchDataset, read_dataset
 from factorxray.errors import UsageError
+from factorxray.factors.frequency import check_model_frequency
 from factorxray.factors.registry import FACTOR_ORDER, FREQUENCIES, MODELS, REGIONS
 
 VOL_DATASET = "25_Portfolios_ME_VAR_5x5"
@@ -46,7 +47,9 @@ class Source:
 
 def _three_factor_dataset(region: str, frequency: str) -> str:
     if region == "us":
-        return "F-F_Research_Data_Factors" + ("_daily" if frequency == "daily" else "")
+        return "F-F_Research_Data_Factors" + {"daily": "_daily", "weekly": "_weekly"}.get(
+            frequency, ""
+        )
     if region == "emerging":
         return _five_factor_dataset(region, frequency)
     return f"{REGIONS[region][0]}_3_Factors" + ("_Daily" if frequency == "daily" else "")
@@ -96,7 +99,9 @@ def model_sources(model: str, region: str = "us", frequency: str = "monthly") ->
         One of :data:`MODELS`.
     region : str
         One of :data:`REGIONS` (ignored by ``article7``, whose regions are fixed by name).
-    frequency : {"monthly", "daily"}
+    frequency : {"monthly", "weekly", "daily"}
+        Weekly exists for the US ``capm`` and ``ff3`` only, daily for every model but
+        those with VOL (see :mod:`factorxray.factors.frequency`).
 
     Returns
     -------
@@ -107,11 +112,13 @@ def model_sources(model: str, region: str = "us", frequency: str = "monthly") ->
     Raises
     ------
     UsageError
-        Unknown model, region or frequency, or VOL outside the US.
+        Unknown model, region or frequency, VOL outside the US, or a model Ken French does
+        not publish at that frequency (one line naming the missing file and what to use).
     """
     model = validate_choice("model", model, tuple(MODELS))
     region = validate_choice("region", region, tuple(REGIONS))
     frequency = validate_choice("frequency", frequency, FREQUENCIES)
+    check_model_frequency(model, region, frequency)
     factors = MODELS[model][0]
     if model in _mixed_models():
         from factorxray.factors.catalog import MIXED_MODELS, resolve_factors
@@ -222,7 +229,9 @@ def source_frame(source: Source, dataset: FrenchDataset, frequency: str) -> pd.D
 
 
 def _source_columns(source: Source, dataset: FrenchDataset, frequency: str) -> pd.DataFrame:
-    frame = dataset.section(source.section) if source.section else dataset.first_section(frequency)
+    # weekly rows are keyed YYYYMMDD like daily ones: the parser calls such a section daily
+    keyed = "daily" if frequency == "weekly" else frequency
+    frame = dataset.section(source.section) if source.section else dataset.first_section(keyed)
     if not source.columns:
         return vol_factor(frame).to_frame()
     present = {
@@ -324,8 +333,10 @@ def load_factors(
         US only; ``article7`` fixes its regions by name (Developed FF5, US MOM and VOL).
     start, end : str or Period, optional
         First and last month (``"2010-01"``) or day, inclusive.
-    frequency : {"monthly", "daily"}
-        Daily where Ken French publishes daily files.
+    frequency : {"monthly", "weekly", "daily"}
+        Daily where Ken French publishes daily files (not VOL); weekly only the US 3
+        factors (``capm``, ``ff3``). Weekly and daily frames have a ``DatetimeIndex`` (for
+        weekly, the week's last trading day).
     cache, base_url, refresh, offline, client
         Passed to :func:`factorxray.data.kenfrench.read_dataset`.
     snapshot : bool

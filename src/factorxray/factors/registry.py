@@ -45,4 +45,4 @@ REGIONS: dict[str, tuple[str, str]] = {
     "north_america": ("North_America", "North America (US and Canada)"),
     "emerging": ("Emerging", "Emerging markets"),
 }
-FREQUENCIES = ("monthly", "daily")
+FREQUENCIES = ("monthly", "weekly", "daily")
