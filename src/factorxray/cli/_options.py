@@ -54,6 +54,13 @@ PngOption = Annotated[
     ),
 ]
 OpenOption = Annotated[bool, typer.Option("--open", help="Open the report in a browser.")]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Write into --out even if it holds files factorxray did not write (may replace them).",
+    ),
+]
 AllCardsOption = Annotated[
     bool,
     typer.Option("--all-cards", help="A card for every fund (beyond 60 funds only some get one)."),

@@ -27,6 +27,7 @@ from factorxray.cli._options import (
     AllCardsOption,
     CovOption,
     EndOption,
+    ForceOption,
     HacLagsOption,
     ModelOption,
     ModelsOption,
@@ -112,6 +113,7 @@ def portfolio_command(
     png: PngOption = False,
     open_report: OpenOption = False,
     all_cards: AllCardsOption = False,
+    force: ForceOption = False,
 ) -> None:
     """X-ray a weighted blend of funds like a fund: exposures, implied vs regressed, risk.
 
@@ -137,7 +139,7 @@ def portfolio_command(
         )
     if prices_file is not None and source == "yahoo":
         source = "file"
-    out_dir = _check_out_dir(out or Path("factorxray-portfolio"))
+    out_dir = _check_out_dir(out or Path("factorxray-portfolio"), force)
     first, last = parse_month_range(start, end)
     with download_progress() as download, _TickerProgress() as ticker_progress:
         result = analyze_portfolio(
@@ -169,7 +171,7 @@ def portfolio_command(
     out_console.print(risk_table(result))
     out_console.print(performance_table(result))
     index = write_portfolio_report(
-        result, out_dir, png=png, open_browser=False, all_cards=all_cards
+        result, out_dir, png=png, open_browser=False, all_cards=all_cards, force=force
     )
     out_console.print(f"report: {escape(str(index))}")
     if open_report:
@@ -221,6 +223,7 @@ def blend_command(
     ] = True,
     png: PngOption = False,
     all_cards: AllCardsOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Find the long-only blend of funds that delivers the tilts you ask for, at least risk.
 
@@ -233,7 +236,7 @@ def blend_command(
 
     if prices_file is not None and source == "yahoo":
         source = "file"
-    out_dir = _check_out_dir(out or Path("factorxray-blend"))
+    out_dir = _check_out_dir(out or Path("factorxray-blend"), force)
     first, last = parse_month_range(start, end)
     with download_progress() as download, _TickerProgress() as ticker_progress:
         blend = find_blend(
@@ -269,7 +272,7 @@ def blend_command(
     out_console.print(blend_weights_table(blend))
     out_console.print(blend_target_table(blend))
     out_console.print(escape(_blend_footer(blend)), soft_wrap=True)
-    written = write_blend_report(blend, out_dir, png=png, all_cards=all_cards)
+    written = write_blend_report(blend, out_dir, png=png, all_cards=all_cards, force=force)
     out_console.print(f"written: {escape(str(written))} (blend.json, summary.json)")
     if not blend.feasible:
         raise typer.Exit(EXIT_INFEASIBLE)

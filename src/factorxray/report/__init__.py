@@ -34,7 +34,7 @@ import pandas as pd
 
 from factorxray._atomic import atomic_write_text
 from factorxray.errors import FactorXrayError, UsageError
-from factorxray.report import charts, exports, glossary
+from factorxray.report import charts, exports, folder, glossary
 
 if TYPE_CHECKING:
     from factorxray.analysis import Analysis
@@ -47,6 +47,8 @@ __all__ = ["MAX_CARDS", "ReportData", "card_funds", "prepare", "write_report"]
 MAX_CARDS = 60
 
 _TEMPLATE = "report.html.j2"
+#: The files of every report (PNGs are added as they are drawn).
+_REPORT_FILES = ("index.html", exports.EXPOSURES_CSV, exports.ROLLING_CSV, exports.SUMMARY_JSON)
 #: A drift test's p-value below this is reported as style drift (as in the verdict notes).
 _DRIFT_LEVEL = 0.05
 #: The smallest p-value the sup-Wald table gives (``engine.breaks.P_VALUE_FLOOR``): read
@@ -1285,15 +1287,18 @@ def write_report(
     portfolio: Any = None,
     blend: Any = None,
     all_cards: bool = False,
+    force: bool = False,
 ) -> Path:
-    """Write the HTML report, PNG charts, ``exposures.csv`` and ``summary.json``.
+    """Write the HTML report, PNG charts, ``exposures.csv``, ``rolling_betas.csv`` and
+    ``summary.json``.
 
     Parameters
     ----------
     analysis : Analysis
         From :func:`factorxray.analysis.build_analysis` (or :func:`factorxray.analyze`).
     out_dir : path
-        Folder to write into (created if needed; existing report files are replaced).
+        Folder to write into (created if needed). A folder factorxray wrote before is
+        written over; one that holds other files is refused (see ``force``).
     png : bool
         Also draw PNG copies of the charts with matplotlib into ``out_dir/png``.
     open_browser : bool
@@ -1308,6 +1313,11 @@ def write_report(
         Beyond :data:`MAX_CARDS` funds, per-fund cards and PNGs are drawn only for the first
         ``MAX_CARDS`` funds and every fund with warnings or a contradicting verdict (a note
         says how many are left out); True draws them all.
+    force : bool
+        Write into ``out_dir`` even if it holds files factorxray did not write (files of
+        the report's names are replaced). Without it such a folder raises
+        :class:`~factorxray.report.folder.ReportFolderError`; the files factorxray wrote
+        are listed in the folder's ``.factorxray-report``.
 
     Returns
     -------
@@ -1322,19 +1332,24 @@ def write_report(
     'index.html'
     """
     out = Path(out_dir)
+    folder.check_folder(out, force=force)
     out.mkdir(parents=True, exist_ok=True)
+    # Claimed before writing, so a run cut short still leaves a folder the next run accepts.
+    folder.record_files(out, _REPORT_FILES)
     if blend is not None and portfolio is None:
         portfolio = getattr(blend, "xray", None)
     keep = (portfolio.name,) if portfolio is not None else ()
     data = prepare(analysis, all_cards=all_cards, keep=keep)
     generated_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     exports.write_exposures_csv(analysis, out / exports.EXPOSURES_CSV)
+    exports.write_rolling_csv(analysis, out / exports.ROLLING_CSV)
     exports.write_summary_json(analysis, out / exports.SUMMARY_JSON, generated_at=generated_at)
     pngs: dict[str, str] = {}
     if png:
         from factorxray.report import static_png
 
         pngs = static_png.write_pngs(_carded(data), out / "png")
+        folder.record_files(out, pngs.values())
     index = out / "index.html"
     page = _build_page(
         data, pngs, generated_at, portfolio=portfolio, blend=blend, all_cards=all_cards
