@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from factorxray.data.http import ByteBudget, HttpClient, redact_text, redact_url
-from factorxray.errors import DataSourceError, HttpStatusError
+from factorxray.errors import DataSourceError, HttpStatusError, UnreachableError
 from tests._server import LoopbackServer, Reply, gzip_bomb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,9 +81,13 @@ def test_timeout_and_connection_refused() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with HttpClient(retries=0) as client:
-        with pytest.raises(DataSourceError, match="connection failed"):
+    with HttpClient(retries=3, backoff=0.5) as client:
+        started = time.perf_counter()
+        with pytest.raises(
+            UnreachableError, match=rf"cannot reach 127.0.0.1:{port}: connection refused"
+        ):
             client.get(f"http://127.0.0.1:{port}/x")
+        assert time.perf_counter() - started < 0.4  # refused is an answer: no backoff, no retry
 
 
 def test_truncated_body_is_an_error() -> None:

@@ -378,7 +378,23 @@ MALFORMED = [
     ("nocol.csv", "symbol,name\nSPY,x\n", r"no 'ticker' column"),
     ("col.csv", "ticker,catgory\nSPY,value\n", r"unknown column 'catgory'"),
     ("twice.csv", "ticker,name,name\nSPY,a,b\n", r"a column appears twice"),
-    ("cells.csv", "ticker,name\nSPY,SPDR, S&P 500\n", r"row 2 has 3 cells"),
+    ("cells.csv", "ticker,name\nSPY,SPDR, S&P 500\n", r"line 2: 3 cells but the header has 2"),
+    # a quote left open swallowed every later line into one field (issue 12)
+    (
+        "unclosed.csv",
+        'ticker,name\n"VTV,Vanguard\nSPY,oops\n',
+        r"unclosed\.csv line 2: unclosed quote .*; close the quote or remove it$",
+    ),
+    (
+        "unclosed_name.csv",
+        'ticker,name\n\nVTV,"Vanguard, Inc"\nMTUM,"iShares\nmomentum"\nSPY,"oops\nUSMV,x\n',
+        r"unclosed_name\.csv line 6: unclosed quote",
+    ),
+    (
+        "after_quote.csv",
+        'ticker,name\nVTV,"Van"guard\nSPY,x\n',
+        r"after_quote\.csv line 2: text after a closing quote; quote the whole field",
+    ),
     ("empty.csv", "\n\n", r"empty CSV"),
     ("name.toml", '[[fund]]\nticker = "SPY"\nname = 3\n', r"name must be text"),
     ("multi.toml", '[[fund]]\nticker = "X"\ntilts = ["multi>2"]\n', r"write 'multi>=N'"),
@@ -408,10 +424,15 @@ def test_unreadable_or_unknown_files(tmp_path: Path) -> None:
     binary.write_bytes(b"ticker\n\xff\xfe\n")
     with pytest.raises(UsageError, match=r"binary\.csv: not UTF-8 text"):
         load_universe(binary)
-    folder = tmp_path / "folder.toml"
-    folder.mkdir()
-    with pytest.raises(UsageError, match=r"cannot read universe file"):
-        load_universe(folder)
+    for name in ("folder.toml", "funds"):  # a folder, with a suffix or without (issue 12)
+        folder = tmp_path / name
+        folder.mkdir()
+        with pytest.raises(
+            UsageError,
+            match=rf"universe file .*{name} is a folder; give a fund list file \(\.toml, "
+            r"\.yaml/\.yml or \.csv\)",
+        ):
+            load_universe(folder)
 
 
 def test_custom_factors_allowed_when_asked(tmp_path: Path) -> None:

@@ -70,6 +70,14 @@ class DataSourceError(FactorXrayError):
     """A data source failed: HTTP error, timeout, corrupt archive, unparsable file."""
 
 
+class UnreachableError(DataSourceError):
+    """A server could not be reached at all: connection refused, host name not found, no route.
+
+    Not retried (no network or a wrong address does not heal in seconds); the data sources
+    add how to work offline (``snapshot=True`` / ``--offline``).
+    """
+
+
 class HttpStatusError(DataSourceError):
     """The server answered an HTTP error status; keeps the status, the (redacted) URL and the body.
 

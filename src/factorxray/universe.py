@@ -800,6 +800,11 @@ def load_universe(
     ('mine', ['VTV', 'VBR'], 'SMB>0; HML>0')
     """
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(
+            f"universe file {path} is a folder; give a fund list file (.toml, .yaml/.yml or "
+            ".csv), e.g. --universe funds.csv"
+        )
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UsageError(
@@ -1000,11 +1005,47 @@ def _split_document(
     return meta, records
 
 
+def _csv_rows(text: str, source: str) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV text, each with the line it starts on.
+
+    Strict about quotes: a quote left open would otherwise swallow every later line into
+    one field (``VTV,"Vanguard`` then ``SPY,...`` read as one fund named ``Vanguard\nSPY``),
+    and text after a closing quote would be glued on silently.
+    """
+    reader = csv.reader(io.StringIO(text), strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            raise UsageError(_csv_problem(exc, source, start, reader.line_num)) from None
+        if any(cell.strip() for cell in row):
+            rows.append((start, row))
+        start = reader.line_num + 1
+
+
+def _csv_problem(exc: csv.Error, source: str, start: int, line: int) -> str:
+    """One line for a CSV syntax error of the record starting on line ``start``."""
+    reason = str(exc)
+    if "unexpected end of data" in reason or "EOF" in reason:
+        return (
+            f"{source} line {start}: unclosed quote (the quoted field runs to the end of the "
+            "file); close the quote or remove it"
+        )
+    if "expected after" in reason:
+        return (
+            f"{source} line {line}: text after a closing quote; quote the whole field and "
+            'double any quote inside it ("")'
+        )
+    return f"{source} line {line}: invalid CSV: {_short_error(exc)}"
+
+
 def _read_csv(text: str, source: str) -> tuple[dict[str, Any], list[Any]]:
-    try:
-        rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
-    except csv.Error as exc:
-        raise UsageError(f"{source}: invalid CSV: {_short_error(exc)}") from None
+    numbered = _csv_rows(text, source)
+    rows = [row for _, row in numbered]
     if not rows:
         raise UsageError(f"{source}: empty CSV; expected a header row with a 'ticker' column")
     header = [cell.strip().lower() for cell in rows[0]]
@@ -1021,10 +1062,10 @@ def _read_csv(text: str, source: str) -> tuple[dict[str, Any], list[Any]]:
     if len(set(header)) != len(header):
         raise UsageError(f"{source}: a column appears twice in the header")
     records = []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in numbered[1:]:
         if len(row) > len(header):
             raise UsageError(
-                f"{source}: row {line} has {len(row)} cells but the header has {len(header)} "
+                f"{source} line {line}: {len(row)} cells but the header has {len(header)} "
                 "(quote names that contain commas)"
             )
         records.append(dict(zip(header, row, strict=False)))

@@ -480,12 +480,18 @@ def _legacy_stem(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", key).strip("._")
 
 
-def kept_copy_error(exc: DataSourceError, kept: CacheEntry) -> DataSourceError:
-    """``exc``, saying that the good cached copy ``kept`` stays and how to use it."""
+def kept_copy_error(
+    exc: DataSourceError, kept: CacheEntry, how: str = "add --offline"
+) -> DataSourceError:
+    """``exc``, saying that the good cached copy ``kept`` stays and how to use it.
+
+    ``how`` is the advice in the caller's words (``"use snapshot=True (or --offline)"``).
+    The error's ``kept_copy`` attribute holds the copy's fetch time.
+    """
     fetched = kept.meta.get("fetched_at", "?")
-    return with_message(
-        exc, f"{exc} (a cached copy from {fetched} is kept; add --offline to use it)"
-    )
+    renewed = with_message(exc, f"{exc} (a cached copy from {fetched} is kept; {how} to use it)")
+    renewed.kept_copy = fetched  # type: ignore[attr-defined]
+    return renewed
 
 
 def cached_get(
@@ -500,6 +506,7 @@ def cached_get(
     refresh: bool = False,
     offline: bool = False,
     on_progress: ProgressCallback | None = None,
+    offline_hint: str = "add --offline",
 ) -> CacheEntry:
     """Return the bytes behind ``url``, from the cache when fresh, else from the server.
 
@@ -522,6 +529,9 @@ def cached_get(
         Never touch the network: return the cached copy (however old) or raise.
     on_progress : callable, optional
         Passed to :meth:`HttpClient.get`.
+    offline_hint : str
+        How the caller's user works offline, for the error of a failed download when a
+        cached copy is kept (``"... is kept; add --offline to use it"``).
 
     Raises
     ------
@@ -549,7 +559,7 @@ def cached_get(
         response = client.get(url, headers=headers, on_progress=on_progress, what=what)
     except DataSourceError as exc:
         if cached is not None:
-            raise kept_copy_error(exc, cached) from None
+            raise kept_copy_error(exc, cached, offline_hint) from None
         raise
     if response.not_modified and cached is not None:
         return cache.touch(cached)

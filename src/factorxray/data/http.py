@@ -14,6 +14,7 @@ of a second or more, which Python prints on stderr when nobody configured loggin
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -24,13 +25,16 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
 from factorxray import __version__
-from factorxray.errors import DataSourceError, HttpStatusError
+from factorxray.errors import DataSourceError, HttpStatusError, UnreachableError
+
+if TYPE_CHECKING:
+    import ssl
 
 #: Query parameters whose values are secrets and never shown.
 SECRET_PARAMS = frozenset({"apikey", "api_key", "apitoken", "api_token", "token", "key"})
@@ -182,6 +186,146 @@ class _DeadlineExceeded(Exception):
     """The whole request ran out of time."""
 
 
+#: The deadline (``time.monotonic()`` value) of the request this thread is making, if any.
+_current = threading.local()
+
+
+def _bounded(timeout: float | None) -> tuple[float | None, bool]:
+    """``timeout`` cut to what is left of this thread's request deadline.
+
+    Returns the timeout to use and whether the deadline (not ``timeout``) set it; raises
+    :class:`_DeadlineExceeded` when nothing is left.
+    """
+    deadline_at: float | None = getattr(_current, "deadline_at", None)
+    if deadline_at is None:  # I/O outside a request (none is made today)
+        return timeout, False
+    left = deadline_at - time.monotonic()
+    if left <= 0:
+        raise _DeadlineExceeded
+    if timeout is None or left < timeout:
+        return left, True
+    return timeout, False
+
+
+def _timed_out_by_deadline(exc: BaseException, by_deadline: bool) -> bool:
+    """True when ``exc`` is httpcore's timeout of an operation the deadline cut short."""
+    import httpcore  # loaded by httpx's transport already; kept out of this module's import
+
+    return by_deadline and isinstance(exc, httpcore.TimeoutException)
+
+
+class _DeadlineStream:
+    """A socket stream whose every read, write and TLS handshake ends by the deadline.
+
+    The per-read timeout alone cannot stop a server that sends a byte just often enough,
+    in the headers or the body, on a new or a kept-alive connection: each operation here
+    waits at most what is left of the deadline of the request the calling thread is
+    making (a pooled connection serves whichever request takes it, so the deadline is
+    looked up per call, not stored with the connection). Implements httpcore's
+    ``NetworkStream`` interface around the stream of its sync backend.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        limit, by_deadline = _bounded(timeout)
+        try:
+            return self._stream.read(max_bytes, limit)  # type: ignore[no-any-return]
+        except Exception as exc:
+            if _timed_out_by_deadline(exc, by_deadline):
+                raise _DeadlineExceeded from None
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        limit, by_deadline = _bounded(timeout)
+        try:
+            self._stream.write(buffer, limit)
+        except Exception as exc:
+            if _timed_out_by_deadline(exc, by_deadline):
+                raise _DeadlineExceeded from None
+            raise
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> _DeadlineStream:
+        limit, by_deadline = _bounded(timeout)
+        try:
+            return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, limit))
+        except Exception as exc:
+            if _timed_out_by_deadline(exc, by_deadline):
+                raise _DeadlineExceeded from None
+            raise
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend:
+    """Opens connections whose connect and every later I/O end by the request's deadline.
+
+    Implements httpcore's ``NetworkBackend`` interface around its sync backend. (The name
+    lookup before a connect is the system resolver's and is not cut short.)
+    """
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> _DeadlineStream:
+        limit, by_deadline = _bounded(timeout)
+        try:
+            stream = self._backend.connect_tcp(
+                host, port, limit, local_address=local_address, socket_options=socket_options
+            )
+        except Exception as exc:
+            if _timed_out_by_deadline(exc, by_deadline):
+                raise _DeadlineExceeded from None
+            raise
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> _DeadlineStream:  # pragma: no cover - factorxray never uses unix sockets
+        limit, _ = _bounded(timeout)
+        return _DeadlineStream(
+            self._backend.connect_unix_socket(path, limit, socket_options=socket_options)
+        )
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - httpcore's own retries only
+        self._backend.sleep(seconds)
+
+
+def _deadline_transport(max_connections: int) -> httpx.HTTPTransport:
+    """httpx's transport with every connection opened by :class:`_DeadlineBackend`."""
+    import httpcore
+
+    transport = httpx.HTTPTransport(
+        limits=httpx.Limits(max_connections=max_connections), trust_env=False
+    )
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if not isinstance(pool, httpcore.ConnectionPool) or backend is None:  # pragma: no cover
+        raise RuntimeError(
+            "this httpx/httpcore version does not expose its connection pool; factorxray "
+            "needs httpx 0.28 / httpcore 1.0 to bound every request by its deadline"
+        )
+    pool._network_backend = _DeadlineBackend(backend)
+    return transport
+
+
 class _BodyDecoder:
     """Undo a ``Content-Encoding`` (gzip, deflate or none) in pieces of at most 1 MB.
 
@@ -259,7 +403,8 @@ class HttpClient:
         Seconds for connect and for each read (env ``FACTORXRAY_HTTP_TIMEOUT``).
     retries : int
         Extra attempts after a 429, a 5xx, a timeout or a dropped connection
-        (env ``FACTORXRAY_HTTP_RETRIES``).
+        (env ``FACTORXRAY_HTTP_RETRIES``). A connection refused, a host name that does not
+        resolve or no route to the host is not retried (:class:`UnreachableError` at once).
     backoff : float
         First wait in seconds, doubled at each retry unless the server sends ``Retry-After``
         (env ``FACTORXRAY_HTTP_BACKOFF``).
@@ -273,8 +418,10 @@ class HttpClient:
         wait fail instead.
     deadline : float
         Seconds one :meth:`get` may take from start to end, every attempt and wait included
-        (env ``FACTORXRAY_HTTP_DEADLINE``, default 300 s): a server dripping its answer
-        byte by byte is cut off then, whatever the per-read timeout.
+        (env ``FACTORXRAY_HTTP_DEADLINE``, default 300 s): every connect, write, TLS
+        handshake and read waits at most what is left of it, so a server dripping its
+        headers or body byte by byte, on a new or a kept-alive connection, is cut off then,
+        whatever the per-read timeout.
     max_bytes : int
         Responses larger than this (after decompression) are refused.
     memory_budget : int or ByteBudget
@@ -323,7 +470,7 @@ class HttpClient:
             timeout=httpx.Timeout(self.timeout),
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
             follow_redirects=True,
-            limits=httpx.Limits(max_connections=max_connections),
+            transport=_deadline_transport(max_connections),
             trust_env=False,
         )
 
@@ -378,6 +525,8 @@ class HttpClient:
         HttpStatusError
             On 4xx, and on 5xx/429 after the retries or when the server asks to wait longer
             than ``max_wait`` (with ``status_code`` and ``body``).
+        UnreachableError
+            At once, without retrying: connection refused, host name not found, no route.
         DataSourceError
             On timeouts and dropped connections after the retries, past the deadline, and on
             bodies over the size cap or the memory budget.
@@ -398,6 +547,12 @@ class HttpClient:
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if time.monotonic() >= deadline_at - 0.01:
                     raise self._deadline_error(prefix, shown, attempt) from None
+                unreachable = _unreachable_reason(exc)
+                if unreachable is not None:  # no network or a wrong address: retrying won't help
+                    raise UnreachableError(
+                        f"{prefix}cannot reach {_host(request_url)}: {unreachable} ({shown}); "
+                        "check your network connection"
+                    ) from None
                 reason = _transport_reason(exc)
                 refused = self._wait(attempt, None, f"{reason} for {shown}", prefix, deadline_at)
                 if refused is not None:
@@ -491,18 +646,18 @@ class HttpClient:
         remaining = deadline_at - time.monotonic()
         if remaining <= 0:
             raise _DeadlineExceeded
-        watch = _Watchdog(remaining)
         held = 0
         body: list[bytes] = []  # pieces, joined once: no reallocation copies
+        outer = getattr(_current, "deadline_at", None)
+        _current.deadline_at = deadline_at  # bounds every socket operation of this thread
         try:
             with self._client.stream(
                 "GET",
                 url,
                 headers=dict(headers or {}),
+                # the pool wait, then connect and each read: never past the deadline
                 timeout=httpx.Timeout(max(0.001, min(self.timeout, remaining))),
-                extensions={"trace": watch.trace},
             ) as stream:
-                watch.attach(stream.extensions.get("network_stream"))
                 ok = stream.status_code < 300
                 limit = cap if ok else ERROR_BODY_BYTES
                 what = f"{prefix}response from {shown}"
@@ -518,7 +673,7 @@ class HttpClient:
                 full = False
                 pieces = _pieces(stream.iter_raw(), decoder)
                 for raw_size, piece in pieces:
-                    if watch.expired or time.monotonic() > deadline_at:
+                    if time.monotonic() > deadline_at:
                         raise _DeadlineExceeded
                     received += raw_size
                     if size + len(piece) > limit:
@@ -548,12 +703,8 @@ class HttpClient:
                     headers={k.lower(): v for k, v in stream.headers.items()},
                     content=b"".join(body),
                 )
-        except (httpx.TimeoutException, httpx.TransportError):
-            if watch.expired:
-                raise _DeadlineExceeded from None
-            raise
         finally:
-            watch.cancel()
+            _current.deadline_at = outer
             body.clear()  # an error's traceback keeps this frame: let the pieces go now
             self.budget.give(held)
 
@@ -579,56 +730,6 @@ def _pieces(raw_chunks: Iterable[bytes], decoder: _BodyDecoder) -> Iterator[tupl
         yield 0, piece
 
 
-class _Watchdog:
-    """Cuts a request's connection when its deadline passes, even mid-read.
-
-    The per-read timeout cannot stop a server that sends a byte just often enough; the
-    watchdog shuts the socket down at the deadline, so the blocked read returns at once.
-    The socket is known from the moment the connection opens (httpcore's trace hook), or
-    from the response (a reused connection).
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._stream: Any = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-            self.attach(info.get("return_value"))
-
-    def attach(self, stream: Any) -> None:
-        if stream is None:
-            return
-        with self._lock:
-            self._stream = stream
-            expired = self.expired
-        if expired:
-            self._shutdown(stream)
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.expired = True
-            stream = self._stream
-        if stream is not None:
-            self._shutdown(stream)
-
-    @staticmethod
-    def _shutdown(stream: Any) -> None:
-        try:
-            sock = stream.get_extra_info("socket")
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, AttributeError):
-            pass
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
 def _content_length(headers: httpx.Headers) -> int | None:
     """The ``Content-Length``: bytes on the wire (before any ``Content-Encoding`` is undone)."""
     raw = headers.get("content-length")
@@ -652,6 +753,43 @@ def _status_reason(status: int) -> str:
     if status >= 500:
         return f"HTTP {status} server error (retry later)"
     return f"HTTP {status}"
+
+
+def _host(url: str) -> str:
+    """``host`` or ``host:port`` (when the URL names a port) of ``url``."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.hostname}:{port}" if port else str(parts.hostname)
+
+
+#: ``errno`` values of a connect that fails for want of a network (no route anywhere).
+_NO_ROUTE = {errno.ENETUNREACH: "network unreachable", errno.EHOSTUNREACH: "no route to host"}
+
+
+def _unreachable_reason(exc: Exception) -> str | None:
+    """Why a connection could not be opened at all, when retrying would not help; else None.
+
+    A refused connection, a host name that does not resolve and a network with no route
+    are answers, not hiccups: they come back at once on every try. Timeouts, resets and
+    dropped connections (transient) give None.
+    """
+    if not isinstance(exc, httpx.ConnectError):
+        return None
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and seen < 8:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "host name not found"
+        if isinstance(cause, OSError) and cause.errno in _NO_ROUTE:
+            return _NO_ROUTE[cause.errno]
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return None
 
 
 def _transport_reason(exc: Exception) -> str:

@@ -30,8 +30,10 @@ from factorxray.errors import (
     HttpStatusError,
     NotCachedError,
     ParseError,
+    UnreachableError,
     UsageError,
     quote,
+    with_message,
 )
 
 DEFAULT_BASE_URL = "https://mba.tuck.dartmouth.edu/pages/faculty/ken.french/ftp/"
@@ -462,8 +464,8 @@ def read_dataset(
     offline : bool
         Use only the cache.
     snapshot : bool
-        With ``offline``, when the cache lacks the dataset, fall back to the package's bundled
-        snapshot (:mod:`factorxray.snapshot`) if it holds it.
+        Never download (as ``offline``), and when the cache lacks the dataset, fall back to
+        the package's bundled snapshot (:mod:`factorxray.snapshot`) if it holds it.
     on_progress : callable, optional
         ``on_progress(received_bytes, total_bytes_or_None)`` during the download.
 
@@ -475,6 +477,9 @@ def read_dataset(
     ------
     UsageError
         The name is invalid, or the library has no such dataset (404).
+    UnreachableError
+        No network (or a wrong address): at once, saying to use ``snapshot=True`` (or
+        ``--offline``) for the bundled snapshot or the cached copy.
     DataSourceError
         Network failure, corrupt archive, a file that is not a Ken French CSV (the cache
         keeps its last good copy).
@@ -509,19 +514,22 @@ def read_dataset(
             what=f"dataset {dataset}",
             validate=validate,
             refresh=refresh,
-            offline=offline,
+            offline=offline or snapshot,
             on_progress=on_progress,
+            offline_hint=OFFLINE_HINT,
         )
     except NotCachedError as exc:
         bundled = _from_snapshot(dataset) if snapshot else None
         if bundled is None:
             hint = (
-                " (or --snapshot to use the bundled snapshot)"
-                if dataset in _snapshot_names()
+                " (or snapshot=True to use the bundled snapshot)"
+                if not snapshot and dataset in _snapshot_names()
                 else ""
             )
             raise NotCachedError(f"{exc}{hint}") from None
         return bundled
+    except UnreachableError as exc:
+        raise _offline_advice(exc, dataset) from None
     except DataSourceError as exc:
         if isinstance(exc, HttpStatusError) and exc.status_code == 404:
             hint = suggest_datasets(dataset)
@@ -543,6 +551,19 @@ def read_dataset(
         sections=result.sections,
         url=url,
     )
+
+
+#: How a user of the library works without a network (the API's words, then the CLI's).
+OFFLINE_HINT = "use snapshot=True (or --offline)"
+
+
+def _offline_advice(exc: UnreachableError, dataset: str) -> UnreachableError:
+    """``exc`` saying how to go on without the network: the kept copy, the snapshot, or neither."""
+    if getattr(exc, "kept_copy", None) is not None:  # already says to use the cached copy
+        return exc
+    if dataset in _snapshot_names():
+        return with_message(exc, f"{exc}, or {OFFLINE_HINT} to use the bundled snapshot")
+    return with_message(exc, f"{exc} (this dataset is not in the bundled snapshot)")
 
 
 def _snapshot_names() -> list[str]:

@@ -110,16 +110,37 @@ def _decompress(content: bytes, name: str) -> bytes:
     return data
 
 
+#: What a prices file should be, for the errors of a file that is neither.
+_EXPECTED = (
+    "expected Parquet (pandas to_parquet) or CSV text with a date column and adjusted "
+    "closes, e.g. date,SPY,MTUM"
+)
+#: Control characters that never occur in CSV text (tab, newlines, form feed and the DOS
+#: end-of-file mark excepted).
+_BINARY_BYTES = bytes([*range(0, 9), 11, *range(14, 26), *range(27, 32), 127])
+
+
 def _read_table(content: bytes, name: str) -> tuple[pd.DataFrame, str | None]:
     """The file as a frame of text/number columns, and a ticker named in a yfinance header."""
     if content[:4] == b"PAR1":
         try:
             frame = pd.read_parquet(io.BytesIO(content))
         except Exception as exc:  # pyarrow raises several unrelated types
-            raise ParseError(f"{name}: unreadable Parquet file ({_short_error(exc)})") from None
+            raise ParseError(
+                f"{name}: not a valid Parquet file ({_short_error(exc, 80)}); {_EXPECTED}"
+            ) from None
         if isinstance(frame.index, pd.DatetimeIndex):
             frame = frame.reset_index()
         return frame, None
+    if name.lower().endswith((".parquet", ".pq")):
+        raise ParseError(
+            f"{name}: not a valid Parquet file (it does not start with the Parquet marker "
+            f"PAR1); {_EXPECTED}"
+        )
+    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ParseError(f"{name}: UTF-16 text; save it as UTF-8 CSV ({_EXPECTED})")
+    if _looks_binary(content[:65536]):
+        raise ParseError(f"{name}: not a CSV text file (it holds binary data); {_EXPECTED}")
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -138,6 +159,17 @@ def _read_table(content: bytes, name: str) -> tuple[pd.DataFrame, str | None]:
         raise ParseError(f"{name}: malformed CSV ({_short_error(exc)})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame, named_ticker
+
+
+def _looks_binary(sample: bytes) -> bool:
+    """True for data that is not text: a NUL byte, or over 1% control characters.
+
+    Random bytes hold about 11% control characters; a CSV file, in any 8-bit encoding, none.
+    """
+    if b"\x00" in sample:
+        return True
+    controls = len(sample) - len(sample.translate(None, _BINARY_BYTES))
+    return controls > max(1, len(sample) // 100)
 
 
 def _find(columns: dict[str, str], names: tuple[str, ...]) -> str | None:

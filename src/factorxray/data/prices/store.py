@@ -48,10 +48,13 @@ from factorxray.errors import (
     NotCachedError,
     ParseError,
     UnknownTickerError,
+    UnreachableError,
     quote,
     with_message,
 )
 
+#: How a user works without a network (the CLI's words, then the API's).
+OFFLINE_HINT = "--offline (offline=True in Python)"
 #: Daily prices are re-validated after a day (or the cache's own TTL, if shorter).
 PRICES_TTL_SECONDS = 24 * 3600
 #: Calendar days of overlap requested before the last cached date on a tail update.
@@ -221,7 +224,10 @@ class PriceStore:
         try:
             return self._history(ticker, offline=offline, refresh=refresh)
         except DataSourceError as exc:
-            raise with_message(exc, redact_text(str(exc), self.provider.secrets)) from None
+            message = redact_text(str(exc), self.provider.secrets)
+            if isinstance(exc, UnreachableError) and getattr(exc, "kept_copy", None) is None:
+                message += f", or work offline: {OFFLINE_HINT}"
+            raise with_message(exc, message) from None
 
     def _history(self, ticker: str, *, offline: bool, refresh: bool) -> PriceHistory:
         entry = self.cache.get(self.namespace, ticker)
@@ -240,7 +246,7 @@ class PriceStore:
                 try:
                     return self._update_tail(ticker, cached, entry)
                 except DataSourceError as exc:
-                    raise kept_copy_error(exc, entry) from None
+                    raise kept_copy_error(exc, entry, f"add {OFFLINE_HINT}") from None
         return self._download_all(ticker)
 
     def _read_entry(self, ticker: str, entry: CacheEntry) -> pd.Series | None:
