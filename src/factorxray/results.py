@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import math
+import statistics
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -88,11 +89,13 @@ class _Inference:
     def _critical_value(self, alpha: float) -> np.ndarray:
         if not 0.0 < alpha < 1.0:
             raise UsageError(f"alpha must be between 0 and 1, not {alpha!r}")
-        from scipy import special
-
         if self._use_t:
+            from scipy import special
+
             return special.stdtrit(self._df_resid.astype(float), 1.0 - alpha / 2.0)[:, None]
-        return np.full((self._params.shape[0], 1), special.ndtri(1.0 - alpha / 2.0))
+        # the normal quantile (scipy's ndtri) from the standard library: no scipy import
+        critical = statistics.NormalDist().inv_cdf(1.0 - alpha / 2.0)
+        return np.full((self._params.shape[0], 1), critical)
 
     def _frame(self, name: str, values: np.ndarray) -> pd.DataFrame:
         """Shallow copy of the cached table ``name`` (built once over ``values``, no copy)."""
