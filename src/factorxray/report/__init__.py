@@ -488,12 +488,22 @@ def _header(data: ReportData, generated_at: str, version: str) -> list[tuple[str
         ("Price source", str(price or "not recorded")),
         ("Covariance", _cov_text(results.cov_type, data.hac_range)),
         ("Rules", _rules_text(data)),
-        ("Sample", sample),
+        ("Sample", sample + _frequency_text(meta)),
         ("Funds", _funds_text(data)),
         ("Generated", generated_at),
         ("factorxray", version),
     ]
     return rows
+
+
+def _frequency_text(meta: dict[str, Any]) -> str:
+    """`` (weekly returns; ladder without ff5, ...)`` for a run that is not monthly."""
+    frequency = meta.get("frequency") or "monthly"
+    if frequency == "monthly":
+        return ""
+    skipped = meta.get("ladder_skipped") or {}
+    without = f"; the model ladder skips {', '.join(skipped)} (not published {frequency})"
+    return f" ({frequency} returns{without if skipped else ''})"
 
 
 def _rules_text(data: ReportData) -> str:
