@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite on a fresh machine: installs uv (if missing), the locked dependencies and
 # Chromium (for the browser tests of the HTML report), then runs ruff, pytest and, beside it,
-# the installed-wheel check (scripts/check_wheel.sh).
+# the installed-wheel check (scripts/check_wheel.sh), then the docs build (scripts/docs.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
@@ -37,6 +37,13 @@ wheel_pid=$!
 trap 'kill "$wheel_pid" 2>/dev/null || true; rm -f "$wheel_log"' EXIT
 
 "${uv_cmd[@]}" run --locked pytest "$@"
+
+# The documentation site: a strict mkdocs build (broken links fail it) that executes the
+# tutorial notebook, then tests/test_docs_site.py on the built site (scripts/docs.sh).
+if ! bash scripts/docs.sh "$(mktemp -d)/site"; then
+  echo "error: the docs build failed (scripts/docs.sh)" >&2
+  exit 1
+fi
 
 if ! wait "$wheel_pid"; then
   tail -n 1 "$wheel_log" >&2
