@@ -572,8 +572,13 @@ def _snapshot_names() -> list[str]:
     return snapshot.datasets()
 
 
+@lru_cache(maxsize=32)
 def _from_snapshot(dataset: str) -> FrenchDataset | None:
-    """The dataset from the package's bundled snapshot (offline fallback), or None."""
+    """The dataset from the package's bundled snapshot (offline fallback), or None.
+
+    Parsed once per process, as cached downloads are (:func:`_parse_cached`): a run reads the
+    same files for its main model, the model ladder and the region fit.
+    """
     from factorxray import snapshot as bundled
 
     data = bundled.dataset_zip(dataset)
