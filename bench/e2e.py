@@ -126,8 +126,8 @@ def main() -> None:
         env = {**os.environ, "FACTORXRAY_CACHE_DIR": str(cache_dir)}
         cold_env = {**env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(no_pyc)}
         command = [sys.executable, "-m", "factorxray", "analyze", "--preset", "smart-beta-20"]
-        with_png = [*command, "--out", str(out)]
-        without_png = [*command, "--no-png", "--out", str(out)]
+        with_png = [*command, "--png", "--out", str(out)]
+        without_png = [*command, "--out", str(out)]  # the default: no PNGs
         print(f"[CLI runs] {machine_activity()}")
         walls: dict[str, list[float]] = {"png": [], "no-png": [], "no-png, no bytecode": []}
         for _ in range(args.runs):
@@ -138,6 +138,16 @@ def main() -> None:
         helps = [
             run_cli([sys.executable, "-m", "factorxray", "--help"], env) for _ in range(args.runs)
         ]
+        # the CLI's start against the floor (an empty interpreter) and the one library every
+        # command that computes needs (pandas), interleaved
+        starts: dict[str, list[float]] = {"cli": [], "pass": [], "pandas": []}
+        for _ in range(args.runs):
+            for label, code in (
+                ("cli", "import factorxray.cli"),
+                ("pass", "pass"),
+                ("pandas", "import pandas"),
+            ):
+                starts[label].append(run_cli([sys.executable, "-c", code], env))
         uv = shutil.which("uv")
         uv_runs: list[float] = []
         bare_runs: list[float] = []
@@ -177,6 +187,12 @@ def main() -> None:
         f"warm `factorxray analyze` CLI, median of {args.runs}: with PNGs {median['png']:.2f} s, "
         f"--no-png {median['no-png']:.2f} s (PNGs = {1 - median['no-png'] / median['png']:.0%} "
         f"of the run); `factorxray --help` {statistics.median(helps):.2f} s"
+    )
+    start = {key: statistics.median(values) for key, values in starts.items()}
+    print(
+        f"`import factorxray.cli` {start['cli'] - start['pass']:.2f} s beyond an empty "
+        f"interpreter ({start['pass']:.2f} s); `import pandas` {start['pandas'] - start['pass']:.2f} s "
+        f"({(start['cli'] - start['pass']) / (start['pandas'] - start['pass']):.2f}x pandas)"
     )
     print(
         f"without compiled bytecode (--no-png): {median['no-png, no bytecode']:.2f} s = "
