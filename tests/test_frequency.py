@@ -226,6 +226,8 @@ def test_cli_weekly_end_to_end_says_the_frequency(servers, tmp_path) -> None:
     assert spy["nobs"] == 1461
     exposures = pd.read_csv(out / "exposures.csv")
     assert set(exposures["factor"]) >= {"Mkt-RF", "SMB", "HML"}
+    html = (out / "index.html").read_text()
+    assert "(weekly returns; the model ladder skips carhart, ff5, ff6, xray7" in html
 
 
 def test_cli_rolling_window_and_missing_model(servers, tmp_path) -> None:

@@ -169,7 +169,7 @@ def fund_returns(
             if ticker in snapshot.tickers():
                 failed[ticker] = (
                     f"{reason}; the bundled snapshot holds month-end prices only "
-                    f"(monthly), no {frequency} ones: run once without --offline"
+                    f"(no {frequency} ones)"
                 )
     elif offline and source != "file":
         held = [
