@@ -21,6 +21,8 @@ import sys
 from contextlib import redirect_stdout
 from typing import Any
 
+from mkdocs.exceptions import PluginError
+
 MARKER = "<!-- cli-reference -->"
 PAGE = "cli.md"
 #: Plain click help (no rich boxes), 100 columns wide, no colour: the same words as the
@@ -87,7 +89,7 @@ def collect_help() -> dict[str, str]:
         timeout=120,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"collecting the CLI help failed:\n{done.stderr.strip()}")
+        raise PluginError(f"collecting the CLI help failed:\n{done.stderr.strip()}")
     return json.loads(done.stdout)
 
 
@@ -123,7 +125,7 @@ def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
     if page.file.src_uri != PAGE:
         return markdown
     if MARKER not in markdown:
-        raise RuntimeError(f"docs/{PAGE} lost its marker {MARKER}")
+        raise PluginError(f"docs/{PAGE} lost its marker {MARKER}")
     return markdown.replace(MARKER, render(collect_help()))
 
 

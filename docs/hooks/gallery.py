@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
 #: name -> the ``factorxray`` arguments that build it (each runs offline, from the snapshot).
@@ -49,8 +50,9 @@ def build_report(name: str, root: Path) -> tuple[Path, str]:
         timeout=300,
     )
     if done.returncode != 0 or not (out / "index.html").is_file():
-        raise RuntimeError(
-            f"the gallery report {name!r} failed (exit {done.returncode}):\n{done.stderr.strip()}"
+        raise PluginError(
+            f"the gallery report {name!r} failed (exit {done.returncode}): "
+            f"factorxray {' '.join(REPORTS[name])}\n{done.stderr.strip()}"
         )
     return out, done.stdout
 
@@ -59,8 +61,13 @@ def on_files(files: Files, config: Any, **kwargs: Any) -> Files:
     """Build every gallery report (once per process) and add its files to the site."""
     if not _built:
         root = Path(tempfile.mkdtemp(prefix="factorxray-gallery-"))
-        for name in REPORTS:
-            _built[name] = build_report(name, root)
+        try:
+            for name in REPORTS:
+                _built[name] = build_report(name, root)
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            _built.clear()
+            raise
     for out, _ in _built.values():
         src_dir = out.parents[1]
         for path in sorted(out.rglob("*")):
@@ -83,7 +90,7 @@ def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
     for name, (_, console) in _built.items():
         marker = f"<!-- gallery-console:{name} -->"
         if marker not in markdown:
-            raise RuntimeError(f"docs/{PAGE} lost its marker {marker}")
+            raise PluginError(f"docs/{PAGE} lost its marker {marker}")
         markdown = markdown.replace(marker, f"```text\n{console.rstrip()}\n```")
     return markdown
 
