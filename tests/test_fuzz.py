@@ -37,7 +37,7 @@ from factorxray.data.prices.file import FilePrices
 from factorxray.data.prices.sanity import check_prices
 from factorxray.data.prices.store import closes_from_bytes
 from factorxray.data.tickers import check_ticker
-from factorxray.errors import FactorXrayError
+from factorxray.errors import FactorXrayError, ParseError, UsageError
 from factorxray.universe import parse_universe
 from tests._kenfrench_server import KF_DIR
 from tests._prices_server import PRICES_DIR, fixture_closes
@@ -371,6 +371,66 @@ def test_universe_files(fmt: str, data: st.DataObject) -> None:
         assert len(set(universe.tickers)) == len(universe.tickers)
         for ticker in universe.tickers:
             assert check_ticker(ticker) == ticker
+
+
+@cache
+def _preset_csv_rows() -> tuple[tuple[str, ...], ...]:
+    """The smart-beta-20 fund list as CSV cells, with no quote or comma inside any cell."""
+    from factorxray import presets
+
+    rows = [("ticker", "name", "category", "tilts")]
+    for fund in presets.get("smart-beta-20"):
+        cells = (fund.ticker, fund.name, fund.category, fund.tilts_text().replace(" ", ""))
+        rows.append(tuple(cell.replace(",", " ").replace('"', "") for cell in cells))
+    return tuple(rows)
+
+
+@FUZZ
+@given(st.data())
+def test_an_unclosed_quote_in_a_fund_list_names_its_line(data: st.DataObject) -> None:
+    """A quote opened at the start of any cell and never closed is named by its line.
+
+    Blank lines are scattered in first, so the line number must count every line of the
+    file, not the rows read. (It used to read as one fund whose name swallowed the rest.)
+    """
+    rows = [",".join(row) for row in _preset_csv_rows()]
+    row = data.draw(st.integers(1, len(rows) - 1), label="row")
+    cell = data.draw(st.integers(0, 3), label="cell")
+    cells = rows[row].split(",")
+    cells[cell] = '"' + cells[cell]
+    rows[row] = ",".join(cells)
+    blanks = data.draw(st.lists(st.integers(0, len(rows)), max_size=5), label="blank lines at")
+    lines = list(rows)
+    for at in sorted(blanks, reverse=True):
+        lines.insert(at, "")
+    line = lines.index(rows[row]) + 1
+    with pytest.raises(UsageError) as caught:
+        parse_universe("\n".join(lines) + "\n", "csv", source="fuzz")
+    assert str(caught.value) == (
+        f"fuzz line {line}: unclosed quote (the quoted field runs to the end of the file); "
+        "close the quote or remove it"
+    )
+
+
+@FUZZ
+@given(
+    st.binary(max_size=4000),
+    st.sampled_from(["SPY.parquet", "prices.pq", "x.PARQUET"]),
+    st.booleans(),
+)
+def test_random_bytes_as_parquet_are_named_not_parquet(
+    content: bytes, name: str, marked: bool
+) -> None:
+    """Random bytes named Parquet (with or without the PAR1 marker) say so, never "no date"."""
+    content = b"PAR1" + content if marked else content
+    with pytest.raises(ParseError) as caught:
+        parse_prices_file(content, name)
+    message = str(caught.value)
+    if content[:2] == b"\x1f\x8b":  # a gzip header: read as a compressed file first
+        assert message.startswith(f"{name}: corrupt gzip file ("), message
+        return
+    assert message.startswith(f"{name}: not a valid Parquet file ("), message
+    assert "expected Parquet" in message and "\n" not in message and len(message) < 400
 
 
 # ------------------------------------------------------------------------ the rest

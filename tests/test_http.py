@@ -18,6 +18,7 @@ import pytest
 
 from factorxray.data.http import ByteBudget, HttpClient, redact_text, redact_url
 from factorxray.errors import DataSourceError, HttpStatusError, UnreachableError
+from tests._keepalive_server import KeepAliveServer
 from tests._server import LoopbackServer, Reply, gzip_bomb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +162,81 @@ def test_a_stalled_read_is_cut_at_the_deadline_not_the_read_timeout() -> None:
         with pytest.raises(DataSourceError, match=r"did not finish within 0\.5 s"):
             client.get(f"{server.url}/stall")
         assert time.perf_counter() - started < 2.0
+
+
+def test_headers_dripped_on_a_kept_alive_connection_are_cut_at_the_deadline() -> None:
+    """Issue 11: a reused connection's socket was unknown until the headers had arrived.
+
+    The first request opens the connection and is answered at once; the second, on the
+    same kept-alive connection, gets its status line and headers one byte every 0.3 s
+    (about 20 s in all), each byte well within the 5 s read timeout.
+    """
+    with (
+        KeepAliveServer(drip_from=2, drip=0.3) as server,
+        HttpClient(timeout=5, deadline=1.5, retries=3, backoff=0.01) as client,
+    ):
+        assert client.get(f"{server.url}/x").content == b"ok"
+        started = time.perf_counter()
+        with pytest.raises(DataSourceError) as caught:
+            client.get(f"{server.url}/x", what="dataset X")
+        elapsed = time.perf_counter() - started
+        assert server.connections == 1  # the second request did reuse the connection
+        assert server.requests == 2  # running out of time is not retried
+    message = str(caught.value)
+    host = server.url.removeprefix("http://")
+    assert message.startswith(f"dataset X: http://{host}/x did not finish within 1.5 s")
+    assert "FACTORXRAY_HTTP_DEADLINE" in message and "\n" not in message
+    assert 1.4 < elapsed < 1.5 + 0.5, elapsed
+
+
+def test_headers_dripped_on_a_new_connection_are_cut_at_the_deadline() -> None:
+    with (
+        KeepAliveServer(drip_from=1, drip=0.3) as server,
+        HttpClient(timeout=5, deadline=1.0, retries=0) as client,
+    ):
+        started = time.perf_counter()
+        with pytest.raises(DataSourceError, match=r"did not finish within 1 s"):
+            client.get(f"{server.url}/x")
+        assert time.perf_counter() - started < 1.0 + 0.5
+
+
+def test_every_request_of_a_client_has_its_own_deadline_on_a_shared_connection() -> None:
+    """A request's deadline bounds its own I/O only: the next one on the pool starts afresh."""
+    with (
+        KeepAliveServer(drip_from=3, drip=0.3) as server,
+        HttpClient(timeout=5, deadline=1.0, retries=0) as client,
+    ):
+        for _ in range(2):  # each within its deadline, on one connection
+            assert client.get(f"{server.url}/x").content == b"ok"
+        time.sleep(1.1)  # longer than a deadline: an idle pooled connection owes nothing
+        with pytest.raises(DataSourceError, match=r"did not finish within 1 s"):
+            client.get(f"{server.url}/x")
+        assert server.connections == 1
+        assert client.get(f"{server.url}/x").content == b"ok"  # a fresh connection, whole
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_hosts_fail_at_once_without_retrying() -> None:
+    """Issue 12: a refused connection or an unknown host name was retried with backoff."""
+    waits: list[str] = []
+    with HttpClient(retries=3, backoff=1.0, on_wait=lambda line, _s: waits.append(line)) as client:
+        port = _closed_port()
+        started = time.perf_counter()
+        with pytest.raises(UnreachableError) as caught:
+            client.get(f"http://127.0.0.1:{port}/x", what="dataset X")
+        assert time.perf_counter() - started < 0.5
+        assert str(caught.value) == (
+            f"dataset X: cannot reach 127.0.0.1:{port}: connection refused "
+            f"(http://127.0.0.1:{port}/x); check your network connection"
+        )
+        with pytest.raises(UnreachableError, match=r"cannot reach nosuch\.invalid: host name not"):
+            client.get("http://nosuch.invalid/x")  # .invalid never resolves (RFC 6761)
+    assert waits == []
 
 
 def test_retry_after_longer_than_the_cap_fails_at_once_saying_so() -> None:
