@@ -19,6 +19,7 @@ trap 'rm -rf "$cache_dir"' EXIT
 export FACTORXRAY_CACHE_DIR="$cache_dir"
 
 start=$SECONDS
-"${uv_cmd[@]}" run --locked mkdocs build --strict --quiet --site-dir "$site_dir"
+# (no --quiet: it hides the warnings and then --strict does not count them)
+"${uv_cmd[@]}" run --locked mkdocs build --strict --site-dir "$site_dir"
 echo "docs: site built strictly in $((SECONDS - start)) s: $site_dir"
 FACTORXRAY_DOCS_SITE="$site_dir" "${uv_cmd[@]}" run --locked pytest tests/test_docs_site.py -q -p no:cacheprovider

@@ -193,6 +193,37 @@ def test_every_link_inside_the_site_resolves(site: Path) -> None:
     assert not broken, broken
 
 
+def _build_flags() -> list[str]:
+    """The flags scripts/docs.sh gives ``mkdocs build`` (before ``--site-dir``)."""
+    script = (ROOT / "scripts" / "docs.sh").read_text()
+    flags = re.search(r"mkdocs build (.*?) --site-dir", script)
+    assert flags, "scripts/docs.sh no longer runs mkdocs build ... --site-dir"
+    return flags.group(1).split()
+
+
+def test_a_broken_link_fails_the_build_as_scripts_docs_sh_runs_it(tmp_path: Path) -> None:
+    """Our validation settings and docs.sh's flags turn a broken link into a failure."""
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# Home\n\nSee [the methods](methods.md#nowhere).\n")
+    (tmp_path / "mkdocs.yml").write_text(
+        yaml.safe_dump(
+            {"site_name": "t", "strict": config["strict"], "validation": config["validation"]}
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", *_build_flags()],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "methods.md" in done.stdout + done.stderr
+
+
 def test_a_notebook_with_an_error_fails_the_strict_build(tmp_path: Path) -> None:
     """The notebook options of mkdocs.yml fail the build on a cell that raises."""
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
@@ -218,7 +249,7 @@ def test_a_notebook_with_an_error_fails_the_strict_build(tmp_path: Path) -> None
         )
     )
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q"],
+        [sys.executable, "-m", "mkdocs", "build", *_build_flags()],
         cwd=tmp_path,
         capture_output=True,
         text=True,
