@@ -46,7 +46,6 @@ __all__ = ["MAX_CARDS", "ReportData", "card_funds", "prepare", "write_report"]
 #: contradicting verdict (and the portfolio); ``all_cards=True`` (``--all-cards``) shows all.
 MAX_CARDS = 60
 
-_TEMPLATE = "report.html.j2"
 #: The files of every report (PNGs are added as they are drawn).
 _REPORT_FILES = ("index.html", exports.EXPOSURES_CSV, exports.ROLLING_CSV, exports.SUMMARY_JSON)
 #: A drift test's p-value below this is reported as style drift (as in the verdict notes).
@@ -571,24 +570,38 @@ def _share_text(value: Any) -> str:
     return "n/a" if number is None else f"{number:.0%}"
 
 
-def _drift_row(analysis: Any, fund: str) -> dict[str, Any] | None:
+def _drift_rows(analysis: Any) -> dict[str, dict[str, Any]]:
+    """Per fund with a drift test: its p-value (and text), statistic, break and the betas
+    before and after, from ``analysis.drift`` (read once per report: cheap per fund)."""
     table = getattr(analysis, "drift", None)
-    if table is None or table.empty or fund not in table.index.get_level_values(0):
-        return None
-    rows = table.xs(fund, level=0)
-    first = rows.iloc[0]
-    p = _finite(first["p_value"])
+    if table is None or table.empty:
+        return {}
     floor = _finite(table.attrs.get("p_value_floor", _DRIFT_P_FLOOR)) or _DRIFT_P_FLOOR
-    return {
-        "p": p,
-        "p_text": _p_text(p) if p is None or p > floor else f"< {floor:g}",
-        "stat": _finite(first["stat"]),
-        "break": str(first["break_period"]),
-        "betas": {str(f): (row["before"], row["after"]) for f, row in rows.iterrows()},
-    }
+    columns = list(table.columns)
+    out: dict[str, dict[str, Any]] = {}
+    for (fund, factor), values in zip(table.index.tolist(), table.to_numpy(object), strict=True):
+        row = dict(zip(columns, values, strict=True))
+        entry = out.get(str(fund))
+        if entry is None:
+            p = _finite(row["p_value"])
+            entry = out[str(fund)] = {
+                "p": p,
+                "p_text": _p_text(p) if p is None or p > floor else f"< {floor:g}",
+                "stat": _finite(row["stat"]),
+                "break": str(row["break_period"]),
+                "betas": {},
+            }
+        entry["betas"][str(factor)] = (row["before"], row["after"])
+    return out
 
 
-def _robust_cell(analysis: Any, fund: str, verdict: Any) -> dict[str, str]:
+def _drift_row(analysis: Any, fund: str) -> dict[str, Any] | None:
+    return _drift_rows(analysis).get(fund)
+
+
+def _robust_cell(
+    analysis: Any, fund: str, verdict: Any, drift: dict[str, Any] | None = None
+) -> dict[str, str]:
     """The overview's compact "robust?" cell: models that agree, windows, drift."""
     parts: list[str] = []
     details: list[str] = []
@@ -619,7 +632,6 @@ def _robust_cell(analysis: Any, fund: str, verdict: Any) -> dict[str, str]:
                 f"{_share_text(v)} of {n} {window}-month windows ({t})" for t, v, n in shares
             )
         )
-    drift = _drift_row(analysis, fund)
     if drift and drift["p"] is not None:
         if drift["p"] < _DRIFT_LEVEL:
             parts.append(f"drift {drift['break']}")
@@ -677,10 +689,11 @@ def _ladder_table(analysis: Any, fund: str, verdict: Any, used_model: Any) -> di
     return {"tilts": tilts, "rows": rows, "notes": notes}
 
 
-def _time_table(analysis: Any, fund: str, verdict: Any) -> dict[str, Any]:
+def _time_table(
+    analysis: Any, fund: str, verdict: Any, drift: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Per labelled tilt: share of windows delivered, last window's beta, the drift test."""
     window = analysis.meta.get("rolling_window", 36)
-    drift = _drift_row(analysis, fund)
     rows = []
     for check in getattr(verdict, "checks", ()):
         facts = check.robustness
@@ -734,9 +747,18 @@ def _region_fit_rows(analysis: Any, fund: str, used_region: Any) -> list[dict[st
     return rows
 
 
-def _alpha_facts(results: Any, fund: str) -> dict[str, Any]:
-    t = _finite(results.tvalues.loc[fund, "alpha"])
-    p = _finite(results.pvalues.loc[fund, "alpha"])
+def _row_maps(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """``{row: {column: value}}`` of a numeric frame, read in one pass."""
+    columns = [str(c) for c in frame.columns]
+    values = frame.to_numpy(float).tolist()
+    return {
+        str(r): dict(zip(columns, row, strict=True))
+        for r, row in zip(frame.index.tolist(), values, strict=True)
+    }
+
+
+def _alpha_facts(t: Any, p: Any) -> dict[str, Any]:
+    t, p = _finite(t), _finite(p)
     return {
         "alpha_t": t,
         "alpha_t_text": _t_text(t),
@@ -760,11 +782,21 @@ def _build_page(
     results = analysis.results
     universe = analysis.universe
     params, tvalues = results.params, results.tvalues
-    bse, pvalues = results.bse, results.pvalues
-    rsq, rsq_adj, nobs = results.rsquared, results.rsquared_adj, results.nobs
-    alpha_ann = results.alpha_annualized
-    window = analysis.meta.get("rolling_window", 36)
     qvalues = getattr(analysis, "qvalues", None)
+    # Plain dicts read once: pandas lookups per fund and term were a third of the page's time.
+    rows_of = {
+        "params": _row_maps(params),
+        "t": _row_maps(tvalues),
+        "se": _row_maps(results.bse),
+        "p": _row_maps(results.pvalues),
+        "q": _row_maps(qvalues) if qvalues is not None else {},
+    }
+    rsq, rsq_adj = results.rsquared.to_dict(), results.rsquared_adj.to_dict()
+    nobs, hac_lags = results.nobs.to_dict(), results.hac_lags.to_dict()
+    starts, ends = results.start.to_dict(), results.end.to_dict()
+    alpha_ann = {k: v.to_dict() for k, v in results.alpha_annualized.items()}
+    drifts = _drift_rows(analysis)
+    window = analysis.meta.get("rolling_window", 36)
     warnings = getattr(analysis, "warnings", {}) or {}
     specs: dict[str, Any] = {}
     counter = iter(range(1_000_000))
@@ -787,6 +819,16 @@ def _build_page(
     corr_id = add(charts._correlation_spec(data.corr, data.vif)) if data.corr is not None else None
     attribution_id = add(charts._attribution_bars_spec(analysis.attribution, data.funds))
 
+    class_rows = (
+        {
+            f: dict(zip(data.classes.columns, row, strict=True))
+            for f, row in zip(
+                data.classes.index, data.classes.to_numpy(object).tolist(), strict=True
+            )
+        }
+        if data.classes is not None
+        else {}
+    )
     rows = []
     groups = []
     anchors = {}
@@ -802,11 +844,11 @@ def _build_page(
             status = getattr(verdict, "status", None)
             name = _fund_attr(universe, fund, "name", "")
             r2 = _finite(rsq[fund])
-            alpha_geo = _finite(alpha_ann.loc[fund, "geometric"])
-            start, end = str(results.start[fund]), str(results.end[fund])
+            alpha_geo = _finite(alpha_ann["geometric"][fund])
+            start, end = str(starts[fund]), str(ends[fund])
             used = exports.fund_factors(analysis, fund)
             fund_warnings = [str(w) for w in warnings.get(fund) or []]
-            robust = _robust_cell(analysis, fund, verdict)
+            robust = _robust_cell(analysis, fund, verdict, drifts.get(fund))
             row = {
                 "ticker": fund,
                 "anchor": anchor,
@@ -820,7 +862,7 @@ def _build_page(
                 "r2_text": _num(r2, ".3f"),
                 "alpha": alpha_geo,
                 "alpha_text": _pct(alpha_geo),
-                **_alpha_facts(results, fund),
+                **_alpha_facts(rows_of["t"][fund]["alpha"], rows_of["p"][fund]["alpha"]),
                 "robust": robust["text"],
                 "robust_title": robust["title"],
                 "warnings": fund_warnings,
@@ -833,18 +875,21 @@ def _build_page(
                 continue
             terms = data.fund_terms.get(fund) or [c for c in params.columns if c != "alpha"]
             own = ["alpha", *terms]
+
+            def pick(kind: str, fund: str = fund, own: list[str] = own) -> dict[str, float]:
+                row = rows_of[kind].get(fund) or {}
+                return {term: row.get(term, math.nan) for term in own}
+
             bars_id = add(
                 charts._beta_bars_spec(
-                    params.loc[fund, own],
-                    tvalues.loc[fund, own],
-                    bse=bse.loc[fund, own],
-                    pvalues=pvalues.loc[fund, own],
+                    pick("params"),
+                    pick("t"),
+                    bse=pick("se"),
+                    pvalues=pick("p"),
                     threshold=data.threshold,
                     y_range=data.y_range,
-                    classes=data.classes.loc[fund] if data.classes is not None else None,
-                    qvalues=qvalues.loc[fund]
-                    if qvalues is not None and fund in qvalues.index
-                    else None,
+                    classes=class_rows.get(fund),
+                    qvalues=rows_of["q"].get(fund),
                     fdr=data.fdr_level,
                 )
             )
@@ -863,7 +908,7 @@ def _build_page(
                 waterfall_id = add(
                     charts._attribution_waterfall_spec(analysis.attribution.loc[fund])
                 )
-            lags = results.hac_lags[fund]
+            lags = hac_lags[fund]
             parts = _verdict_parts(verdict)
             label_region = _fund_attr(universe, fund, "region", "")
             cards.append(
@@ -882,12 +927,12 @@ def _build_page(
                     "sentence": getattr(verdict, "sentence", "") if verdict is not None else "",
                     **parts,
                     "ladder": _ladder_table(analysis, fund, verdict, used["model"]),
-                    "time": _time_table(analysis, fund, verdict),
+                    "time": _time_table(analysis, fund, verdict, drifts.get(fund)),
                     "region_fit": _region_fit_rows(analysis, fund, used["region"]),
                     "better_region": getattr(analysis, "better_region", {}).get(fund),
                     "r2_adj_text": _num(rsq_adj[fund], ".3f"),
-                    "alpha_monthly_text": _pct(params.loc[fund, "alpha"], 3),
-                    "alpha_arith_text": _pct(alpha_ann.loc[fund, "arithmetic"]),
+                    "alpha_monthly_text": _pct(rows_of["params"][fund]["alpha"], 3),
+                    "alpha_arith_text": _pct(alpha_ann["arithmetic"][fund]),
                     "hac_lags": None if pd.isna(lags) else int(lags),
                     "bars_id": bars_id,
                     "rolling_id": rolling_id,
@@ -986,7 +1031,9 @@ def _build_page(
         "version": __version__,
         "generated_at": generated_at,
     }
-    return _environment().get_template(_TEMPLATE).render(**context)
+    from factorxray.report._template import template
+
+    return template().render(**context)
 
 
 def _cards_note(n_funds: int, n_cards: int, left_out: int) -> str:
@@ -1273,19 +1320,6 @@ def _loading_text(item: dict[str, Any]) -> str:
     )
     side = item.get("side")
     return f"{item.get('factor')}{f' {side}' if side else ''}{numbers}"
-
-
-@lru_cache(maxsize=1)
-def _environment() -> Any:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("factorxray.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def write_report(

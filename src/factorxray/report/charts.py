@@ -191,13 +191,16 @@ def beta_classes(
         if qvalues is not None
         else pd.DataFrame(np.nan, index=params.index, columns=factors)
     )
+    betas = params[factors].to_numpy(float).tolist()
+    tvals = tvalues.reindex(index=params.index, columns=factors).to_numpy(float).tolist()
+    qvals = q.to_numpy(float).tolist()
     return pd.DataFrame(
         [
             [
-                beta_class(f, params.at[fund, f], tvalues.at[fund, f], q.at[fund, f], rules)
-                for f in factors
+                beta_class(f, b, t, qv, rules)
+                for f, b, t, qv in zip(factors, brow, trow, qrow, strict=True)
             ]
-            for fund in params.index
+            for brow, trow, qrow in zip(betas, tvals, qvals, strict=True)
         ],
         index=params.index,
         columns=factors,
@@ -354,7 +357,19 @@ def _num(value: Any, digits: int = DIGITS) -> float | None:
 
 
 def _nums(values: Iterable[Any], digits: int = DIGITS) -> list[float | None]:
-    return [_num(v, digits) for v in values]
+    """Numbers rounded for the figure JSON, None where missing (vectorized: the rolling
+    charts hold thousands)."""
+    try:
+        array = np.asarray(
+            values if isinstance(values, np.ndarray | pd.Series) else list(values), dtype=float
+        )
+    except (TypeError, ValueError):
+        return [_num(v, digits) for v in values]
+    rounded = np.round(array, digits)
+    out: list[float | None] = rounded.tolist()
+    for i in np.flatnonzero(~np.isfinite(rounded)):
+        out[i] = None
+    return out
 
 
 def _fmt(value: Any, spec: str = ".2f") -> str:
@@ -432,35 +447,57 @@ def _month_x0(period: Any) -> str:
 # ---------------------------------------------------------------------------- beta bars
 
 
+def _mapping(values: Mapping[str, Any] | pd.Series | None) -> dict[str, Any]:
+    """A Series (or mapping) as a plain dict: one pass instead of a pandas lookup per key."""
+    if values is None:
+        return {}
+    if isinstance(values, pd.Series):
+        return dict(zip(values.index.tolist(), values.tolist(), strict=True))
+    return dict(values)
+
+
+def _floats(values: Mapping[str, Any], keys: Sequence[str]) -> list[float]:
+    return [_float(values.get(k)) for k in keys]
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _beta_bars_spec(
-    params: pd.Series,
-    tvalues: pd.Series,
+    params: pd.Series | Mapping[str, float],
+    tvalues: pd.Series | Mapping[str, float],
     *,
-    bse: pd.Series | None = None,
-    pvalues: pd.Series | None = None,
+    bse: pd.Series | Mapping[str, float] | None = None,
+    pvalues: pd.Series | Mapping[str, float] | None = None,
     threshold: float = 2.0,
     y_range: tuple[float, float] | None = None,
     height: int = 340,
-    classes: pd.Series | None = None,
-    qvalues: pd.Series | None = None,
+    classes: pd.Series | Mapping[str, str] | None = None,
+    qvalues: pd.Series | Mapping[str, float] | None = None,
     fdr: float = 0.05,
 ) -> dict[str, Any]:
-    factors = [f for f in params.index if f != "alpha"]
-    betas = params.reindex(factors)
-    tvals = tvalues.reindex(factors)
-    se = bse.reindex(factors) if bse is not None else pd.Series(np.nan, index=factors)
-    pv = pvalues.reindex(factors) if pvalues is not None else pd.Series(np.nan, index=factors)
-    qv = qvalues.reindex(factors) if qvalues is not None else pd.Series(np.nan, index=factors)
+    params = _mapping(params)
+    factors = [f for f in params if f != "alpha"]
+    betas = _floats(params, factors)
+    tvals = _floats(_mapping(tvalues), factors)
+    se = _floats(_mapping(bse), factors)
+    pv = _floats(_mapping(pvalues), factors)
+    qv = _floats(_mapping(qvalues), factors)
     labels = [_text(f) for f in factors]
     if classes is None:  # significance only (|t| >= threshold), as before the size rule
         kinds = [
-            MATERIAL if np.isfinite(t) and abs(t) >= threshold else INSIGNIFICANT_CLASS
+            MATERIAL if math.isfinite(t) and abs(t) >= threshold else INSIGNIFICANT_CLASS
             for t in tvals
         ]
     else:
-        kinds = [str(classes.get(f, INSIGNIFICANT_CLASS)) for f in factors]
-    marked = [bool(np.isfinite(q) and q <= fdr) for q in qv]
-    colors = [POSITIVE if (b >= 0 or not np.isfinite(b)) else NEGATIVE for b in betas]
+        class_of = _mapping(classes)
+        kinds = [str(class_of.get(f, INSIGNIFICANT_CLASS)) for f in factors]
+    marked = [bool(math.isfinite(q) and q <= fdr) for q in qv]
+    colors = [POSITIVE if (b >= 0 or not math.isfinite(b)) else NEGATIVE for b in betas]
     fills = [
         _rgba(c, FAINT_FILL_OPACITY) if k == FAINT else c
         for c, k in zip(colors, kinds, strict=True)

@@ -245,7 +245,8 @@ def summary(analysis: Analysis, *, generated_at: str | None = None) -> dict[str,
     vintages = meta.get("factors_vintage") or analysis.factors.attrs.get("vintages")
     order = [f for f in analysis.universe.tickers if f in results.params.index]
     order += [f for f in results.params.index if f not in order]
-    funds = [_fund_record(analysis, fund) for fund in order]
+    tables = _Tables(analysis)
+    funds = [_fund_record(analysis, fund, tables) for fund in order]
     try:
         sample = {"start": str(min(results.start)), "end": str(max(results.end))}
     except (TypeError, ValueError):
@@ -324,10 +325,42 @@ def _factors_by_region(analysis: Analysis) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _fund_record(analysis: Analysis, fund: str) -> dict[str, Any]:
+class _Tables:
+    """The results of an analysis as plain dicts, read once per ``summary.json``: a pandas
+    lookup per fund and term cost most of its time."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        results = analysis.results
+        qvalues = getattr(analysis, "qvalues", None)
+        self.params = _rows(results.params)
+        self.bse = _rows(results.bse)
+        self.tvalues = _rows(results.tvalues)
+        self.pvalues = _rows(results.pvalues)
+        self.qvalues = _rows(qvalues) if qvalues is not None else {}
+        self.hac_lags = results.hac_lags.to_dict()
+        self.start, self.end = results.start.to_dict(), results.end.to_dict()
+        self.nobs = results.nobs.to_dict()
+        self.rsquared = results.rsquared.to_dict()
+        self.rsquared_adj = results.rsquared_adj.to_dict()
+        self.alpha_annualized = {k: v.to_dict() for k, v in results.alpha_annualized.items()}
+        self.drift = _drift_records(analysis)
+
+
+def _rows(frame: pd.DataFrame) -> dict[Any, dict[Any, float]]:
+    columns = list(frame.columns)
+    return {
+        r: dict(zip(columns, row, strict=True))
+        for r, row in zip(frame.index.tolist(), frame.to_numpy(float).tolist(), strict=True)
+    }
+
+
+def _fund_record(analysis: Analysis, fund: str, tables: _Tables | None = None) -> dict[str, Any]:
+    tables = tables or _Tables(analysis)
     results = analysis.results
     meta = analysis.meta
-    params, bse, tvalues, pvalues = results.params, results.bse, results.tvalues, results.pvalues
+    params, bse = tables.params[fund], tables.bse[fund]
+    tvalues, pvalues = tables.tvalues[fund], tables.pvalues[fund]
+    qvalues = tables.qvalues.get(fund, {})
     try:
         info = analysis.universe.fund(fund)
     except UsageError:  # analyzed but not in the universe (an Analysis built by hand)
@@ -340,13 +373,12 @@ def _fund_record(analysis: Analysis, fund: str) -> dict[str, Any]:
     elif tilts is not None:
         tilts = [_with_robustness_keys(t) for t in tilts]
         verdict_dict["tilts"] = tilts
-    lags = results.hac_lags[fund]
+    lags = tables.hac_lags[fund]
     used = fund_factors(analysis, fund)
     terms = fund_terms(analysis, fund)
-    qvalues = getattr(analysis, "qvalues", None)
     ladder = getattr(analysis, "ladder", {}).get(fund) or {}
     frame = analysis.factors_for(fund)
-    alpha_ann = results.alpha_annualized
+    alpha_ann = tables.alpha_annualized
     return {
         "fund": fund,
         "name": getattr(info, "name", None),
@@ -359,17 +391,17 @@ def _fund_record(analysis: Analysis, fund: str) -> dict[str, Any]:
         "model_note": used["note"],
         "fund_region": getattr(info, "region", None),
         "factors": terms,
-        "start": str(results.start[fund]),
-        "end": str(results.end[fund]),
-        "nobs": int(results.nobs[fund]),
-        "rsquared": results.rsquared[fund],
-        "rsquared_adj": results.rsquared_adj[fund],
-        "alpha_monthly": params.loc[fund, "alpha"],
-        "alpha_se": bse.loc[fund, "alpha"],
-        "alpha_t": tvalues.loc[fund, "alpha"],
-        "alpha_p": pvalues.loc[fund, "alpha"],
-        "alpha_annual": alpha_ann.loc[fund, "geometric"],
-        "alpha_annual_arithmetic": alpha_ann.loc[fund, "arithmetic"],
+        "start": str(tables.start[fund]),
+        "end": str(tables.end[fund]),
+        "nobs": int(tables.nobs[fund]),
+        "rsquared": tables.rsquared[fund],
+        "rsquared_adj": tables.rsquared_adj[fund],
+        "alpha_monthly": params["alpha"],
+        "alpha_se": bse["alpha"],
+        "alpha_t": tvalues["alpha"],
+        "alpha_p": pvalues["alpha"],
+        "alpha_annual": alpha_ann["geometric"][fund],
+        "alpha_annual_arithmetic": alpha_ann["arithmetic"][fund],
         "alpha_annualization": "geometric: (1 + alpha_monthly)^12 - 1",
         "cov_type": results.cov_type,
         "hac_lags": None if pd.isna(lags) else int(lags),
@@ -382,18 +414,18 @@ def _fund_record(analysis: Analysis, fund: str) -> dict[str, Any]:
         "tilts": tilts,
         "verdict_by_model": dict(ladder.get("verdict_by_model") or {}),
         "reason_by_model": dict(ladder.get("reason_by_model") or {}),
-        "drift": _drift_record(analysis, fund),
+        "drift": tables.drift.get(fund),
         "region_fit": dict(getattr(analysis, "region_fit", {}).get(fund) or {}),
         "better_region": getattr(analysis, "better_region", {}).get(fund),
         "warnings": list(getattr(analysis, "warnings", {}).get(fund) or []),
         "verdict_detail": verdict_dict,
         "exposures": {
             term: {
-                "beta": params.loc[fund, term],
-                "se": bse.loc[fund, term],
-                "t": tvalues.loc[fund, term],
-                "p": pvalues.loc[fund, term],
-                "q": _q(qvalues, fund, term),
+                "beta": params[term],
+                "se": bse[term],
+                "t": tvalues[term],
+                "p": pvalues[term],
+                "q": None if term == "alpha" else qvalues.get(term),
             }
             for term in ["alpha", *terms]
         },
@@ -406,35 +438,34 @@ def _with_robustness_keys(tilt: Any) -> Any:
     return {**tilt, **{k: tilt.get(k) for k in TILT_ROBUSTNESS_KEYS}}
 
 
-def _q(qvalues: pd.DataFrame | None, fund: str, term: str) -> float | None:
-    if qvalues is None or fund not in qvalues.index or term not in qvalues.columns:
-        return None
-    return qvalues.at[fund, term]
+def _drift_records(analysis: Analysis) -> dict[Any, dict[str, Any]]:
+    """Per fund, the sup-Wald drift test of its labelled betas (funds without one: absent).
 
-
-def _drift_record(analysis: Analysis, fund: str) -> dict[str, Any] | None:
-    """The sup-Wald drift test of a fund's labelled betas (None when not run for it)."""
+    Read in one pass over ``analysis.drift`` (index fund, factor)."""
     table = getattr(analysis, "drift", None)
-    if table is None or table.empty or fund not in table.index.get_level_values(0):
-        return None
-    rows = table.xs(fund, level=0)
-    first = rows.iloc[0]
+    if table is None or table.empty:
+        return {}
     floor = table.attrs.get("p_value_floor", 0.001)
-    p_value = first.get("p_value")
-    return {
-        "test": "Andrews (1993) sup-Wald, break at an unknown date",
-        "stat": first.get("stat"),
-        "p_value": p_value,
-        # The table gives no p-value below its floor: there, read p_value as "< floor".
-        "p_value_floored": bool(p_value is not None and p_value <= floor),
-        "break_period": str(first.get("break_period")),
-        "nobs": first.get("nobs"),
-        "n_tested": first.get("n_tested"),
-        "betas": {
-            str(factor): {"before": row.get("before"), "after": row.get("after")}
-            for factor, row in rows.iterrows()
-        },
-    }
+    columns = list(table.columns)
+    out: dict[Any, dict[str, Any]] = {}
+    for (fund, factor), values in zip(table.index.tolist(), table.to_numpy(object), strict=True):
+        row = dict(zip(columns, values, strict=True))
+        record = out.get(fund)
+        if record is None:
+            p_value = row.get("p_value")
+            record = out[fund] = {
+                "test": "Andrews (1993) sup-Wald, break at an unknown date",
+                "stat": row.get("stat"),
+                "p_value": p_value,
+                # The table gives no p-value below its floor: there, read p_value as "< floor".
+                "p_value_floored": bool(p_value is not None and p_value <= floor),
+                "break_period": str(row.get("break_period")),
+                "nobs": row.get("nobs"),
+                "n_tested": row.get("n_tested"),
+                "betas": {},
+            }
+        record["betas"][str(factor)] = {"before": row.get("before"), "after": row.get("after")}
+    return out
 
 
 def write_summary_json(
