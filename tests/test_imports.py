@@ -63,3 +63,23 @@ def test_lazy_packages_still_export_everything() -> None:
     assert judge.DEFAULT_MIN_BETA == pytest.approx(0.10)
     with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
         factors.nosuch  # noqa: B018
+
+
+def test_fx_judge_is_callable_after_the_judge_package_is_imported() -> None:
+    """``fx.judge(results, universe)`` (README) works once ``factorxray.judge`` is imported.
+
+    Importing the subpackage binds ``factorxray.judge`` to it, shadowing the lazily exported
+    function; the package is callable for that reason.
+    """
+    import factorxray as fx
+    import factorxray.judge.verdicts as verdicts
+    from factorxray import presets
+    from factorxray.pipeline import analyze
+
+    analysis = analyze(preset="smart-beta-20", offline=True, models=None, drift=False)
+    direct = verdicts.judge(analysis.results, presets.get("smart-beta-20"))
+    through_fx = fx.judge(analysis.results, presets.get("smart-beta-20"))
+    assert set(direct) == set(through_fx) == set(analysis.results.funds)
+    assert {fund: v.status for fund, v in through_fx.items()} == {
+        fund: v.status for fund, v in direct.items()
+    }
