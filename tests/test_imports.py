@@ -83,3 +83,18 @@ def test_fx_judge_is_callable_after_the_judge_package_is_imported() -> None:
     assert {fund: v.status for fund, v in through_fx.items()} == {
         fund: v.status for fund, v in direct.items()
     }
+
+
+def test_offline_analyze_needs_neither_httpx_nor_scipy(tmp_path) -> None:
+    """A run that downloads nothing never loads httpx (nor sets up TLS), and the default
+    (robust, normal) p-values need no scipy: 0.4-0.5 s of a command-line run."""
+    code = (
+        "import os\n"
+        f"os.environ['FACTORXRAY_CACHE_DIR'] = {str(tmp_path / 'cache')!r}\n"
+        "import factorxray as fx\n"
+        "analysis = fx.analyze(preset='smart-beta-20', offline=True)\n"
+        "assert len(analysis.results.funds) == 20\n"
+    )
+    loaded = _modules_after(code)
+    assert "pandas" in loaded  # the probe did run the analysis
+    assert sorted(name for name in ("httpx", "httpcore", "ssl", "scipy") if name in loaded) == []

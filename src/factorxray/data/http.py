@@ -28,13 +28,13 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
-
 from factorxray import __version__
 from factorxray.errors import DataSourceError, HttpStatusError, UnreachableError
 
 if TYPE_CHECKING:
     import ssl
+
+    import httpx
 
 #: Query parameters whose values are secrets and never shown.
 SECRET_PARAMS = frozenset({"apikey", "api_key", "apitoken", "api_token", "token", "key"})
@@ -311,6 +311,7 @@ class _DeadlineBackend:
 def _deadline_transport(max_connections: int) -> httpx.HTTPTransport:
     """httpx's transport with every connection opened by :class:`_DeadlineBackend`."""
     import httpcore
+    import httpx
 
     transport = httpx.HTTPTransport(
         limits=httpx.Limits(max_connections=max_connections), trust_env=False
@@ -466,13 +467,27 @@ class HttpClient:
         self.on_wait = on_wait
         self.waited = 0.0
         self._wait_lock = threading.Lock()
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(self.timeout),
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
-            follow_redirects=True,
-            transport=_deadline_transport(max_connections),
-            trust_env=False,
-        )
+        self._max_connections = max_connections
+        self._pool: httpx.Client | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def _client(self) -> httpx.Client:
+        """The httpx client, made on the first request: a run that downloads nothing (offline,
+        everything cached) never imports httpx nor sets up TLS (about 0.15 s)."""
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    import httpx
+
+                    self._pool = httpx.Client(
+                        timeout=httpx.Timeout(self.timeout),
+                        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
+                        follow_redirects=True,
+                        transport=_deadline_transport(self._max_connections),
+                        trust_env=False,
+                    )
+        return self._pool
 
     def __enter__(self) -> HttpClient:
         return self
@@ -481,8 +496,10 @@ class HttpClient:
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._client.close()
+        """Close the connection pool (if a request made one)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     def _safe(self, text: str) -> str:
         return redact_text(redact_url(text), self.secrets)
@@ -531,6 +548,8 @@ class HttpClient:
             On timeouts and dropped connections after the retries, past the deadline, and on
             bodies over the size cap or the memory budget.
         """
+        import httpx  # here, not at module level: runs that download nothing never load it
+
         request_url = str(httpx.URL(url, params=params)) if params else url
         shown = self._safe(request_url)
         prefix = f"{what}: " if what else ""
@@ -643,6 +662,8 @@ class HttpClient:
         deadline_at: float,
         cap: int,
     ) -> HttpResponse:
+        import httpx
+
         remaining = deadline_at - time.monotonic()
         if remaining <= 0:
             raise _DeadlineExceeded
@@ -776,6 +797,8 @@ def _unreachable_reason(exc: Exception) -> str | None:
     are answers, not hiccups: they come back at once on every try. Timeouts, resets and
     dropped connections (transient) give None.
     """
+    import httpx
+
     if not isinstance(exc, httpx.ConnectError):
         return None
     cause: BaseException | None = exc
@@ -793,6 +816,8 @@ def _unreachable_reason(exc: Exception) -> str | None:
 
 
 def _transport_reason(exc: Exception) -> str:
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"
     if isinstance(exc, httpx.ConnectError):
