@@ -25,7 +25,9 @@ from factorxray.errors import AllFailedError, UnreachableError
 from tests._prices_server import PriceServer
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAPSHOT_ADVICE = "or use snapshot=True (or --offline) to use the bundled snapshot"
+SNAPSHOT_ADVICE = "or pass snapshot=True to use the bundled snapshot"
+#: The same advice on the command line (tests/test_reliability_messages.py checks each).
+CLI_SNAPSHOT_ADVICE = "or add --offline to use the bundled snapshot"
 PRICES_ADVICE = "or work offline: --offline (offline=True in Python)"
 
 
@@ -73,7 +75,7 @@ def test_a_kept_cached_copy_is_offered_when_the_network_is_gone(
         read_dataset("F-F_Research_Data_Factors", base=closed_url, cache=stale)
     message = str(caught.value)
     assert "connection refused" in message
-    assert message.endswith("is kept; use snapshot=True (or --offline) to use it)")
+    assert message.endswith("is kept; pass snapshot=True to use it)")
     assert "bundled snapshot" not in message  # one piece of advice, the better one
     kept = read_dataset("F-F_Research_Data_Factors", base=closed_url, cache=stale, snapshot=True)
     assert kept.vintage == "202511" and not kept.url.startswith("snapshot:")
@@ -140,7 +142,7 @@ def test_a_live_cli_run_without_network_suggests_offline(tmp_path: Path, closed_
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error: dataset F-F_Research_Data_Factors: cannot reach 127.0.0.1:")
-    assert line.endswith(SNAPSHOT_ADVICE)
+    assert line.endswith(CLI_SNAPSHOT_ADVICE)
 
 
 def test_a_live_cli_run_with_prices_but_no_factor_library_suggests_offline(
@@ -158,4 +160,4 @@ def test_a_live_cli_run_with_prices_but_no_factor_library_suggests_offline(
     assert done.returncode == 1, done.stderr
     (line,) = [x for x in done.stderr.splitlines() if x.startswith("not analyzed: SPY: ")]
     assert "no xray7 factors for region us: dataset F-F_Research_Data_5_Factors_2x3" in line
-    assert line.endswith(SNAPSHOT_ADVICE)
+    assert line.endswith(CLI_SNAPSHOT_ADVICE)

@@ -7,7 +7,7 @@ line: they name what went wrong and what to do about it, so the CLI can print th
 from __future__ import annotations
 
 import reprlib
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 E = TypeVar("E", bound=BaseException)
 
@@ -54,6 +54,38 @@ def with_message(exc: E, message: str) -> E:
     return renewed
 
 
+class Advice(NamedTuple):
+    """A piece of advice that error messages give, in the Python API's words and the CLI's.
+
+    Messages are written for the Python API (``python``); the command line prints them
+    through :func:`cli_wording`, which puts ``cli`` in their place, so each audience reads
+    only the options it has.
+    """
+
+    python: str
+    cli: str
+
+
+#: Work offline on the cache, else the bundled snapshot (Ken French files).
+PASS_SNAPSHOT = Advice("pass snapshot=True", "add --offline")
+#: Work offline on the cache (``fx.analyze``, the other factor libraries).
+PASS_OFFLINE = Advice("pass offline=True", "add --offline")
+_ADVICE = (PASS_SNAPSHOT, PASS_OFFLINE)
+
+
+def cli_wording(message: str) -> str:
+    """``message`` with the Python API's advice in the command line's words.
+
+    Examples
+    --------
+    >>> cli_wording("cannot reach host; pass snapshot=True to use the bundled snapshot")
+    'cannot reach host; add --offline to use the bundled snapshot'
+    """
+    for advice in _ADVICE:
+        message = message.replace(advice.python, advice.cli)
+    return message
+
+
 class FactorXrayError(Exception):
     """Base class of every error factorxray raises on purpose."""
 
@@ -66,6 +98,14 @@ class UsageError(FactorXrayError, ValueError):
     exit_code = 2
 
 
+class InputFileError(UsageError):
+    """A file the caller gave (a factor file, a panel) is not what it should be.
+
+    Neither a download nor another region helps: the message names the file and what it
+    should hold.
+    """
+
+
 class DataSourceError(FactorXrayError):
     """A data source failed: HTTP error, timeout, corrupt archive, unparsable file."""
 
@@ -74,7 +114,7 @@ class UnreachableError(DataSourceError):
     """A server could not be reached at all: connection refused, host name not found, no route.
 
     Not retried (no network or a wrong address does not heal in seconds); the data sources
-    add how to work offline (``snapshot=True`` / ``--offline``).
+    add how to work offline (:data:`PASS_SNAPSHOT`, :data:`PASS_OFFLINE`).
     """
 
 

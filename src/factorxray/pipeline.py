@@ -26,7 +26,15 @@ from factorxray.data.cache import Cache
 from factorxray.data.http import HttpClient, ProgressCallback
 from factorxray.data.prices import SOURCES
 from factorxray.engine.covariance import make_estimator
-from factorxray.errors import AllFailedError, DataSourceError, FactorXrayError, UsageError
+from factorxray.errors import (
+    PASS_OFFLINE,
+    PASS_SNAPSHOT,
+    AllFailedError,
+    DataSourceError,
+    FactorXrayError,
+    InputFileError,
+    UsageError,
+)
 from factorxray.factors import FACTOR_ORDER, MODELS, REGIONS, load_factors, validate_choice
 from factorxray.factors.frequency import (
     DEFAULT_ROLLING_WINDOWS,
@@ -613,6 +621,8 @@ class _FactorLoader:
                 )
             try:
                 frames[region] = self.load(used, region)
+            except InputFileError:
+                raise  # the caller's own file: every region fails alike, no download helps
             except (DataSourceError, UsageError) as exc:
                 failures[region] = _region_failure(region, used, exc, self.offline)
         for region, note in _short_ranges(frames).items():
@@ -682,7 +692,11 @@ def _months_between(earlier: pd.Period, later: pd.Period) -> int:
 
 def _region_failure(region: str, model: str, exc: Exception, offline: bool) -> str:
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "--offline" in first or "download" in first:  # the cause already says what to do
+    # fx.analyze works offline with offline=True (the cache, else the snapshot)
+    first = first.replace(PASS_SNAPSHOT.python, PASS_OFFLINE.python)
+    if any(said in first for said in ("--offline", "download", PASS_OFFLINE.python)):
+        return f"no {model} factors for region {region}: {first}"  # the cause says what to do
+    if isinstance(exc, InputFileError):  # a local file: no download helps
         return f"no {model} factors for region {region}: {first}"
     hint = (
         "run without --offline to download them, or give the fund another region"

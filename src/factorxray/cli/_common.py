@@ -26,7 +26,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from factorxray.errors import FactorXrayError, UsageError
+from factorxray.errors import FactorXrayError, UsageError, cli_wording
 
 if TYPE_CHECKING:  # pandas and the cache are imported by the commands that use them
     import pandas as pd
@@ -101,10 +101,12 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` on one line of stderr and return the Exit to raise.
 
     The message is plain text: rich markup in it (from a file name, a ticker, a server's
-    answer) is escaped and control characters are dropped, so it prints as written.
+    answer) is escaped and control characters are dropped, so it prints as written. Advice
+    in the Python API's words (``pass snapshot=True``) is printed in the CLI's
+    (``add --offline``): :func:`cli_text`.
     """
     err_console.print(
-        f"[bold red]error:[/] {escape(plain_text(message))}",
+        f"[bold red]error:[/] {escape(cli_text(message))}",
         markup=True,
         highlight=False,
         soft_wrap=True,
@@ -124,6 +126,17 @@ def plain_text(text: str) -> str:
     'VTV[2Jok'
     """
     return str(text).translate(_CONTROL)
+
+
+def cli_text(message: str) -> str:
+    """A library message as the command line prints it: its advice in CLI words, plain text.
+
+    Examples
+    --------
+    >>> cli_text("cannot reach host; pass offline=True to use it\x07")
+    'cannot reach host; add --offline to use it'
+    """
+    return plain_text(cli_wording(str(message)))
 
 
 def handle_errors(func: F) -> F:
@@ -240,7 +253,7 @@ class _ConsoleLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = " ".join(plain_text(record.getMessage()).split())
+            text = " ".join(cli_text(record.getMessage()).split())
             label = "warning" if record.levelno >= logging.WARNING else "note"
             err_console.print(f"[yellow]{label}:[/] {escape(text)}", soft_wrap=True)
         except Exception:  # logging must never take the command down

@@ -15,6 +15,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from factorxray.cli._common import (
+    cli_text,
     count_progress,
     download_progress,
     err_console,
@@ -354,7 +355,8 @@ def analyze_command(
 def _print_failures(failures: dict[str, str]) -> None:
     for ticker, reason in failures.items():
         err_console.print(
-            f"[yellow]not analyzed:[/] {escape(ticker)}: {escape(reason)}", soft_wrap=True
+            f"[yellow]not analyzed:[/] {escape(ticker)}: {escape(cli_text(reason))}",
+            soft_wrap=True,
         )
 
 

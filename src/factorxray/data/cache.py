@@ -485,7 +485,8 @@ def kept_copy_error(
 ) -> DataSourceError:
     """``exc``, saying that the good cached copy ``kept`` stays and how to use it.
 
-    ``how`` is the advice in the caller's words (``"use snapshot=True (or --offline)"``).
+    ``how`` is the advice in the caller's words (``"pass snapshot=True"``, which the CLI prints
+    as ``"add --offline"``: :func:`factorxray.errors.cli_wording`).
     The error's ``kept_copy`` attribute holds the copy's fetch time.
     """
     fetched = kept.meta.get("fetched_at", "?")

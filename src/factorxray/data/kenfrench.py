@@ -26,6 +26,7 @@ import pandas as pd
 from factorxray.data.cache import Cache, CacheEntry, cached_get
 from factorxray.data.http import HttpClient, ProgressCallback
 from factorxray.errors import (
+    PASS_SNAPSHOT,
     DataSourceError,
     HttpStatusError,
     NotCachedError,
@@ -478,8 +479,8 @@ def read_dataset(
     UsageError
         The name is invalid, or the library has no such dataset (404).
     UnreachableError
-        No network (or a wrong address): at once, saying to use ``snapshot=True`` (or
-        ``--offline``) for the bundled snapshot or the cached copy.
+        No network (or a wrong address): at once, saying to pass ``snapshot=True`` for
+        the bundled snapshot or the cached copy (the CLI says ``--offline``).
     DataSourceError
         Network failure, corrupt archive, a file that is not a Ken French CSV (the cache
         keeps its last good copy).
@@ -522,7 +523,7 @@ def read_dataset(
         bundled = _from_snapshot(dataset) if snapshot else None
         if bundled is None:
             hint = (
-                " (or snapshot=True to use the bundled snapshot)"
+                f" (or {OFFLINE_HINT} to use the bundled snapshot)"
                 if not snapshot and dataset in _snapshot_names()
                 else ""
             )
@@ -553,8 +554,9 @@ def read_dataset(
     )
 
 
-#: How a user of the library works without a network (the API's words, then the CLI's).
-OFFLINE_HINT = "use snapshot=True (or --offline)"
+#: How a user of the library works without a network, in the API's words (the CLI prints
+#: its own, ``add --offline``: :func:`factorxray.errors.cli_wording`).
+OFFLINE_HINT = PASS_SNAPSHOT.python
 
 
 def _offline_advice(exc: UnreachableError, dataset: str) -> UnreachableError:
