@@ -99,7 +99,7 @@ class UsageError(FactorXrayError, ValueError):
 
 
 class InputFileError(UsageError):
-    """A file the caller gave (a factor file, a panel) is not what it should be.
+    """A file the caller gave (a factor file, a panel) cannot be used as given.
 
     Neither a download nor another region helps: the message names the file and what it
     should hold.

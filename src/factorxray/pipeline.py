@@ -696,8 +696,6 @@ def _region_failure(region: str, model: str, exc: Exception, offline: bool) -> s
     first = first.replace(PASS_SNAPSHOT.python, PASS_OFFLINE.python)
     if any(said in first for said in ("--offline", "download", PASS_OFFLINE.python)):
         return f"no {model} factors for region {region}: {first}"  # the cause says what to do
-    if isinstance(exc, InputFileError):  # a local file: no download helps
-        return f"no {model} factors for region {region}: {first}"
     hint = (
         "run without --offline to download them, or give the fund another region"
         if offline

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factorxray.errors import UsageError, quote
+from factorxray._files import PARQUET_MARKER, looks_binary, parquet_problem, short_reason
+from factorxray.errors import InputFileError, quote
 from factorxray.factors.libraries._base import FactorFile
 
 UNITS = ("percent", "decimal")
@@ -45,9 +46,11 @@ def read_user_factors(path: str | os.PathLike[str], units: str | None) -> Factor
 
     Raises
     ------
-    UsageError
-        No units or unknown units, a missing or unreadable file, no date column, a date
-        given twice, a value that is not a number, "decimal" values that look like percent.
+    InputFileError
+        A :class:`~factorxray.errors.UsageError` naming the file: no units or unknown units,
+        a missing or unreadable file, bytes that are not Parquet or CSV text, no date column,
+        a date given twice, a value that is not a number, "decimal" values that look like
+        percent.
 
     Examples
     --------
@@ -58,39 +61,19 @@ def read_user_factors(path: str | os.PathLike[str], units: str | None) -> Factor
     [0.015, -0.005]
     """
     if units is None or str(units).strip().lower() not in UNITS:
-        raise UsageError(
+        raise InputFileError(
             f"say the units of the factor file {Path(path).name}: --factor-units percent or "
             "--factor-units decimal (factor_units=...)"
         )
     units = str(units).strip().lower()
     file = Path(path).expanduser()
     if not file.is_file():
-        raise UsageError(f"factor file {quote(str(path))} does not exist")
+        raise InputFileError(f"factor file {quote(str(path))} does not exist")
     data = file.read_bytes()
     if len(data) > MAX_FILE_BYTES:
-        raise UsageError(f"factor file {file.name} is over {MAX_FILE_BYTES} bytes")
+        raise InputFileError(f"factor file {file.name} is over {MAX_FILE_BYTES} bytes")
     name = file.name
-    try:
-        if file.suffix.lower() in (".parquet", ".pq"):
-            import io
-
-            raw = pd.read_parquet(io.BytesIO(data))
-            if not isinstance(raw.index, pd.RangeIndex):
-                raw = raw.reset_index()
-        else:
-            import io
-
-            raw = pd.read_csv(
-                io.BytesIO(data),
-                dtype=str,
-                compression="gzip" if name.lower().endswith(".gz") else None,
-                skipinitialspace=True,
-            )
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise UsageError(
-            f"factor file {name} cannot be read as {'Parquet' if 'parq' in name else 'CSV'} "
-            f"({str(exc).splitlines()[0][:80]})"
-        ) from None
+    raw = _read_table(data, name)
     frame = _tidy(raw, name, units)
     return FactorFile(
         library="user",
@@ -103,31 +86,77 @@ def read_user_factors(path: str | os.PathLike[str], units: str | None) -> Factor
     )
 
 
+#: What a factor file should be, for the errors of a file that is not.
+EXPECTED = (
+    "expected a CSV or Parquet file with a date column and one column per factor "
+    "(RF optional), e.g. date,MYF,RF"
+)
+_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+
+
+def _read_table(data: bytes, name: str) -> pd.DataFrame:
+    """The file's table: Parquet by its suffix or its marker, else CSV (``.gz`` allowed)."""
+    import io
+
+    if name.lower().endswith(_PARQUET_SUFFIXES) or data[:4] == PARQUET_MARKER:
+        problem = parquet_problem(data[:4], data[-4:], len(data))
+        if problem is None:
+            try:
+                raw = pd.read_parquet(io.BytesIO(data))
+            except Exception as exc:  # pyarrow raises several unrelated types
+                problem = short_reason(exc)
+        if problem is not None:
+            raise InputFileError(
+                f"factor file {name} is not a valid Parquet file ({problem}); {EXPECTED}"
+            )
+        return raw if isinstance(raw.index, pd.RangeIndex) else raw.reset_index()
+    gzipped = name.lower().endswith(".gz")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise InputFileError(f"factor file {name} is UTF-16 text; save it as UTF-8 CSV")
+    if not gzipped and looks_binary(data[:65536]):
+        raise InputFileError(
+            f"factor file {name} is not a CSV text file (it holds binary data); {EXPECTED}"
+        )
+    try:
+        return pd.read_csv(
+            io.BytesIO(data),
+            dtype=str,
+            compression="gzip" if gzipped else None,
+            skipinitialspace=True,
+        )
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputFileError(
+            f"factor file {name} cannot be read as CSV ({short_reason(exc, 60)}); {EXPECTED}"
+        ) from None
+
+
 def _tidy(raw: pd.DataFrame, name: str, units: str) -> pd.DataFrame:
     if raw.shape[1] < 2 or raw.empty:
-        raise UsageError(f"factor file {name} needs a date column and at least one factor column")
+        raise InputFileError(
+            f"factor file {name} needs a date column and at least one factor column"
+        )
     raw.columns = [str(c).strip() for c in raw.columns]
     date_column = next((c for c in raw.columns if c.lower() in _DATE_NAMES), raw.columns[0])
     keys = raw[date_column].astype(str).str.strip()
     index = _parse_dates(keys, name)
     values = raw.drop(columns=[date_column])
     if any(not c or c.lower().startswith("unnamed") for c in values.columns):
-        raise UsageError(f"factor file {name}: a column has no name")
+        raise InputFileError(f"factor file {name}: a column has no name")
     if values.columns.has_duplicates:
-        raise UsageError(f"factor file {name}: two columns share a name")
+        raise InputFileError(f"factor file {name}: two columns share a name")
     try:
         numbers = values.apply(
             lambda col: pd.to_numeric(col.str.strip() if col.dtype == object else col)
         )
     except (ValueError, TypeError) as exc:
-        raise UsageError(
+        raise InputFileError(
             f"factor file {name}: a value is not a number ({str(exc).splitlines()[0][:60]})"
         ) from None
     frame = pd.DataFrame(numbers.to_numpy(dtype=np.float64), index=index, columns=values.columns)
     if index.has_duplicates:
         twice = index[index.duplicated()][0]
         rows = [i + 2 for i in np.flatnonzero(index == twice)[:2]]
-        raise UsageError(
+        raise InputFileError(
             f"factor file {name}: date {twice} appears twice (rows {rows[0]} and {rows[1]}); "
             "keep one row per date"
         )
@@ -136,7 +165,7 @@ def _tidy(raw: pd.DataFrame, name: str, units: str) -> pd.DataFrame:
     if units == "decimal":
         largest = float(np.nanmax(np.abs(frame.drop(columns=["RF"], errors="ignore").to_numpy())))
         if largest > 1.0:
-            raise UsageError(
+            raise InputFileError(
                 f"factor file {name}: values reach {largest:g}, more than 100% a period; are they "
                 "percent? say --factor-units percent"
             )
@@ -154,12 +183,12 @@ def _parse_dates(keys: pd.Series, name: str) -> pd.Index:
         else:
             stamps = pd.to_datetime(keys, format="mixed")
     except (ValueError, TypeError):
-        raise UsageError(
+        raise InputFileError(
             f"factor file {name}: dates such as {quote(sample)} are not YYYY-MM, YYYYMM or "
             "YYYY-MM-DD"
         ) from None
     if stamps.isna().any():
-        raise UsageError(f"factor file {name}: a date is missing")
+        raise InputFileError(f"factor file {name}: a date is missing")
     months = pd.PeriodIndex(stamps, freq="M")
     if len(digits) == 6 or not months.has_duplicates:
         return months.rename("period")
@@ -167,7 +196,7 @@ def _parse_dates(keys: pd.Series, name: str) -> pd.Index:
     if days.has_duplicates:
         twice = days[days.duplicated()][0]
         rows = [i + 2 for i in np.flatnonzero(days == twice)[:2]]
-        raise UsageError(
+        raise InputFileError(
             f"factor file {name}: date {twice:%Y-%m-%d} appears twice (rows {rows[0]} and "
             f"{rows[1]}); keep one row per date"
         )
