@@ -245,6 +245,27 @@ def test_compounding_property_on_random_paths(log_returns, start) -> None:
     assert list(monthly.index) == expected_months
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    holes=st.lists(
+        st.tuples(st.integers(0, 19), st.integers(0, 8000), st.integers(1, 40)), max_size=30
+    ),
+    last_row=st.integers(4000, 8200),
+)
+def test_funds_are_computed_independently(holes, last_row) -> None:
+    """All funds at once (vectorized) give each fund what it gives alone, gaps included."""
+    prices = all_fixture_closes().iloc[:last_row].copy()
+    for column, start, length in holes:
+        prices.iloc[start : start + length, column] = np.nan
+    together = monthly_total_returns(prices)
+    for ticker in prices.columns:
+        alone = monthly_total_returns(prices[[ticker]])[ticker]
+        joint = together[ticker]
+        assert joint.dropna().index.equals(alone.dropna().index), ticker
+        np.testing.assert_array_equal(joint.loc[alone.index].to_numpy(), alone.to_numpy())
+        assert joint.drop(alone.index).isna().all(), ticker
+
+
 # ------------------------------------------------------------------ excess returns
 
 

@@ -100,15 +100,17 @@ def last_trading_day(month: pd.Period) -> date:
     >>> last_trading_day(pd.Period("2021-05", "M"))  # May 31, 2021 was Memorial Day
     datetime.date(2021, 5, 28)
     """
-    day = month.end_time.date()
-    while day.weekday() >= 5 or _is_month_end_holiday(day):
-        day -= timedelta(days=1)
-    return day
+    return date.fromordinal(_last_trading_ordinal(month.year, month.month))
 
 
 @functools.lru_cache(maxsize=4096)
 def _last_trading_ordinal(year: int, month: int) -> int:
-    return last_trading_day(pd.Period(year=year, month=month, freq="M")).toordinal()
+    """:func:`last_trading_day` of ``year``-``month`` as a date ordinal (plain datetime)."""
+    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    day = following - timedelta(days=1)
+    while day.weekday() >= 5 or _is_month_end_holiday(day):
+        day -= timedelta(days=1)
+    return day.toordinal()
 
 
 def is_complete_month(last_price_day: date | pd.Timestamp) -> bool:
@@ -123,34 +125,67 @@ def is_complete_month(last_price_day: date | pd.Timestamp) -> bool:
     return day >= last_trading_day(pd.Period(day, freq="M"))
 
 
-def _monthly_returns_of(closes: pd.Series) -> pd.Series:
-    """One fund's monthly returns: month-end close over the previous month-end close, minus 1."""
-    closes = closes.dropna()
-    if closes.empty:
-        return pd.Series(dtype=np.float64, index=pd.PeriodIndex([], freq="M"))
-    periods = closes.index.to_period("M")
-    month_end = closes.groupby(periods).last()
-    last_day = pd.Series(closes.index, index=closes.index).groupby(periods).last()
+_ORDINAL_1970 = date(1970, 1, 1).toordinal()
+
+
+def _monthly_returns_frame(closes: pd.DataFrame) -> pd.DataFrame:
+    """Every fund's monthly returns at once (see :func:`monthly_total_returns`).
+
+    Vectorized over funds: one pass over the days finds each fund's last close of every
+    month and its date, so 20 funds cost about what one did (a per-fund groupby took 10 ms a
+    fund, a tenth of an offline ``analyze``).
+    """
+    days = closes.index
+    month_ordinals = ((days.year - 1970) * 12 + days.month - 1).to_numpy(dtype=np.int64)
+    if len(days) == 0 or closes.shape[1] == 0:
+        return pd.DataFrame(
+            columns=closes.columns, index=pd.PeriodIndex([], freq="M"), dtype=np.float64
+        )
+    first, last = int(month_ordinals.min()), int(month_ordinals.max())
+    months = last - first + 1
+    values = closes.to_numpy(dtype=np.float64, copy=False)
+    valid = ~np.isnan(values)
+    # proleptic Gregorian ordinals (date.toordinal): days since 1970-01-01 plus 719163
+    day_numbers = days.to_numpy(dtype="datetime64[D]").astype(np.int64) + _ORDINAL_1970
+    # the last valid row of each (month, fund): rows are in date order, so the maximum row
+    # number among a month's valid rows is its last close
+    rows = np.where(valid, np.arange(len(days))[:, None], -1)
+    slot = month_ordinals - first
+    last_row = np.full((months, values.shape[1]), -1, dtype=np.int64)
+    np.maximum.at(last_row, slot, rows)
+    has_close = last_row >= 0
+    taken = np.where(has_close, last_row, 0)
+    month_end = np.where(has_close, np.take_along_axis(values, taken, axis=0), np.nan)
+    last_day = np.where(has_close, day_numbers[taken], 0)
     # A close well before the month's last trading day is a gap, not a month end: treat the
     # month as missing (its return and the next month's both use that close).
-    month_end[_stale_months(last_day)] = np.nan
-    months = pd.period_range(month_end.index[0], month_end.index[-1], freq="M")
-    month_end = month_end.reindex(months)
-    returns = (month_end / month_end.shift(1) - 1.0).iloc[1:]
-    if not is_complete_month(closes.index[-1]):
-        returns = returns.iloc[:-1]
-    return returns
-
-
-def _stale_months(last_day: pd.Series) -> np.ndarray:
-    """True for each month whose last close is over 7 days before its last trading day."""
-    actual = np.fromiter((day.toordinal() for day in last_day), dtype=np.int64, count=len(last_day))
-    expected = np.fromiter(
-        (_last_trading_ordinal(p.year, p.month) for p in last_day.index),
+    ordinals = np.arange(first, last + 1)
+    expected = np.array(
+        [_last_trading_ordinal(1970 + int(o) // 12, int(o) % 12 + 1) for o in ordinals],
         dtype=np.int64,
-        count=len(last_day),
     )
-    return expected - actual > STALE_MONTH_END_DAYS
+    stale = has_close & (expected[:, None] - last_day > STALE_MONTH_END_DAYS)
+    month_end[stale] = np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = np.full_like(month_end, np.nan)
+        returns[1:] = month_end[1:] / month_end[:-1] - 1.0
+    # each fund's own range: after its first month, up to its last complete month
+    first_month = np.argmax(has_close, axis=0)
+    final_month = months - 1 - np.argmax(has_close[::-1], axis=0)
+    final_day = day_numbers[np.where(valid.any(axis=0), last_row.max(axis=0), 0)]
+    incomplete = final_day < expected[final_month]
+    final_month = final_month - incomplete
+    span = np.arange(months)[:, None]
+    inside = (span > first_month) & (span <= final_month) & valid.any(axis=0)
+    returns[~inside] = np.nan
+    kept = inside.any(axis=1)
+    if not kept.any():
+        return pd.DataFrame(
+            columns=closes.columns, index=pd.PeriodIndex([], freq="M"), dtype=np.float64
+        )
+    lo, hi = int(np.argmax(kept)), int(months - 1 - np.argmax(kept[::-1]))
+    index = pd.PeriodIndex.from_ordinals(ordinals[lo : hi + 1], freq="M")
+    return pd.DataFrame(returns[lo : hi + 1], index=index, columns=closes.columns)
 
 
 def monthly_total_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
@@ -209,12 +244,7 @@ def monthly_total_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
     frame.attrs = {}  # pandas deep-copies attrs at every step; carry them over once at the end
     if not isinstance(frame.index, pd.DatetimeIndex):
         raise UsageError("prices need a DatetimeIndex of trading days (e.g. from fetch_prices)")
-    per_fund = {column: _monthly_returns_of(frame[column]) for column in frame.columns}
-    result = pd.DataFrame(per_fund, columns=list(frame.columns), dtype=np.float64)
-    if len(result.index):
-        result = result.reindex(pd.period_range(result.index.min(), result.index.max(), freq="M"))
-    else:
-        result.index = pd.PeriodIndex([], freq="M")
+    result = _monthly_returns_frame(frame)
     result.index.name = "period"
     result.attrs = attrs
     return result
