@@ -260,8 +260,11 @@ def _within_samples(excess: pd.DataFrame, results: ExposureResults) -> pd.DataFr
     """Each fund's excess returns outside its main regression's sample set to NaN."""
     funds = [f for f in excess.columns if f in results.start.index]
     mask = _sample_mask(excess.index, results, funds)
-    out = excess.copy()
-    out[funds] = excess[funds].where(mask)
+    values = excess.to_numpy(dtype=np.float64, copy=True)  # numpy: pandas' setitem of many
+    columns = excess.columns.get_indexer(funds)  # columns cost 20 ms a call
+    values[:, columns] = np.where(mask, values[:, columns], np.nan)
+    out = pd.DataFrame(values, index=excess.index, columns=excess.columns)
+    out.attrs = dict(excess.attrs)
     return out
 
 
