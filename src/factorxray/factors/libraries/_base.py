@@ -22,11 +22,14 @@ import pandas as pd
 from factorxray.data.cache import Cache, CacheEntry, cached_get
 from factorxray.data.http import HttpClient, ProgressCallback
 from factorxray.errors import (
+    PASS_OFFLINE,
     DataSourceError,
     HttpStatusError,
     NotCachedError,
     ParseError,
+    UnreachableError,
     UsageError,
+    with_message,
 )
 
 
@@ -109,11 +112,14 @@ def download(
     refresh: bool = False,
     offline: bool = False,
     on_progress: ProgressCallback | None = None,
+    fallback: CacheEntry | None = None,
 ) -> CacheEntry:
     """Bytes behind ``url`` through the cache (see :func:`factorxray.data.cache.cached_get`).
 
     ``validate`` parses fresh bytes (raising :class:`ParseError` if they are not what we
-    expect) and returns metadata to store with them (at least ``vintage``).
+    expect) and returns metadata to store with them (at least ``vintage``). Without a
+    network, the error says how to go on (:func:`offline_advice`); ``fallback`` is another
+    cached file that ``offline=True`` would use (an older year's).
     """
     own_client = client is None
     http = client if client is not None else HttpClient()
@@ -129,10 +135,35 @@ def download(
             refresh=refresh,
             offline=offline,
             on_progress=on_progress,
+            offline_hint=PASS_OFFLINE.python,
         )
+    except UnreachableError as exc:
+        raise offline_advice(exc, fallback) from None
     finally:
         if own_client:
             http.close()
+
+
+def offline_advice(exc: UnreachableError, fallback: CacheEntry | None) -> UnreachableError:
+    """``exc`` (no network) saying whether anything is at hand offline, and how to use it.
+
+    The bundled snapshot holds Ken French files only, so a library file is at hand only in
+    the cache: the copy of this file (the cache's error already says it is kept), another
+    cached file ``offline=True`` reads (``fallback``), or nothing.
+    """
+    if getattr(exc, "kept_copy", None) is not None:
+        return exc
+    if fallback is not None:
+        fetched = fallback.meta.get("fetched_at", "?")
+        return with_message(
+            exc,
+            f"{exc}, or {PASS_OFFLINE.python} to use the cached {fallback.key} (fetched {fetched})",
+        )
+    return with_message(
+        exc,
+        f"{exc} (it is not in the cache, nor in the bundled snapshot, which holds Ken "
+        "French files only)",
+    )
 
 
 def to_month_index(years: list[int], months: list[int]) -> pd.PeriodIndex:
@@ -180,24 +211,32 @@ def read_yearly(
     this_year = (now or datetime.now(UTC)).year
     if vintage is not None:
         years = [int(str(vintage).strip())]
+        search = years
     else:
         years = list(range(this_year, this_year - YEARS_BACK, -1))
-    if offline or (vintage is None and not refresh):
-        search = years if vintage is not None else range(this_year, OLDEST_YEAR - 1, -1)
-        for year in search:
-            entry = cache.get(namespace, file_for_year(year))
-            if entry is None:
-                continue
-            if offline or entry.is_fresh(cache.ttl_seconds):
-                return _parsed_entry(entry, parse)
-            years = [y for y in years if y > year] + [year]
-            break
-        if offline:
+        search = list(range(this_year, OLDEST_YEAR - 1, -1))
+    # a pinned year online goes to the server through the cache (cached_get)
+    cached = (
+        _newest_cached(cache, namespace, file_for_year, search)
+        if offline or vintage is None
+        else None
+    )
+    if offline:
+        if cached is None:
             pinned = f" of vintage {vintage}" if vintage is not None else ""
             raise NotCachedError(
                 f"no {what}{pinned} is in the cache ({cache.root}); run once without "
                 "--offline to download it"
             )
+        return _parsed_entry(cached[1], parse)
+    fallback = None  # what offline=True would read when the network is gone
+    if vintage is None and cached is not None:
+        year, entry = cached
+        if not refresh:
+            if entry.is_fresh(cache.ttl_seconds):
+                return _parsed_entry(entry, parse)
+            years = [y for y in years if y > year] + [year]
+        fallback = entry
     tried = []
     for year in years:
         name = file_for_year(year)
@@ -214,6 +253,7 @@ def read_yearly(
                 client,
                 refresh,
                 on_progress,
+                fallback,
             )
         except DataSourceError as exc:
             if is_not_found(exc):
@@ -223,6 +263,17 @@ def read_yearly(
         f"no {what} at {root} ({', '.join(tried)}: HTTP 404); pin an available year with "
         f"--vintage, or set {env}"
     )
+
+
+def _newest_cached(
+    cache: Cache, namespace: str, file_for_year: Callable[[int], str], years: list[int]
+) -> tuple[int, CacheEntry] | None:
+    """The first of ``years`` (newest first) whose file is in the cache, and its entry."""
+    for year in years:
+        entry = cache.get(namespace, file_for_year(year))
+        if entry is not None:
+            return year, entry
+    return None
 
 
 def _fetch_named(
@@ -236,6 +287,7 @@ def _fetch_named(
     client: HttpClient | None,
     refresh: bool,
     on_progress: ProgressCallback | None,
+    fallback: CacheEntry | None = None,
 ) -> FactorFile:
     parsed: dict[str, FactorFile] = {}
     stem = name.rsplit(".", 1)[0]
@@ -258,6 +310,7 @@ def _fetch_named(
         validate=validate,
         refresh=refresh,
         on_progress=on_progress,
+        fallback=fallback,
     )
     result = parsed.get("fresh") or _parsed_entry(entry, parse)
     return result.with_url(url)
