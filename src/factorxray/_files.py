@@ -75,14 +75,16 @@ def looks_binary(sample: bytes) -> bool:
 
 
 def short_reason(exc: BaseException, limit: int = 80) -> str:
-    """A reader's error as a short clause: one line, no ``Could not open ... '<path>':`` prefix.
+    """A reader's error as a short clause: one line, without pyarrow's ``... '<path>':`` prefix.
 
     Examples
     --------
     >>> short_reason(OSError("Could not open Parquet input source '<Buffer>': Corrupt data."))
     'Corrupt data.'
+    >>> short_reason(ValueError("Could not read schema from 'a.pq': Could not open 'a.pq': Bad."))
+    'Bad.'
     """
     text = " ".join(str(exc).split()) or type(exc).__name__
-    if text.startswith("Could not open") and "': " in text:
-        text = text.split("': ", 1)[1]
+    if "Could not open" in text and "': " in text:  # pyarrow: what it tried, then why
+        text = text.rsplit("': ", 1)[1]
     return text if len(text) <= limit else text[: limit - 3] + "..."

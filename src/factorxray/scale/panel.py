@@ -28,7 +28,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from factorxray.errors import UsageError, quote
+from factorxray._files import file_parquet_problem, looks_binary, short_reason
+from factorxray.errors import InputFileError, UsageError, quote
 
 __all__ = [
     "BATCH_ROWS",
@@ -221,9 +222,7 @@ def _open_parquet(
         )
         fragments = list(dataset.get_fragments())
     except (pa.ArrowInvalid, OSError) as exc:
-        raise UsageError(
-            f"cannot read the Parquet panel {quote(str(where))}: {_first_line(exc)}"
-        ) from None
+        raise _not_parquet(where, exc) from None
     if not fragments:
         raise UsageError(f"the Parquet panel {quote(str(where))} holds no Parquet file")
     schema = dataset.schema
@@ -246,7 +245,10 @@ def _open_parquet(
     for fragment in sorted(fragments, key=lambda f: f.path):
         keys = ds.get_partition_keys(fragment.partition_expression) or {}
         partition = tuple(sorted((k, v) for k, v in keys.items() if k in (date, ident, value)))
-        metadata = fragment.metadata
+        try:
+            metadata = fragment.metadata
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise _not_parquet(where, exc, Path(fragment.path)) from None
         stat = os.stat(fragment.path)
         files.append({"path": fragment.path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
         group: list[int] = []
@@ -280,6 +282,41 @@ def _open_parquet(
     )
 
 
+#: What a panel should be, for the errors of a file that is not.
+PANEL_EXPECTED = (
+    "expected Parquet (a file or a folder of files) or CSV text, long: one row per date and "
+    "series, e.g. date,id,return"
+)
+
+
+def _not_parquet(where: Path, exc: Exception, bad: Path | None = None) -> InputFileError:
+    """One line naming the file of the panel ``where`` that is not Parquet, and why.
+
+    ``bad`` is the file pyarrow failed on, when known; otherwise the first file of a folder
+    whose Parquet markers are wrong (or ``where`` itself) is named.
+    """
+    if bad is None and where.is_dir():
+        bad = next((f for f in _panel_files(where) if file_parquet_problem(f)), None)
+    file = bad if bad is not None else where
+    reason = file_parquet_problem(file) or short_reason(exc)
+    named = (
+        f"panel {quote(where.name)}: file {quote(str(file.relative_to(where)))}"
+        if where.is_dir() and file != where and file.is_relative_to(where)
+        else f"panel {quote(file.name)}"
+    )
+    return InputFileError(f"{named} is not a valid Parquet file ({reason}); {PANEL_EXPECTED}")
+
+
+def _panel_files(folder: Path) -> list[Path]:
+    """The files of a panel folder pyarrow reads (none under a name starting ``.`` or ``_``)."""
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
+    )
+
+
 def _open_csv(
     where: Path,
     date_column: str,
@@ -295,6 +332,11 @@ def _open_csv(
         raise UsageError(
             f"cannot read the CSV panel {quote(str(where))}: {_first_line(exc)}"
         ) from None
+    if looks_binary(head[:65536]):
+        raise InputFileError(
+            f"panel {quote(where.name)} is not a CSV text file (it holds binary data); "
+            f"{PANEL_EXPECTED}"
+        )
     text = head.decode("utf-8", errors="replace")
     lines = text.splitlines()
     if not lines or not lines[0].strip():
