@@ -118,7 +118,7 @@ _CONTROL = dict.fromkeys([c for c in range(32) if c not in (9, 10)] + list(range
 
 
 def plain_text(text: str) -> str:
-    """``text`` without control characters (escape sequences, carriage returns, bells).
+    r"""``text`` without control characters (escape sequences, carriage returns, bells).
 
     Examples
     --------

@@ -162,7 +162,7 @@ def verdict_sentence(
     Examples
     --------
     >>> verdict_sentence("SPY", "neutral", [], [], [("HML", 0.02, 2.9)], {"Mkt-RF": 1.0}, {})
-    'SPY expects no factor tilt and shows none beyond the market (market beta 1.00); faint loadings too small to matter: HML 0.02 (t 2.9).'
+    'SPY expects no factor tilt and shows none beyond the market (market beta 1.00); faint loading too small to matter: HML 0.02 (t 2.9).'
     """
     leans = join([_lean(f, b, t) for f, b, t in unintended])
     faint_text = _faint_clause(faint)
