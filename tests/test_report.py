@@ -205,9 +205,14 @@ def test_every_chart_spec_is_valid_plotly_json(report: Path) -> None:
     specs = json.loads(match.group(1))
     chart_ids = re.findall(r'data-fig="([^"]+)"', html)
     assert sorted(chart_ids) == sorted(specs)
+    narrow = 0
     for key, spec in specs.items():
-        go.Figure(spec)  # raises on any invalid property
-        assert spec["layout"].get("width") is None, key  # responsive: width from the page
+        variants = [spec, *([spec["narrow"]] if "narrow" in spec else [])]
+        narrow += len(variants) - 1
+        for variant in variants:
+            go.Figure({"data": variant["data"], "layout": variant["layout"]})  # raises if invalid
+            assert variant["layout"].get("width") is None, key  # responsive: width from the page
+    assert narrow >= 2  # the phone variants of the beta bars and the waterfall
 
 
 # ---------------------------------------------------------------------------- exports
@@ -272,11 +277,16 @@ def test_summary_json_equals_the_engine(report: Path, analysis: Analysis) -> Non
             results.params.loc[fund, "alpha"], abs=1e-14
         )
         geometric = (1 + results.params.loc[fund, "alpha"]) ** 12 - 1
-        assert record["alpha_annual"] == pytest.approx(geometric, abs=1e-12)
-        assert record["alpha_annual"] == pytest.approx(alpha_ann.loc[fund, "geometric"], abs=1e-14)
-        assert record["alpha_annual_arithmetic"] == pytest.approx(
-            12 * results.params.loc[fund, "alpha"], abs=1e-12
+        arithmetic = 12 * results.params.loc[fund, "alpha"]
+        # one annual alpha in the report: arithmetic, as the return attribution's
+        assert record["alpha_annual"] == pytest.approx(arithmetic, abs=1e-12)
+        assert record["alpha_annual"] == analysis.attribution.loc[fund, "alpha"]
+        assert record["alpha_annual_arithmetic"] == record["alpha_annual"]
+        assert record["alpha_annual_geometric"] == pytest.approx(geometric, abs=1e-12)
+        assert record["alpha_annual_geometric"] == pytest.approx(
+            alpha_ann.loc[fund, "geometric"], abs=1e-14
         )
+        assert record["alpha_annualization"].startswith("arithmetic: 12 x alpha_monthly")
         assert record["hac_lags"] == int(results.hac_lags[fund])
         assert record["cov_type"] == results.cov_type
         assert record["model"] == "ff6"
@@ -326,7 +336,8 @@ def test_summary_json_equals_the_engine(report: Path, analysis: Analysis) -> Non
 def test_header_names_the_factor_files_that_limit_the_range(
     report: Path, analysis: Analysis
 ) -> None:
-    html = report.read_text(encoding="utf-8")
+    # the header marks where names may wrap (after "_"): read it without the marks
+    html = report.read_text(encoding="utf-8").replace("<wbr>", "")
     first, last = analysis.factors.index[0], analysis.factors.index[-1]
     expected = (
         f"<dt>Factor data</dt><dd>range {first} to {last}; the files&#39; common months "
@@ -416,12 +427,12 @@ def test_overview_table_numbers(report: Path, analysis: Analysis) -> None:
         assert float(r2.group(1)) == pytest.approx(results.rsquared[fund], abs=1e-12)
         assert r2.group(2) == f"{results.rsquared[fund]:.3f}"
         alpha = re.search(r'data-col="alpha_annual"[^>]*data-value="([^"]+)">([^<]+)<', row)
-        geometric = results.alpha_annualized.loc[fund, "geometric"]
-        assert float(alpha.group(1)) == pytest.approx(geometric, abs=1e-12)
-        assert alpha.group(2) == f"{geometric * 100:.2f}%"
+        annual = results.alpha_annualized.loc[fund, "arithmetic"]
+        assert float(alpha.group(1)) == pytest.approx(annual, abs=1e-12)
+        assert alpha.group(2) == f"{annual * 100:.2f}%"
         nobs = re.search(r'data-col="nobs"[^>]*>(\d+)<', row)
         assert int(nobs.group(1)) == int(results.nobs[fund])
-    assert "Alpha, annual (geometric)" in html
+    assert "Alpha, annual (12 × monthly)" in html
 
 
 # ---------------------------------------------------------------------------- escaping
@@ -1047,7 +1058,7 @@ def test_overview_alpha_t_p_and_robustness(mixed_report: Path, mixed: Analysis) 
 
 
 def test_header_states_rules_regions_and_models(mixed_report: Path, mixed: Analysis) -> None:
-    html = mixed_report.read_text(encoding="utf-8")
+    html = mixed_report.read_text(encoding="utf-8").replace("<wbr>", "")  # wrap marks
     legend = Rules(2.0, 0.1).legend().lstrip("* ")
     assert f"<dt>Rules</dt><dd>{html_escape(legend)}</dd>" in html
     assert (

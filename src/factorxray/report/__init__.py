@@ -505,6 +505,15 @@ def _frequency_text(meta: dict[str, Any]) -> str:
     return f" ({frequency} returns{without if skipped else ''})"
 
 
+def _breakable(text: str) -> Any:
+    """``text`` escaped, with a line-break opportunity (``<wbr>``) after every underscore, so
+    that a factor file name (``F-F_Research_Data_5_Factors_2x3``) wraps between its parts,
+    never inside a word (the page's CSS breaks a word only when nothing else fits)."""
+    from markupsafe import Markup, escape
+
+    return Markup(str(escape(text)).replace("_", "_<wbr>"))
+
+
 def _rules_text(data: ReportData) -> str:
     """The one definition of significance and size (``Rules.legend()``)."""
     legend = data.analysis.meta.get("rules") or data.rules.legend()
@@ -747,6 +756,17 @@ def _region_fit_rows(analysis: Any, fund: str, used_region: Any) -> list[dict[st
     return rows
 
 
+def _alpha_rule(periods_per_year: Any) -> dict[str, str]:
+    """How the report annualizes alpha, its one definition: arithmetically, as the return
+    attribution must (its parts add up), e.g. "12 × monthly alpha"."""
+    per_year = _finite(periods_per_year) or 12.0
+    unit = {12.0: "monthly", 52.0: "weekly", 252.0: "daily"}.get(per_year, "per-period")
+    return {
+        "alpha_rule": f"{per_year:g} × {unit} alpha",
+        "alpha_rule_short": f"{per_year:g} × {unit}",
+    }
+
+
 def _row_maps(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
     """``{row: {column: value}}`` of a numeric frame, read in one pass."""
     columns = [str(c) for c in frame.columns]
@@ -844,7 +864,7 @@ def _build_page(
             status = getattr(verdict, "status", None)
             name = _fund_attr(universe, fund, "name", "")
             r2 = _finite(rsq[fund])
-            alpha_geo = _finite(alpha_ann["geometric"][fund])
+            alpha_annual = _finite(alpha_ann["arithmetic"][fund])
             start, end = str(starts[fund]), str(ends[fund])
             used = exports.fund_factors(analysis, fund)
             fund_warnings = [str(w) for w in warnings.get(fund) or []]
@@ -860,8 +880,8 @@ def _build_page(
                 "status_class": _status_class(status),
                 "r2": r2,
                 "r2_text": _num(r2, ".3f"),
-                "alpha": alpha_geo,
-                "alpha_text": _pct(alpha_geo),
+                "alpha": alpha_annual,
+                "alpha_text": _pct(alpha_annual),
                 **_alpha_facts(rows_of["t"][fund]["alpha"], rows_of["p"][fund]["alpha"]),
                 "robust": robust["text"],
                 "robust_title": robust["title"],
@@ -932,7 +952,7 @@ def _build_page(
                     "better_region": getattr(analysis, "better_region", {}).get(fund),
                     "r2_adj_text": _num(rsq_adj[fund], ".3f"),
                     "alpha_monthly_text": _pct(rows_of["params"][fund]["alpha"], 3),
-                    "alpha_arith_text": _pct(alpha_ann["arithmetic"][fund]),
+                    "alpha_geo_text": _pct(alpha_ann["geometric"][fund]),
                     "hac_lags": None if pd.isna(lags) else int(lags),
                     "bars_id": bars_id,
                     "rolling_id": rolling_id,
@@ -999,7 +1019,9 @@ def _build_page(
         "n_cards": len(data.cards),
         "title": f"factorxray report: {_title_model(meta, used_regions)}, "
         f"{_count(len(data.funds), 'fund')}",
-        "header": _header(data, generated_at, __version__),
+        "header": [
+            (label, _breakable(value)) for label, value in _header(data, generated_at, __version__)
+        ],
         "legend": _legend(data),
         "rows": rows,
         "groups": groups,
@@ -1015,8 +1037,10 @@ def _build_page(
         "threshold": f"{data.threshold:g}",
         "min_beta": f"{data.rules.min_beta:g}",
         "fdr_mark": charts.FDR_MARK,
+        "narrow_width": charts.NARROW_WIDTH,
         "fdr_level": f"{data.fdr_level:g}",
         "window": window,
+        **_alpha_rule(results.periods_per_year),
         "methods": glossary.methods(
             meta,
             hac_lags=data.hac_range,

@@ -101,6 +101,11 @@ FONT_FAMILY = (
 )
 TEXT_COLOR = "#1f2328"
 GRID_COLOR = "#e8eaed"
+#: Below this chart width (CSS pixels, a phone) the page draws a figure's ``narrow`` variant
+#: when it has one: shorter labels, a horizontal waterfall (see :func:`narrow_variant`).
+NARROW_WIDTH = 480
+#: Up to this many bars the narrow beta chart keeps its labels horizontal; beyond, they turn.
+_NARROW_UPRIGHT = 7
 #: Mid-month anchor and mean month length in ms: plotly dates without a month list.
 _MONTH_MS = 2_629_746_000
 DIGITS = 4
@@ -433,9 +438,16 @@ def _base_layout(**overrides: Any) -> dict[str, Any]:
 
 
 def _figure(spec: dict[str, Any]) -> Any:
+    """The figure of a spec (its ``narrow`` variant, for the page on a phone, left out)."""
     import plotly.graph_objects as go
 
-    return go.Figure(spec)
+    return go.Figure({"data": spec["data"], "layout": spec["layout"]})
+
+
+def narrow_variant(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The figure a phone gets (the page draws it below :data:`NARROW_WIDTH` pixels), or None
+    when the chart has no separate narrow form."""
+    return spec.get("narrow")
 
 
 def _month_x0(period: Any) -> str:
@@ -529,9 +541,9 @@ def _beta_bars_spec(
             "<br>q %{customdata[3]:.3f}<br>%{customdata[4]}<extra></extra>"
         ),
     }
+    marks = [FDR_MARK if mark else "" for mark in marked]
     ticktext = [
-        f"{lab}<br>t={format_t(t)}{FDR_MARK if mark else ''}"
-        for lab, t, mark in zip(labels, tvals, marked, strict=True)
+        f"{lab}<br>t={format_t(t)}{m}" for lab, t, m in zip(labels, tvals, marks, strict=True)
     ]
     yaxis: dict[str, Any] = {"title": {"text": "Beta"}, "zeroline": True}
     if y_range is not None:
@@ -549,7 +561,30 @@ def _beta_bars_spec(
         yaxis=yaxis,
         bargap=0.35,
     )
-    return {"data": [trace], "layout": layout}
+    # On a phone: the t-value alone under the name ("t=" is in the chart's title), smaller
+    # text, and the labels turned upright beyond seven bars, so that they never run together.
+    upright = len(factors) <= _NARROW_UPRIGHT
+    narrow_layout = _base_layout(
+        height=height,
+        margin={"l": 44, "r": 6, "t": 16, "b": 56 if upright else 84},
+        xaxis={
+            "tickvals": labels,
+            "ticktext": [
+                f"{lab}<br>{format_t(t)}{m}" for lab, t, m in zip(labels, tvals, marks, strict=True)
+            ],
+            "fixedrange": True,
+            "tickangle": 0 if upright else -90,
+            "tickfont": {"size": 9},
+        },
+        yaxis={**yaxis, "title": {"text": "Beta", "standoff": 4}, "tickfont": {"size": 10}},
+        bargap=0.3,
+    )
+    narrow_trace = {**trace, "textfont": {"size": 9}}
+    return {
+        "data": [trace],
+        "layout": layout,
+        "narrow": {"data": [narrow_trace], "layout": narrow_layout},
+    }
 
 
 def beta_bars(
@@ -1033,7 +1068,40 @@ def _attribution_waterfall_spec(row: pd.Series, *, height: int = 300) -> dict[st
         xaxis={"fixedrange": True, "tickfont": {"size": 10}},
         yaxis={"title": {"text": "% a year"}, "zeroline": True, "ticksuffix": "%"},
     )
-    return {"data": [trace], "layout": layout}
+    # On a phone: the same waterfall lying down, one row per part, so that neither the
+    # names nor the values share a line with a neighbour.
+    values_pct = [*_nums(pct), _num(total * 100)]
+    finite = [v for v in values_pct if v is not None]
+    running = np.cumsum([0.0, *[v or 0.0 for v in values_pct[:-1]]])
+    low = min([0.0, *finite, *running.tolist()])
+    high = max([0.0, *finite, *running.tolist()])
+    span = max(high - low, 1.0)
+    narrow_trace = {
+        **trace,
+        "orientation": "h",
+        "x": values_pct,
+        "y": labels,
+        "textfont": {"size": 9},
+    }
+    narrow_layout = _base_layout(
+        height=int(60 + 26 * len(labels)),
+        margin={"l": 56, "r": 10, "t": 10, "b": 36},
+        yaxis={"fixedrange": True, "autorange": "reversed", "tickfont": {"size": 10}},
+        xaxis={
+            "title": {"text": "% a year", "standoff": 4},
+            "zeroline": True,
+            "ticksuffix": "%",
+            "fixedrange": True,
+            "nticks": 5,
+            # room for the value labels outside the bars on both sides
+            "range": [round(low - 0.3 * span, 2), round(high + 0.3 * span, 2)],
+        },
+    )
+    return {
+        "data": [trace],
+        "layout": layout,
+        "narrow": {"data": [narrow_trace], "layout": narrow_layout},
+    }
 
 
 def attribution_waterfall(row: pd.Series) -> Any:

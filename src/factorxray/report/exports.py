@@ -343,6 +343,12 @@ class _Tables:
         self.rsquared = results.rsquared.to_dict()
         self.rsquared_adj = results.rsquared_adj.to_dict()
         self.alpha_annualized = {k: v.to_dict() for k, v in results.alpha_annualized.items()}
+        per_year = results.periods_per_year or 12
+        self.annualization = (
+            f"arithmetic: {per_year:g} x alpha_monthly, as in the return attribution"
+            if per_year == 12
+            else f"arithmetic: {per_year:g} x alpha per period, as in the return attribution"
+        )
         self.drift = _drift_records(analysis)
 
 
@@ -400,9 +406,11 @@ def _fund_record(analysis: Analysis, fund: str, tables: _Tables | None = None) -
         "alpha_se": bse["alpha"],
         "alpha_t": tvalues["alpha"],
         "alpha_p": pvalues["alpha"],
-        "alpha_annual": alpha_ann["geometric"][fund],
+        # One annual alpha in the report: arithmetic, as the return attribution's.
+        "alpha_annual": alpha_ann["arithmetic"][fund],
         "alpha_annual_arithmetic": alpha_ann["arithmetic"][fund],
-        "alpha_annualization": "geometric: (1 + alpha_monthly)^12 - 1",
+        "alpha_annual_geometric": alpha_ann["geometric"][fund],
+        "alpha_annualization": tables.annualization,
         "cov_type": results.cov_type,
         "hac_lags": None if pd.isna(lags) else int(lags),
         "factors_vintage": frame.attrs.get("vintages")
@@ -525,7 +533,11 @@ def rolling_frame(analysis: Analysis) -> pd.DataFrame:
 
 def _float_texts(values: pd.Series) -> list[str]:
     """Floats in round-trip precision (``repr``), empty for NaN: fast for long columns."""
-    return [repr(v) if v == v else "" for v in values.to_numpy(float).tolist()]
+    array = values.to_numpy(float)
+    texts = list(map(repr, array.tolist()))
+    for i in np.flatnonzero(~np.isfinite(array)):
+        texts[i] = "" if np.isnan(array[i]) else texts[i]
+    return texts
 
 
 def _quoted(values: pd.Series) -> list[str]:
@@ -556,8 +568,8 @@ def write_rolling_csv(analysis: Analysis, path: str | os.PathLike[str]) -> Path:
         _float_texts(frame["beta"]),
         _float_texts(frame["se"]),
         _float_texts(frame["t"]),
-        [str(int(v)) for v in frame["nobs"].tolist()],
+        list(map(str, frame["nobs"].astype(int).tolist())),
     ]
-    lines = [",".join(ROLLING_COLUMNS), *(",".join(row) for row in zip(*columns, strict=True))]
+    lines = [",".join(ROLLING_COLUMNS), *map(",".join, zip(*columns, strict=True))]
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

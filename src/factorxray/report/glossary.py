@@ -55,7 +55,10 @@ TERMS: dict[str, str] = {
     "Beta": "How much the fund's excess return moves when a factor moves by one unit, holding "
     "the other factors fixed: the fund's exposure, or loading, on that factor.",
     "Alpha": "The average monthly return the factors do not explain. Shown monthly and "
-    "annualized; a small negative alpha often just reflects fees.",
+    "annualized as 12 x the monthly alpha, everywhere in the report (overview, fund cards, "
+    "return attribution), because that is the alpha that adds up with the factors' parts to "
+    "the mean excess return; summary.json also gives the compounded (1 + alpha)^12 - 1. A "
+    "small negative alpha often just reflects fees.",
     "t-value": "A beta divided by its standard error. At or above the threshold (|t| >= 2 by "
     "default) the exposure counts as significant, unlikely to be noise; below it the beta is "
     "shown faded or grey. A tilt with a threshold (Mkt-RF<1) is tested against it.",
@@ -194,15 +197,18 @@ def methods(
         f"least {min_months} months; funds with fewer months, or whose prices could not be "
         "fetched, are listed as not analyzed with the reason, never dropped silently. Rolling "
         f"betas use {window}-month windows.",
-        "Alpha is per month in the regression; the overview shows it annualized geometrically, "
-        "(1 + alpha)^12 - 1. summary.json also gives the arithmetic 12 x alpha.",
+        "Alpha is per month in the regression; the report annualizes it arithmetically, 12 x "
+        "alpha, in the overview, on the fund cards and in the return attribution alike (the "
+        "attribution adds annual parts, so its alpha must be the arithmetic one). summary.json "
+        "gives it as alpha_annual, with the monthly value and the compounded (1 + alpha)^12 - 1 "
+        "(alpha_annual_geometric) beside it.",
         "VOL, the low-volatility factor, is built from Ken French's 25 portfolios formed on size "
         "and variance (value-weighted, monthly): the average of the small and big low-variance "
         "portfolios minus the average of the small and big high-variance portfolios. It is a "
         "long-short return, so RF is not subtracted, and it exists for the US only.",
         "Return attribution: over each fund's sample, its mean excess return equals alpha plus "
         "the sum of beta_k times the mean of factor k (an identity of least squares); both "
-        "sides are annualized by x12.",
+        "sides are annualized by x12, so its alpha is the fund card's annual alpha.",
         f"Data: factor vintages {vintage_text}. Prices: {price_source}.",
     ]
     return paragraphs

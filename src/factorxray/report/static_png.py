@@ -5,7 +5,8 @@ on one red-blue diverging scale, insignificant betas faded or grey, one colour p
 
 Speed matters (a report of 20 funds is part of a run that should take a few seconds), so:
 the per-fund charts reuse one figure per kind; the beta bars, whose axes are the same for
-every fund, draw their frame once and blit only the bars and labels per fund; pixels go
+every fund, draw their frame once and blit only the bars and labels per fund (the rolling
+charts once per time range: each fund has its own); pixels go
 straight from the Agg buffer to Pillow with light PNG compression.
 """
 
@@ -32,7 +33,7 @@ from factorxray.report import charts
 if TYPE_CHECKING:
     from factorxray.report import ReportData
 
-__all__ = ["png_names", "write_pngs"]
+__all__ = ["png_names", "rolling_xlim", "write_pngs"]
 
 DPI = 110
 _COMPRESS = 1
@@ -222,26 +223,31 @@ def _rolling(
     if not frames:
         return
     window = data.analysis.meta.get("rolling_window", 36)
-    # One time axis and one beta axis for every fund: drawn once, then only the lines
-    # change (blitting), and the charts compare across funds.
-    spans = [_decimal_years(frame.index) for frame in data.rolling_data.values() if len(frame)]
-    x_low = min(float(x[0]) for x in spans)
-    x_high = max(float(x[-1]) for x in spans)
+    # Each fund on its own time axis (its first to last window, as the HTML chart) and one
+    # beta axis for all (so they compare): the frame is drawn once per time range and only
+    # the lines change (blitting); funds sharing a range share the frame.
     fig, canvas = _new((5.6, 3.3), dpi)
     ax = fig.add_axes((0.12, 0.12, 0.85, 0.68))
     _style(ax)
     ax.grid(True, axis="x", color=charts.GRID_COLOR, linewidth=0.8)
-    ax.set_xlim(x_low - 0.2, x_high + 0.2)
     ax.set_ylim(*data.rolling_y_range)
     ax.set_ylabel(f"{window}-month beta, 95% band", fontsize=_FONT)
     ax.axhline(0, color="#9aa0a6", linewidth=0.9)
     title = fig.text(
         0.12, 0.975, "", ha="left", va="top", fontsize=10, weight="bold", animated=True
     )
-    canvas.draw()
-    background = canvas.copy_from_bbox(fig.bbox)
-    for fund, frame in frames.items():
-        canvas.restore_region(background)
+    limits = {fund: rolling_xlim(frame.index) for fund, frame in frames.items()}
+    drawn: tuple[float, float] | None = None
+    background = None
+    for fund in sorted(frames, key=lambda f: limits[f]):
+        frame = frames[fund]
+        if limits[fund] != drawn:
+            ax.set_xlim(*limits[fund])
+            canvas.draw()
+            background = canvas.copy_from_bbox(fig.bbox)
+            drawn = limits[fund]
+        else:
+            canvas.restore_region(background)
         artists = []
         x = _decimal_years(frame.index)
         for position, term in enumerate(data.rolling_terms.get(fund, [])):
@@ -286,6 +292,13 @@ def _rolling(
         legend.remove()
         for artist in artists:
             artist.remove()
+
+
+def rolling_xlim(periods: Any, pad: float = 0.2) -> tuple[float, float]:
+    """The time axis of a fund's rolling PNG: its first to last window end, in decimal years,
+    padded by ``pad`` years on both sides (each fund on its own range, as in the HTML)."""
+    years = _decimal_years(periods)
+    return float(years[0]) - pad, float(years[-1]) + pad
 
 
 def _decimal_years(periods: Any) -> np.ndarray:
@@ -620,8 +633,8 @@ def write_pngs(data: Any, out_dir: str | os.PathLike[str], *, dpi: int = DPI) ->
     """Draw every chart of the report as a PNG into ``out_dir``.
 
     Per fund: ``betas_<fund>.png`` (beta bars, t-values in the labels, faded when not
-    significant) and ``rolling_<fund>.png`` (rolling betas with 95% bands, the same axes for
-    every fund); for all funds: ``heatmap_betas.png``, ``factor_correlations.png`` (with
+    significant) and ``rolling_<fund>.png`` (rolling betas with 95% bands, on the fund's own
+    time range and one beta range for every fund); for all funds: ``heatmap_betas.png``, ``factor_correlations.png`` (with
     VIFs) and ``attribution.png``. On a multi-core POSIX machine half the charts are drawn
     in a forked helper process (set ``FACTORXRAY_PNG_PROCESSES=1`` to stay in one).
 
