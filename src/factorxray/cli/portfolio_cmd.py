@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from factorxray.cli._common import (
+    cli_text,
     download_progress,
     err_console,
     handle_errors,
@@ -266,7 +267,7 @@ def blend_command(
             ),
         )
     for note in blend.notes:
-        err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+        err_console.print(f"[yellow]note:[/] {escape(cli_text(note))}", soft_wrap=True)
     if not blend.feasible:
         err_console.print(f"[yellow]warning:[/] {escape(blend.message)}", soft_wrap=True)
     out_console.print(blend_weights_table(blend))
