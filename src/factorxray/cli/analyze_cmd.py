@@ -136,14 +136,17 @@ def console_table(analysis: Analysis) -> Table:
 
 
 def facts_table(analysis: Analysis) -> Table:
-    """Per fund: category, alpha a year (geometric) with t and p, R², months and sample."""
+    """Per fund: category, alpha a year with t and p, R², months and sample.
+
+    Alpha a year is arithmetic (periods a year x alpha), the report's one annual alpha.
+    """
     results = analysis.results
     table = _compact_table("alpha, fit and sample")
     columns = ["fund", "category", "alpha/yr", "t", "p", "R²", "N", "sample"]
     for column in columns:
         justify = "left" if column in ("fund", "category", "sample", "factors") else "right"
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    alpha = results.alpha_annualized["geometric"]
+    alpha = results.alpha_annualized["arithmetic"]  # as the report's cards and attribution
     for ticker in analysis.analyzed:
         cells = [
             escape(ticker),
@@ -181,7 +184,11 @@ def _clip(text: str, width: int) -> str:
 def legend(analysis: Analysis) -> str:
     """The rules line under the tables (the one definition of significance and size)."""
     rules = analysis.meta.get("rules") or ""
-    return escape(f"{rules}. Mkt is Mkt-RF; ! marks a fund with a warning (see above).")
+    per_year = {"weekly": "52", "daily": "252"}.get(str(analysis.meta.get("frequency")), "12")
+    return escape(
+        f"{rules}. Mkt is Mkt-RF; alpha/yr is {per_year} x the alpha of a period (as in the "
+        "report); ! marks a fund with a warning (see above)."
+    )
 
 
 @handle_errors
