@@ -12,8 +12,7 @@ Heavy parts (the report, with plotly and matplotlib) are imported on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from factorxray._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -87,16 +86,4 @@ _SUBMODULES = ("presets", "snapshot", "errors")
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"factorxray.{name}")
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'factorxray' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES, defined=["__version__"])

@@ -1079,10 +1079,22 @@ def fetch_returns(
         kept.append(ticker)
     if not kept:
         raise _all_failed("monthly returns", failures)
-    result = monthly[kept]
+    return _kept_returns(monthly, kept, prices.attrs, sources, failures)
+
+
+def _kept_returns(
+    returns: pd.DataFrame,
+    kept: list[str],
+    price_attrs: dict[str, Any],
+    sources: dict[str, dict[str, Any]],
+    failures: dict[str, str],
+) -> pd.DataFrame:
+    """The kept funds' returns from the first to the last period any of them has, with attrs
+    ``sources``, ``failed`` and the kept funds' price ``warnings``."""
+    result = returns[kept]
     valid = result.dropna(how="all").index
     result = result.loc[valid[0] : valid[-1]].copy()
-    warnings = prices.attrs["warnings"]
+    warnings = price_attrs["warnings"]
     result.attrs = {
         "sources": sources,
         "failed": failures,
@@ -1130,16 +1142,7 @@ def _fetch_period_returns(
         kept.append(ticker)
     if not kept:
         raise _all_failed(f"{frequency} returns", failures)
-    result = returns[kept]
-    valid = result.dropna(how="all").index
-    result = result.loc[valid[0] : valid[-1]].copy()
-    warnings = prices.attrs["warnings"]
-    result.attrs = {
-        "sources": sources,
-        "failed": failures,
-        "warnings": {ticker: warnings[ticker] for ticker in kept if ticker in warnings},
-    }
-    return result
+    return _kept_returns(returns, kept, prices.attrs, sources, failures)
 
 
 def _no_return_reason(

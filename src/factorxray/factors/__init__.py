@@ -6,8 +6,7 @@ so ``from factorxray.factors import load_factors, MODELS, ...`` keeps working.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from factorxray._lazy import lazy_exports
 
 #: Public name -> the module that defines it, imported on first access (PEP 562), so that
 #: ``from factorxray.factors.registry import MODELS`` (the command line's start) stays light.
@@ -44,39 +43,7 @@ _EXPORTS = {
     ),
 }
 
-__all__ = [
-    "CATALOG",
-    "FACTOR_ORDER",
-    "FREQUENCIES",
-    "LIBRARIES",
-    "MIXED_MODELS",
-    "MODELS",
-    "REGIONS",
-    "VOL_DATASET",
-    "VOL_LONG",
-    "VOL_SECTION",
-    "VOL_SHORT",
-    "FactorSpec",
-    "Source",
-    "combine_sources",
-    "describe_models",
-    "load_factor_set",
-    "load_factors",
-    "model_sources",
-    "resolve_factors",
-    "validate_choice",
-    "vol_factor",
-]
+__all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'factorxray.factors' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -12,10 +12,11 @@ The package is also callable: ``fx.judge(results, universe)`` is
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import Any
+
+from factorxray._lazy import lazy_exports
 
 #: Public name -> the module that defines it, imported on first access (PEP 562), so that
 #: ``from factorxray.judge.defaults import ...`` (the command line's start) stays light.
@@ -35,29 +36,10 @@ _EXPORTS = {
     ),
 }
 
-__all__ = [
-    "CHECK_STATUSES",
-    "DEFAULT_MIN_BETA",
-    "VERDICT_STATUSES",
-    "Rules",
-    "TiltCheck",
-    "Verdict",
-    "judge",
-    "verdict_table",
-]
+__all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'factorxray.judge' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 class _CallablePackage(types.ModuleType):
