@@ -213,7 +213,7 @@ def test_snapshot_serves_the_bundled_files_offline(cache) -> None:
     assert factors.index[-1] == pd.Period("2025-11", "M")
     raw = raw_monthly("F-F_Research_Data_5_Factors_2x3")
     assert factors.loc["2020-03", "HML"] == raw.loc["2020-03", "HML"] / 100
-    with pytest.raises(Exception, match="or --snapshot to use the bundled snapshot"):
+    with pytest.raises(Exception, match="or pass snapshot=True to use the bundled snapshot"):
         load_factors("xray7", cache=cache, offline=True)
     with pytest.raises(Exception, match="Japan_5_Factors_Daily is not in the cache"):
         load_factors("ff5", region="japan", frequency="daily", cache=cache, snapshot=True)
