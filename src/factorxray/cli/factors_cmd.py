@@ -56,6 +56,7 @@ SnapshotOption = Annotated[
     typer.Option(
         "--snapshot",
         help="Same as --offline (kept for scripts that use it).",
+        hidden=True,  # one spelling in --help: --offline
     ),
 ]
 RefreshOption = Annotated[
