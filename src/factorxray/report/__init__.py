@@ -35,6 +35,7 @@ import pandas as pd
 from factorxray._atomic import atomic_write_text
 from factorxray.errors import FactorXrayError, UsageError
 from factorxray.report import charts, exports, folder, glossary
+from factorxray.report.periods import PeriodWords, period_words
 
 if TYPE_CHECKING:
     from factorxray.analysis import Analysis
@@ -88,6 +89,8 @@ class ReportData:
     corr_region: str | None = None
     #: The funds that get a card (and per-fund PNGs), in display order (see :func:`card_funds`).
     cards: list[str] = field(default_factory=list)
+    #: The run's period in words ("month", "12"): every text that names a period uses it.
+    period: PeriodWords = field(default_factory=period_words)
 
 
 def prepare(
@@ -134,6 +137,7 @@ def prepare(
         fund_terms={f: exports.fund_terms(analysis, f) for f in funds},
         classes=charts.beta_classes(results.params, results.tvalues, qvalues, rules),
         fdr_marks=charts.fdr_marks(qvalues, fdr_level),
+        period=period_words(analysis),
     )
     data.cards = (
         list(funds) if all_cards else card_funds(analysis, funds, max_cards=max_cards, keep=keep)
@@ -224,7 +228,7 @@ def _add_rolling(data: ReportData) -> None:
     for fund in data.cards:
         if fund not in available:
             data.rolling_missing[fund] = (
-                f"fewer than {window} months of history: no rolling window to estimate"
+                f"fewer than {data.period.count(window)} of history: no rolling window to estimate"
             )
             continue
         tilts = _fund_attr(analysis.universe, fund, "tilts")
@@ -344,9 +348,11 @@ def _vintage_text(vintages: Any) -> str:
     return str(vintages) if vintages else "not recorded"
 
 
-def _factor_range_text(meta: dict[str, Any], limited_by: dict[str, list[str]] | None) -> str:
+def _factor_range_text(
+    meta: dict[str, Any], limited_by: dict[str, list[str]] | None, units: str = "months"
+) -> str:
     """The factor data's range and the files that limit it, e.g. "range 1963-07 to 2025-11;
-    the files' common months start with A and end with B, C".
+    the files' common months start with A and end with B, C" (``units``: the run's periods).
 
     The model's files are joined on their common months, so the file that starts last and
     the one that ends first set the range (before any start/end the run asked for).
@@ -359,7 +365,7 @@ def _factor_range_text(meta: dict[str, Any], limited_by: dict[str, list[str]] | 
         if limited_by and limited_by.get(side)
     ]
     if sides:
-        text += "; the files' common months " + " and ".join(sides)
+        text += f"; the files' common {units} " + " and ".join(sides)
     return text
 
 
@@ -458,6 +464,7 @@ def _header(data: ReportData, generated_at: str, version: str) -> list[tuple[str
     if isinstance(price, dict):
         price = "; ".join(f"{k}: {v}" for k, v in price.items())
     used = _regions_models(data)
+    units = data.period.units
     frames = _frames_by_region(data, used)
     if len(frames) > 1:
         vintages: dict[str, Any] = {}
@@ -465,12 +472,13 @@ def _header(data: ReportData, generated_at: str, version: str) -> list[tuple[str
             vintages.update(frame.attrs.get("vintages") or {})
         vintage = _vintage_text(vintages or meta.get("factors_vintage"))
         factor_data = "; ".join(
-            f"{region}: {_factor_range_text(_frame_range(frame), exports.factors_limited_by(frame))}"
+            f"{region}: "
+            + _factor_range_text(_frame_range(frame), exports.factors_limited_by(frame), units)
             for region, frame in frames.items()
         )
     else:
         vintage = _vintage_text(meta.get("factors_vintage"))
-        factor_data = _factor_range_text(meta, exports.factors_limited_by(analysis.factors))
+        factor_data = _factor_range_text(meta, exports.factors_limited_by(analysis.factors), units)
     models = meta.get("models") or []
     rows = [
         ("Model", _models_text(meta, used) if used else str(meta.get("model") or "n/a")),
@@ -634,12 +642,10 @@ def _robust_cell(
     if shares:
         lowest = min(share for _, share, _ in shares)
         parts.append(f"{lowest:.0%} windows")
-        window = analysis.meta.get("rolling_window", 36)
+        span = period_words(analysis).span(analysis.meta.get("rolling_window", 36))
         details.append(
             "delivered in "
-            + ", ".join(
-                f"{_share_text(v)} of {n} {window}-month windows ({t})" for t, v, n in shares
-            )
+            + ", ".join(f"{_share_text(v)} of {n} {span} windows ({t})" for t, v, n in shares)
         )
     if drift and drift["p"] is not None:
         if drift["p"] < _DRIFT_LEVEL:
@@ -756,15 +762,10 @@ def _region_fit_rows(analysis: Any, fund: str, used_region: Any) -> list[dict[st
     return rows
 
 
-def _alpha_rule(periods_per_year: Any) -> dict[str, str]:
+def _alpha_rule(period: PeriodWords) -> dict[str, str]:
     """How the report annualizes alpha, its one definition: arithmetically, as the return
     attribution must (its parts add up), e.g. "12 × monthly alpha"."""
-    per_year = _finite(periods_per_year) or 12.0
-    unit = {12.0: "monthly", 52.0: "weekly", 252.0: "daily"}.get(per_year, "per-period")
-    return {
-        "alpha_rule": f"{per_year:g} × {unit} alpha",
-        "alpha_rule_short": f"{per_year:g} × {unit}",
-    }
+    return {"alpha_rule": period.annual("alpha"), "alpha_rule_short": period.annual("")}
 
 
 def _row_maps(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -921,6 +922,7 @@ def _build_page(
                         data.rolling_terms[fund],
                         window=window,
                         y_range=data.rolling_y_range,
+                        frequency=data.period.frequency,
                     )
                 )
             waterfall_id = None
@@ -1040,14 +1042,15 @@ def _build_page(
         "narrow_width": charts.NARROW_WIDTH,
         "fdr_level": f"{data.fdr_level:g}",
         "window": window,
-        **_alpha_rule(results.periods_per_year),
+        **_alpha_rule(data.period),
+        "period": data.period,
         "methods": glossary.methods(
             meta,
             hac_lags=data.hac_range,
             used=[(e["region"], e["model"], len(e["funds"]), e["note"]) for e in used_regions],
         ),
         "glossary": glossary_rows,
-        "terms": list(glossary.TERMS.items()),
+        "terms": list(glossary.terms(data.period).items()),
         "chart_counts": chart_counts,
         "png": pngs,
         "figures_json": _script_json(specs),

@@ -108,6 +108,10 @@ NARROW_WIDTH = 480
 _NARROW_UPRIGHT = 7
 #: Mid-month anchor and mean month length in ms: plotly dates without a month list.
 _MONTH_MS = 2_629_746_000
+#: One week in ms: weekly points at the week's Friday, ``dx`` apart.
+_WEEK_MS = 604_800_000
+#: Hover date of a rolling window's end, by frequency.
+_HOVER_DATES = {"monthly": "%b %Y", "weekly": "week to %d %b %Y", "daily": "%d %b %Y"}
 DIGITS = 4
 
 
@@ -454,6 +458,39 @@ def _month_x0(period: Any) -> str:
     """Mid-month date of the first period: with ``dx`` one mean month, every point lands
     inside its own month for decades."""
     return f"{pd.Period(period, freq='M').strftime('%Y-%m')}-15"
+
+
+def _time_axis(index: pd.Index, frequency: str = "monthly") -> dict[str, Any]:
+    """Where a rolling chart's points go on plotly's date axis: ``x0`` and ``dx`` for
+    consecutive months (mid-month, one mean month apart) or weeks (the week's Friday, seven
+    days apart), else every date (``x``): trading days, or periods with a gap.
+
+    Examples
+    --------
+    >>> _time_axis(pd.period_range("2020-01", periods=3, freq="M"))
+    {'x0': '2020-01-15', 'dx': 2629746000}
+    >>> _time_axis(pd.period_range("2020-04-06", periods=3, freq="W-SUN"), "weekly")
+    {'x0': '2020-04-10', 'dx': 604800000}
+    >>> _time_axis(pd.PeriodIndex(["2020-04-09", "2020-04-13"], freq="D"), "daily")
+    {'x': ['2020-04-09', '2020-04-13']}
+    """
+    if not len(index):
+        return {"x0": "2000-01-15", "dx": _MONTH_MS}
+    if not isinstance(index, pd.PeriodIndex):
+        from factorxray.factors.frequency import PERIOD_FREQ
+
+        index = pd.DatetimeIndex(index).to_period(PERIOD_FREQ.get(frequency, "M"))
+    step = {"M": _MONTH_MS, "W-SUN": _WEEK_MS}.get(index.freqstr)
+    ordinals = index.asi8
+    consecutive = bool(np.all(np.diff(ordinals) == 1))
+    if index.freqstr == "M":
+        if consecutive:
+            return {"x0": _month_x0(index[0]), "dx": step}
+        return {"x": [f"{p.strftime('%Y-%m')}-15" for p in index]}
+    if index.freqstr == "W-SUN":
+        fridays = (index.start_time + pd.Timedelta(days=4)).strftime("%Y-%m-%d").tolist()
+        return {"x0": fridays[0], "dx": step} if consecutive else {"x": fridays}
+    return {"x": index.start_time.strftime("%Y-%m-%d").tolist()}
 
 
 # ---------------------------------------------------------------------------- beta bars
@@ -943,16 +980,20 @@ def _rolling_spec(
     window: int | None = None,
     y_range: tuple[float, float] | None = None,
     height: int = 320,
+    frequency: str = "monthly",
 ) -> dict[str, Any]:
+    from factorxray.report.periods import period_words
+
     data: list[dict[str, Any]] = []
-    x0 = _month_x0(plot_data.index[0]) if len(plot_data) else "2000-01-15"
-    span = "" if window is None else f"{window}-month "
+    axis = _time_axis(plot_data.index, frequency)
+    span = "" if window is None else f"{period_words(frequency).span(window)} "
+    hover_date = _HOVER_DATES.get(frequency, "%d %b %Y")
     for position, term in enumerate(terms):
         if (term, "estimate") not in plot_data.columns:
             continue
         color = factor_color(term, position)
         label = _text(term)
-        common = {"type": "scatter", "x0": x0, "dx": _MONTH_MS, "legendgroup": label}
+        common = {"type": "scatter", **axis, "legendgroup": label}
         data.append(
             {
                 **common,
@@ -984,7 +1025,7 @@ def _rolling_spec(
                 "mode": "lines",
                 "line": {"width": 2, "color": color},
                 "name": label,
-                "hovertemplate": f"{label} %{{y:.2f}}<extra>%{{x|%b %Y}}</extra>",
+                "hovertemplate": f"{label} %{{y:.2f}}<extra>%{{x|{hover_date}}}</extra>",
             }
         )
     layout = _base_layout(
@@ -1009,6 +1050,7 @@ def rolling_chart(
     *,
     window: int | None = None,
     y_range: tuple[float, float] | None = None,
+    frequency: str = "monthly",
 ) -> Any:
     """Rolling-window betas of one fund with 95% bands.
 
@@ -1020,15 +1062,20 @@ def rolling_chart(
     terms : sequence of str
         Factors to draw (see :func:`rolling_terms`).
     window : int, optional
-        Window length in months, for the axis title.
+        Window length in periods, for the axis title ("36-month beta").
     y_range : tuple of float, optional
         Fixed y-range (e.g. :func:`rolling_range` of all funds) so the charts compare.
+    frequency : {"monthly", "weekly", "daily"}
+        The run's frequency (``analysis.meta["frequency"]``): the axis title's unit, where the
+        points go and how hover dates read.
 
     Returns
     -------
     plotly.graph_objects.Figure
     """
-    return _figure(_rolling_spec(plot_data, terms, window=window, y_range=y_range))
+    return _figure(
+        _rolling_spec(plot_data, terms, window=window, y_range=y_range, frequency=frequency)
+    )
 
 
 # ---------------------------------------------------------------------------- attribution

@@ -24,6 +24,7 @@ import pandas as pd
 
 from factorxray._atomic import atomic_write_text
 from factorxray.errors import UsageError
+from factorxray.report.periods import PeriodWords, period_words
 
 if TYPE_CHECKING:
     from factorxray.analysis import Analysis
@@ -343,13 +344,17 @@ class _Tables:
         self.rsquared = results.rsquared.to_dict()
         self.rsquared_adj = results.rsquared_adj.to_dict()
         self.alpha_annualized = {k: v.to_dict() for k, v in results.alpha_annualized.items()}
-        per_year = results.periods_per_year or 12
-        self.annualization = (
-            f"arithmetic: {per_year:g} x alpha_monthly, as in the return attribution"
-            if per_year == 12
-            else f"arithmetic: {per_year:g} x alpha per period, as in the return attribution"
-        )
+        self.annualization = _annualization_text(period_words(analysis))
         self.drift = _drift_records(analysis)
+
+
+def _annualization_text(period: PeriodWords) -> str:
+    """summary.json's ``alpha_annualization``: ``arithmetic: 12 x alpha_monthly, as in the
+    return attribution`` (``alpha_monthly`` holds the alpha of one period at any frequency)."""
+    key = "alpha_monthly"
+    if period.frequency != "monthly":
+        key += f" (the alpha of one {period.unit})"
+    return f"arithmetic: {period.per_year_text} x {key}, as in the return attribution"
 
 
 def _rows(frame: pd.DataFrame) -> dict[Any, dict[Any, float]]:
@@ -493,11 +498,12 @@ ROLLING_COLUMNS = ["fund", "window_end", "factor", "beta", "se", "t", "nobs"]
 def rolling_frame(analysis: Analysis) -> pd.DataFrame:
     """The rolling betas in long form: ``fund, window_end, factor, beta, se, t, nobs``.
 
-    One row per fund, window and term of the fund's own model (alpha, per month, as
+    One row per fund, window and term of the fund's own model (alpha, per period, as
     ``alpha``; a factor the fund's model lacks has no row), from ``analysis.rolling``
     (:class:`~factorxray.results.RollingExposureResults`): ``window_end`` is the window's last
-    month, ``nobs`` the months the window used; decimals, as the engine gives them. Empty
-    (with these columns) when no fund has a full window.
+    period (a month ``2020-04``, a week ``2020-04-06/2020-04-12`` or a day ``2020-04-09``, by
+    the run's frequency), ``nobs`` the periods the window used; decimals, as the engine gives
+    them. Empty (with these columns) when no fund has a full window.
 
     Examples
     --------

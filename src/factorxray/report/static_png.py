@@ -231,7 +231,7 @@ def _rolling(
     _style(ax)
     ax.grid(True, axis="x", color=charts.GRID_COLOR, linewidth=0.8)
     ax.set_ylim(*data.rolling_y_range)
-    ax.set_ylabel(f"{window}-month beta, 95% band", fontsize=_FONT)
+    ax.set_ylabel(f"{data.period.span(window)} beta, 95% band", fontsize=_FONT)
     ax.axhline(0, color="#9aa0a6", linewidth=0.9)
     title = fig.text(
         0.12, 0.975, "", ha="left", va="top", fontsize=10, weight="bold", animated=True
@@ -302,7 +302,19 @@ def rolling_xlim(periods: Any, pad: float = 0.2) -> tuple[float, float]:
 
 
 def _decimal_years(periods: Any) -> np.ndarray:
-    """Mid-month positions in years (2010-01 -> 2010.04): a plain numeric time axis."""
+    """Mid-period positions in years (2010-01 -> 2010.04): a plain numeric time axis.
+
+    Months (and anything that is not a weekly or daily ``PeriodIndex``) by their month; weeks
+    and days by their middle day within the year, so that the 52 weeks of a year get 52
+    places instead of 12.
+    """
+    import pandas as pd
+
+    if isinstance(periods, pd.PeriodIndex) and periods.freqstr != "M":
+        middle = periods.start_time + (periods.end_time - periods.start_time) / 2
+        days = np.where(middle.is_leap_year, 366.0, 365.0)
+        elapsed = middle.dayofyear.to_numpy(float) - 1.0 + middle.hour.to_numpy(float) / 24
+        return middle.year.to_numpy(float) + elapsed / days
     years = np.asarray(periods.year, dtype=float)
     months = np.asarray(periods.month, dtype=float)
     return years + (months - 0.5) / 12
