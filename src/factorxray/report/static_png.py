@@ -313,7 +313,7 @@ def _decimal_years(periods: Any) -> np.ndarray:
     if isinstance(periods, pd.PeriodIndex) and periods.freqstr != "M":
         middle = periods.start_time + (periods.end_time - periods.start_time) / 2
         days = np.where(middle.is_leap_year, 366.0, 365.0)
-        elapsed = middle.dayofyear.to_numpy(float) - 1.0 + middle.hour.to_numpy(float) / 24
+        elapsed = middle.day_of_year.to_numpy(float) - 1.0 + middle.hour.to_numpy(float) / 24
         return middle.year.to_numpy(float) + elapsed / days
     years = np.asarray(periods.year, dtype=float)
     months = np.asarray(periods.month, dtype=float)
