@@ -10,14 +10,19 @@ The report is the seed article's study, ``smart-beta-20`` on the bundled offline
 Screenshots (headless Chromium at ``/usr/bin/chromium`` through playwright):
 
 - ``desktop-top.png`` and ``phone-top.png``: the first screen (1366 and 390 pixels wide);
-- ``desktop-<section>.png`` / ``phone-<section>.png``: the heatmap, correlations and the
-  first fund card;
+- ``desktop-<section>.png`` / ``phone-<section>.png``: the overview table, the heatmap,
+  correlations and the first fund card;
 - with ``--full``, ``desktop-full.png``: the whole page.
+
+Every PNG is then made smaller (Pillow: 256 colours, median cut, no dithering, optimized
+deflate; kept only where smaller): a screenshot of text and flat charts loses nothing visible.
+Pass ``--no-optimize`` to keep Chromium's full-colour files.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +31,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
-SECTIONS = {"heatmap": "#heatmap", "correlations": "#correlations", "fund": "article.fund"}
+SECTIONS = {
+    "overview": "#overview",
+    "heatmap": "#heatmap",
+    "correlations": "#correlations",
+    "fund": "article.fund",
+}
 
 
 def build_analysis() -> Any:
@@ -54,12 +64,32 @@ def build_analysis() -> Any:
     )
 
 
+def optimize_png(path: Path) -> tuple[int, int]:
+    """Rewrite ``path`` with a 256-colour palette (median cut, no dithering) and optimized
+    deflate when that is smaller; return its size before and after, in bytes."""
+    from PIL import Image
+
+    before = path.stat().st_size
+    with Image.open(path) as image:
+        palette = image.convert("RGB").quantize(
+            colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG", optimize=True)
+    if buffer.tell() < before:
+        path.write_bytes(buffer.getvalue())
+    return before, path.stat().st_size
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the screenshots; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--report", type=Path, default=None, help="keep the report here")
     parser.add_argument("--full", action="store_true", help="also a full-page desktop shot")
+    parser.add_argument(
+        "--no-optimize", action="store_true", help="keep Chromium's full-colour PNGs"
+    )
     args = parser.parse_args(argv)
 
     from playwright.sync_api import sync_playwright
@@ -93,8 +123,14 @@ def main(argv: list[str] | None = None) -> int:
                 page.screenshot(path=str(args.out / "desktop-full.png"), full_page=True)
             page.close()
         browser.close()
+    total = [0, 0]
     for path in sorted(args.out.glob("*.png")):
-        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+        before, after = (path.stat().st_size,) * 2 if args.no_optimize else optimize_png(path)
+        total[0] += before
+        total[1] += after
+        name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"{name}: {after / 1024:.0f} KB (Chromium's {before / 1024:.0f} KB)")
+    print(f"total {total[1] / 1024:.0f} KB (Chromium's {total[0] / 1024:.0f} KB)")
     return 0
 
 
