@@ -60,7 +60,9 @@ def test_a_failed_write_leaves_no_partial_file_and_keeps_the_old_copy(
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(
-        CacheError, match=r"cannot write to the cache folder .*disk full.*--cache-dir"
+        CacheError,
+        match=r"cannot write to the cache folder .*disk full.*pass cache=Cache\(FOLDER\) or set "
+        "FACTORXRAY_CACHE_DIR",
     ):
         cache.put("ns", "item", b"new bytes", {})
     monkeypatch.undo()

@@ -247,7 +247,7 @@ def test_an_unexpected_error_fails_only_its_ticker(prices_server, monkeypatch) -
     assert parse_csv(result.stdout)[0] == ["period", "SPY"]
     assert result.stderr.strip() == (
         "failed: MTUM: cannot use /somewhere/prices-yahoo/MTUM.data (Permission denied) "
-        "(is the cache folder writable? use --cache-dir)"
+        "(is the cache folder writable? use --cache-dir FOLDER or set FACTORXRAY_CACHE_DIR)"
     )
 
 

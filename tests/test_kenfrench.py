@@ -293,7 +293,10 @@ def test_unknown_dataset_is_a_usage_error_with_suggestions(kf_server, tmp_path: 
 
 
 def test_offline_without_cache_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(DataSourceError, match=r"not in the cache .* without --offline"):
+    with pytest.raises(
+        DataSourceError,
+        match=r"not in the cache .*; call once with offline=False \(the default\) to download it",
+    ):
         read_dataset("F-F_Momentum_Factor", cache=Cache(tmp_path), offline=True)
 
 

@@ -458,7 +458,7 @@ def test_user_factor_file_percent_csv_and_decimal_parquet(tmp_path, server, cach
             "date 2020-01-02 appears twice",
         ),
         ("date,X\n2020-01,1.5\n2020-02,3\n", "decimal", "are they percent"),
-        ("date,X\n2020-01,1.5\n", None, "--factor-units percent or --factor-units decimal"),
+        ("date,X\n2020-01,1.5\n", None, "pass factor_units='percent' or factor_units='decimal'"),
         ("date,X\n2020-01,abc\n", "percent", "a value is not a number"),
         ("date,X\nlast year,1\n", "percent", "are not YYYY-MM"),
         ("date\n2020-01\n", "percent", "at least one factor column"),

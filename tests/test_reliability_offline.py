@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT_ADVICE = "or pass snapshot=True to use the bundled snapshot"
 #: The same advice on the command line (tests/test_reliability_messages.py checks each).
 CLI_SNAPSHOT_ADVICE = "or add --offline to use the bundled snapshot"
-PRICES_ADVICE = "or work offline: --offline (offline=True in Python)"
+PRICES_ADVICE = "or pass offline=True to work offline"
+#: The same advice on the command line.
+CLI_PRICES_ADVICE = "or add --offline to work offline"
 
 
 @pytest.fixture
@@ -105,7 +107,7 @@ def test_stale_cached_prices_without_network_point_at_offline(
         fx.fetch_returns(["SPY"], base_url=closed_url, cache=stale)
     reason = caught.value.failures["SPY"]
     assert "connection refused" in reason
-    assert reason.endswith("is kept; add --offline (offline=True in Python) to use it)")
+    assert reason.endswith("is kept; pass offline=True to use it)")
     assert fx.fetch_returns(["SPY"], cache=stale, offline=True)["SPY"].notna().sum() > 100
 
 
@@ -134,7 +136,7 @@ def test_a_live_cli_run_without_network_suggests_offline(tmp_path: Path, closed_
     assert lines[-1] == "error: none of the 2 funds could be analyzed; see the reasons above"
     for ticker in ("SPY", "MTUM"):
         (line,) = [x for x in lines if x.startswith(f"not analyzed: {ticker}: ")]
-        assert "connection refused" in line and line.endswith(PRICES_ADVICE)
+        assert "connection refused" in line and line.endswith(CLI_PRICES_ADVICE)
     assert "waiting" not in done.stderr  # no backoff announced: nothing was retried
     assert elapsed < 15  # 10.7 s before (3.5 s of backoff per ticker), mostly start-up now
 

@@ -367,7 +367,8 @@ def test_unwritable_cache_dir_fails_each_ticker_naming_the_path(
     assert sorted(done) == ["MTUM", "SPY"]
     assert set(info.value.failures) == {"SPY", "MTUM"}
     for reason in info.value.failures.values():
-        assert str(regular_file) in reason and "--cache-dir" in reason and "\n" not in reason
+        assert str(regular_file) in reason and "cache=Cache(FOLDER)" in reason
+        assert "\n" not in reason
 
 
 def test_an_unexpected_error_of_one_ticker_keeps_the_others(prices_server, monkeypatch) -> None:
@@ -386,7 +387,7 @@ def test_an_unexpected_error_of_one_ticker_keeps_the_others(prices_server, monke
     failed = returns.attrs["failed"]
     assert failed["MTUM"] == (
         "cannot use /tmp/somewhere/prices-yahoo (Not a directory) "
-        "(is the cache folder writable? use --cache-dir)"
+        "(is the cache folder writable? pass cache=Cache(FOLDER) or set FACTORXRAY_CACHE_DIR)"
     )
     assert failed["QUAL"] == "RuntimeError: something unexpected"
 
@@ -545,7 +546,7 @@ def test_an_unadjusted_real_split_fails_the_fund_on_every_source(
     returns = fetch_returns(["IJR", "SPY"], source, **kwargs)
     assert list(returns.columns) == ["SPY"]
     reason = returns.attrs["failed"]["IJR"]
-    assert reason.startswith("suspect prices: ") and "--allow-suspect-prices" in reason
+    assert reason.startswith("suspect prices: ") and "allow_suspect_prices=True" in reason
     ijr = fixture_closes("IJR")
     fell = f"fell {1 - 0.5 * ijr['2017-01-19'] / ijr['2017-01-18']:.1%}"  # 50.5%: that day -1%
     if source in ("yahoo", "tiingo"):

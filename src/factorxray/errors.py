@@ -68,9 +68,55 @@ class Advice(NamedTuple):
 
 #: Work offline on the cache, else the bundled snapshot (Ken French files).
 PASS_SNAPSHOT = Advice("pass snapshot=True", "add --offline")
-#: Work offline on the cache (``fx.analyze``, the other factor libraries).
+#: Work offline on the cache (prices, ``fx.analyze``, the other factor libraries).
 PASS_OFFLINE = Advice("pass offline=True", "add --offline")
-_ADVICE = (PASS_SNAPSHOT, PASS_OFFLINE)
+#: Download what an offline read did not find in the cache (``... to download it``).
+DOWNLOAD_ONCE = Advice(
+    "call once with offline=False (the default) to download",
+    "run once without --offline to download",
+)
+#: Download a cached file again that no longer parses.
+PASS_REFRESH = Advice(
+    "pass refresh=True to download it again", "run with --refresh to download it again"
+)
+#: Say the units of a factor file (both choices, or the one the values suggest).
+FACTOR_UNITS = Advice(
+    "pass factor_units='percent' or factor_units='decimal'",
+    "add --factor-units percent or --factor-units decimal",
+)
+FACTOR_UNITS_PERCENT = Advice("pass factor_units='percent'", "add --factor-units percent")
+#: Read prices from the caller's own file.
+PASS_PRICES_FILE = Advice("pass prices_file=F", "add --prices-file F")
+#: Use the histories the price checks found suspect.
+ALLOW_SUSPECT_PRICES = Advice("pass allow_suspect_prices=True", "add --allow-suspect-prices")
+#: Another price source than one that needs a key.
+USE_YAHOO = Advice("pass source='yahoo'", "use --source yahoo")
+#: Another cache folder.
+CACHE_FOLDER = Advice("pass cache=Cache(FOLDER)", "use --cache-dir FOLDER")
+#: Pin a year of a file published once a year.
+PIN_YEAR = Advice("pass vintage=YEAR", "add --vintage YEAR")
+#: What keeps every vintage of the factor files it sees.
+UNPINNED_RUN = Advice("a call without vintage=", "a run without --vintage")
+#: Every pair, the longest Python wording first (so one that holds another is replaced whole).
+_ADVICE = tuple(
+    sorted(
+        (
+            PASS_SNAPSHOT,
+            PASS_OFFLINE,
+            DOWNLOAD_ONCE,
+            PASS_REFRESH,
+            FACTOR_UNITS,
+            FACTOR_UNITS_PERCENT,
+            PASS_PRICES_FILE,
+            ALLOW_SUSPECT_PRICES,
+            USE_YAHOO,
+            CACHE_FOLDER,
+            PIN_YEAR,
+            UNPINNED_RUN,
+        ),
+        key=lambda advice: -len(advice.python),
+    )
+)
 
 
 def cli_wording(message: str) -> str:
@@ -80,6 +126,8 @@ def cli_wording(message: str) -> str:
     --------
     >>> cli_wording("cannot reach host; pass snapshot=True to use the bundled snapshot")
     'cannot reach host; add --offline to use the bundled snapshot'
+    >>> cli_wording("say the units: pass factor_units='percent' or factor_units='decimal'")
+    'say the units: add --factor-units percent or --factor-units decimal'
     """
     for advice in _ADVICE:
         message = message.replace(advice.python, advice.cli)

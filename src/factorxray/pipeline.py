@@ -27,13 +27,16 @@ from factorxray.data.http import HttpClient, ProgressCallback
 from factorxray.data.prices import SOURCES
 from factorxray.engine.covariance import make_estimator
 from factorxray.errors import (
+    DOWNLOAD_ONCE,
     PASS_OFFLINE,
+    PASS_PRICES_FILE,
     PASS_SNAPSHOT,
     AllFailedError,
     DataSourceError,
     FactorXrayError,
     InputFileError,
     UsageError,
+    quote,
 )
 from factorxray.factors import FACTOR_ORDER, MODELS, REGIONS, load_factors, validate_choice
 from factorxray.factors.frequency import (
@@ -697,7 +700,7 @@ def _region_failure(region: str, model: str, exc: Exception, offline: bool) -> s
     if any(said in first for said in ("--offline", "download", PASS_OFFLINE.python)):
         return f"no {model} factors for region {region}: {first}"  # the cause says what to do
     hint = (
-        "run without --offline to download them, or give the fund another region"
+        f"{DOWNLOAD_ONCE.python} them, or give the fund another region"
         if offline
         else "give the fund another region"
     )
@@ -733,10 +736,11 @@ def _check_options(
     if source == "file":
         if prices_file is None:
             raise UsageError(
-                "--source file needs --prices-file F (a CSV or Parquet of adjusted closes)"
+                f"the file source needs a prices file: {PASS_PRICES_FILE.python} (a CSV or "
+                "Parquet of adjusted closes)"
             )
         if not Path(prices_file).exists():
-            raise UsageError(f"--prices-file {prices_file} does not exist")
+            raise UsageError(f"prices file {quote(str(prices_file))} does not exist")
 
 
 def default_out_dir() -> Path:

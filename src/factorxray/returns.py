@@ -37,6 +37,9 @@ from factorxray.data.prices.base import ISSUES_ATTR, SPLITS_ATTR, PriceIssue
 from factorxray.data.prices.sanity import check_prices, market_moves
 from factorxray.data.tickers import check_ticker
 from factorxray.errors import (
+    ALLOW_SUSPECT_PRICES,
+    CACHE_FOLDER,
+    PASS_PRICES_FILE,
     AllFailedError,
     FactorXrayError,
     InsufficientDataError,
@@ -646,7 +649,7 @@ def _failure_reason(exc: Exception, cache: Cache) -> str:
         path = exc.filename if exc.filename is not None else cache.root
         reason = (
             f"cannot use {path} ({exc.strerror or exc}) "
-            "(is the cache folder writable? use --cache-dir)"
+            f"(is the cache folder writable? {CACHE_FOLDER.python} or set FACTORXRAY_CACHE_DIR)"
         )
     else:
         reason = f"{type(exc).__name__}: {exc}"
@@ -722,8 +725,8 @@ def _vet(
 def _suspect_reason(severe: list[PriceIssue], total: int) -> str:
     more = f" (and {total - 1} more finding(s))" if total > 1 else ""
     return (
-        f"suspect prices: {severe[0].message}{more}; check the source, or use them anyway "
-        "with allow_suspect_prices=True (--allow-suspect-prices)"
+        f"suspect prices: {severe[0].message}{more}; check the source, or "
+        f"{ALLOW_SUSPECT_PRICES.python} to use them anyway"
     )
 
 
@@ -769,7 +772,7 @@ def _load_histories(
             on_ticker_done(ticker, reason)
     if source == "file":
         if prices_file is None:
-            raise UsageError("the file source needs a prices file (--prices-file F)")
+            raise UsageError(f"the file source needs a prices file: {PASS_PRICES_FILE.python}")
         order, histories, failed = _read_file_histories(order, prices_file, on_ticker_done)
     else:
         if prices_file is not None:

@@ -385,7 +385,9 @@ def _print_vintage_comparison(analysis: Analysis) -> None:
     if comparison is None:
         return
     if comparison.error:
-        err_console.print(f"[yellow]warning:[/] {escape(comparison.error)}", soft_wrap=True)
+        err_console.print(
+            f"[yellow]warning:[/] {escape(cli_text(comparison.error))}", soft_wrap=True
+        )
         return
     table = _compact_table(f"on the factor files of vintage {comparison.vintage}")
     for column in ("fund", "verdict", "then", "largest beta change"):
@@ -411,7 +413,8 @@ def _print_warnings(warnings: dict[str, list[str]]) -> None:
             funds_by_text.setdefault(text, []).append(fund)
     for text, funds in funds_by_text.items():
         err_console.print(
-            f"[yellow]warning:[/] {escape(', '.join(funds))}: {escape(text)}", soft_wrap=True
+            f"[yellow]warning:[/] {escape(', '.join(funds))}: {escape(cli_text(text))}",
+            soft_wrap=True,
         )
 
 

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from factorxray.cli._common import (
     OutputFormat,
+    cli_text,
     count_progress,
     err_console,
     handle_errors,
@@ -92,19 +93,21 @@ def _with_snapshot(
 
 
 def _report_failures(failures: dict[str, str]) -> None:
+    """One ``failed: TICKER: reason`` line each, the reason's advice in CLI words."""
     for ticker, reason in failures.items():
         err_console.print(
-            f"[bold red]failed:[/] {escape(ticker)}: {escape(reason)}",
+            f"[bold red]failed:[/] {escape(ticker)}: {escape(cli_text(reason))}",
             soft_wrap=True,
             highlight=False,
         )
 
 
 def _report_warnings(warnings: dict[str, list[str]]) -> None:
+    """One ``warning: TICKER: finding`` line per finding of the price checks, in CLI words."""
     for ticker, lines in warnings.items():
         for line in lines:
             err_console.print(
-                f"[yellow]warning:[/] {escape(ticker)}: {escape(line)}",
+                f"[yellow]warning:[/] {escape(ticker)}: {escape(cli_text(line))}",
                 soft_wrap=True,
                 highlight=False,
             )

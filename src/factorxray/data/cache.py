@@ -40,6 +40,9 @@ import platformdirs
 from factorxray._atomic import atomic_write_bytes
 from factorxray.data.http import HttpClient, ProgressCallback, redact_url
 from factorxray.errors import (
+    CACHE_FOLDER,
+    DOWNLOAD_ONCE,
+    PASS_OFFLINE,
     CacheError,
     DataSourceError,
     NotCachedError,
@@ -302,7 +305,7 @@ class Cache:
         except OSError as exc:
             raise CacheError(
                 f"cannot write to the cache folder {self.root} ({exc.strerror or exc}); "
-                "choose another with --cache-dir or FACTORXRAY_CACHE_DIR"
+                f"choose another: {CACHE_FOLDER.python} or set FACTORXRAY_CACHE_DIR"
             ) from None
         return CacheEntry(namespace, key, data, full_meta)
 
@@ -481,12 +484,12 @@ def _legacy_stem(key: str) -> str:
 
 
 def kept_copy_error(
-    exc: DataSourceError, kept: CacheEntry, how: str = "add --offline"
+    exc: DataSourceError, kept: CacheEntry, how: str = PASS_OFFLINE.python
 ) -> DataSourceError:
     """``exc``, saying that the good cached copy ``kept`` stays and how to use it.
 
-    ``how`` is the advice in the caller's words (``"pass snapshot=True"``, which the CLI prints
-    as ``"add --offline"``: :func:`factorxray.errors.cli_wording`).
+    ``how`` is the advice in the Python API's words (``"pass snapshot=True"``, which the CLI
+    prints as ``"add --offline"``: :func:`factorxray.errors.cli_wording`).
     The error's ``kept_copy`` attribute holds the copy's fetch time.
     """
     fetched = kept.meta.get("fetched_at", "?")
@@ -507,7 +510,7 @@ def cached_get(
     refresh: bool = False,
     offline: bool = False,
     on_progress: ProgressCallback | None = None,
-    offline_hint: str = "add --offline",
+    offline_hint: str = PASS_OFFLINE.python,
 ) -> CacheEntry:
     """Return the bytes behind ``url``, from the cache when fresh, else from the server.
 
@@ -531,8 +534,9 @@ def cached_get(
     on_progress : callable, optional
         Passed to :meth:`HttpClient.get`.
     offline_hint : str
-        How the caller's user works offline, for the error of a failed download when a
-        cached copy is kept (``"... is kept; add --offline to use it"``).
+        How the caller's user works offline, in the Python API's words, for the error of a
+        failed download when a cached copy is kept (``"... is kept; pass offline=True to use
+        it"``; the CLI prints ``add --offline``).
 
     Raises
     ------
@@ -545,7 +549,7 @@ def cached_get(
     if offline:
         if cached is None:
             raise NotCachedError(
-                f"{what} is not in the cache ({cache.root}); run once without --offline to download it"
+                f"{what} is not in the cache ({cache.root}); {DOWNLOAD_ONCE.python} it"
             )
         return cached
     if cached is not None and not refresh and cached.is_fresh(cache.ttl_seconds):

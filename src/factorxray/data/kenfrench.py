@@ -26,6 +26,7 @@ import pandas as pd
 from factorxray.data.cache import Cache, CacheEntry, cached_get
 from factorxray.data.http import HttpClient, ProgressCallback
 from factorxray.errors import (
+    PASS_REFRESH,
     PASS_SNAPSHOT,
     DataSourceError,
     HttpStatusError,
@@ -602,5 +603,5 @@ def _from_entry(entry: CacheEntry, dataset: str) -> FrenchDataset:
         return _parse_cached(entry.meta["sha256"], entry.data, dataset)
     except ParseError as exc:
         raise ParseError(
-            f"{exc} (cached copy in {entry.namespace}/{entry.key}; run with --refresh)"
+            f"{exc} (cached copy in {entry.namespace}/{entry.key}; {PASS_REFRESH.python})"
         ) from None

@@ -36,7 +36,7 @@ from factorxray.data.kenfrench import (
     normalize_name,
     parse_french_zip,
 )
-from factorxray.errors import NotCachedError, ParseError, UsageError, quote
+from factorxray.errors import UNPINNED_RUN, NotCachedError, ParseError, UsageError, quote
 
 VERSION_SEPARATOR = "@"
 _VINTAGE = re.compile(r"^(\d{4})-?(\d{2})?$")
@@ -116,7 +116,7 @@ def choose(available: dict[str, object], vintage: str, what: str) -> str:
     at_hand = ", ".join(sorted(available)) or "none"
     raise NotCachedError(
         f"vintage {vintage} of {what} is not at hand (vintages at hand: {at_hand}); download "
-        "it first (a run without --vintage keeps each vintage it sees), or pin one at hand"
+        f"it first ({UNPINNED_RUN.python} keeps each vintage it sees), or pin one at hand"
     )
 
 

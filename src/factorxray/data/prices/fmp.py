@@ -20,7 +20,7 @@ from factorxray.data.prices.base import (
     load_json,
     resolve_base_url,
 )
-from factorxray.errors import DataSourceError, UsageError
+from factorxray.errors import PASS_OFFLINE, USE_YAHOO, DataSourceError, UsageError
 
 DEFAULT_BASE_URL = "https://financialmodelingprep.com"
 ENV_URL = "FACTORXRAY_FMP_URL"
@@ -31,7 +31,8 @@ def missing_key_error(source: str, env_key: str, signup: str) -> UsageError:
     """The error for a provider whose key is not set: names the variable to set."""
     return UsageError(
         f"the {source} price source needs an API key: set the environment variable {env_key} "
-        f"(free key at {signup}), or use --source yahoo, or --offline to read only the cache"
+        f"(free key at {signup}), or {USE_YAHOO.python}, or {PASS_OFFLINE.python} to read only "
+        "the cache"
     )
 
 

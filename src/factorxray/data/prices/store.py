@@ -43,6 +43,8 @@ from factorxray.data.prices.base import (
     take_issues,
 )
 from factorxray.errors import (
+    DOWNLOAD_ONCE,
+    PASS_OFFLINE,
     DataSourceError,
     HttpStatusError,
     NotCachedError,
@@ -53,8 +55,9 @@ from factorxray.errors import (
     with_message,
 )
 
-#: How a user works without a network (the CLI's words, then the API's).
-OFFLINE_HINT = "--offline (offline=True in Python)"
+#: How a user works without a network, in the API's words (the CLI prints its own,
+#: ``add --offline``: :func:`factorxray.errors.cli_wording`).
+OFFLINE_HINT = PASS_OFFLINE.python
 #: Daily prices are re-validated after a day (or the cache's own TTL, if shorter).
 PRICES_TTL_SECONDS = 24 * 3600
 #: Calendar days of overlap requested before the last cached date on a tail update.
@@ -226,7 +229,7 @@ class PriceStore:
         except DataSourceError as exc:
             message = redact_text(str(exc), self.provider.secrets)
             if isinstance(exc, UnreachableError) and getattr(exc, "kept_copy", None) is None:
-                message += f", or work offline: {OFFLINE_HINT}"
+                message += f", or {OFFLINE_HINT} to work offline"
             raise with_message(exc, message) from None
 
     def _history(self, ticker: str, *, offline: bool, refresh: bool) -> PriceHistory:
@@ -235,7 +238,7 @@ class PriceStore:
             if entry is None:
                 raise NotCachedError(
                     f"no cached {self.provider.name} prices for {ticker} in {self.cache.root}; "
-                    "run once without --offline to download them"
+                    f"{DOWNLOAD_ONCE.python} them"
                 )
             return self._from_entry(ticker, entry, "offline")
         if entry is not None and not refresh and entry.is_fresh(self.ttl_seconds):
@@ -246,7 +249,7 @@ class PriceStore:
                 try:
                     return self._update_tail(ticker, cached, entry)
                 except DataSourceError as exc:
-                    raise kept_copy_error(exc, entry, f"add {OFFLINE_HINT}") from None
+                    raise kept_copy_error(exc, entry, OFFLINE_HINT) from None
         return self._download_all(ticker)
 
     def _read_entry(self, ticker: str, entry: CacheEntry) -> pd.Series | None:
@@ -261,7 +264,7 @@ class PriceStore:
             if origin == "offline":
                 raise NotCachedError(
                     f"the cached {self.provider.name} prices for {ticker} are unreadable; "
-                    "run without --offline to download them again"
+                    f"{DOWNLOAD_ONCE.python} them again"
                 )
             return self._download_all(ticker)
         issues, splits = _found_in(entry)

@@ -22,7 +22,10 @@ import pandas as pd
 from factorxray.data.cache import Cache, CacheEntry, cached_get
 from factorxray.data.http import HttpClient, ProgressCallback
 from factorxray.errors import (
+    DOWNLOAD_ONCE,
     PASS_OFFLINE,
+    PASS_REFRESH,
+    PIN_YEAR,
     DataSourceError,
     HttpStatusError,
     NotCachedError,
@@ -225,8 +228,7 @@ def read_yearly(
         if cached is None:
             pinned = f" of vintage {vintage}" if vintage is not None else ""
             raise NotCachedError(
-                f"no {what}{pinned} is in the cache ({cache.root}); run once without "
-                "--offline to download it"
+                f"no {what}{pinned} is in the cache ({cache.root}); {DOWNLOAD_ONCE.python} it"
             )
         return _parsed_entry(cached[1], parse)
     fallback = None  # what offline=True would read when the network is gone
@@ -260,8 +262,8 @@ def read_yearly(
                 continue
             raise
     raise UsageError(
-        f"no {what} at {root} ({', '.join(tried)}: HTTP 404); pin an available year with "
-        f"--vintage, or set {env}"
+        f"no {what} at {root} ({', '.join(tried)}: HTTP 404); pin a year that is published "
+        f"({PIN_YEAR.python}), or set {env}"
     )
 
 
@@ -321,6 +323,6 @@ def _parsed_entry(entry: CacheEntry, parse: Callable[[bytes, str], FactorFile]) 
         result = parse(entry.data, entry.key.rsplit(".", 1)[0])
     except ParseError as exc:
         raise ParseError(
-            f"{exc} (cached copy in {entry.namespace}/{entry.key}; run with --refresh)"
+            f"{exc} (cached copy in {entry.namespace}/{entry.key}; {PASS_REFRESH.python})"
         ) from None
     return result.with_url(entry.meta.get("url"))

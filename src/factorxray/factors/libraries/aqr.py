@@ -31,7 +31,7 @@ import pandas as pd
 
 from factorxray.data.cache import Cache, CacheEntry
 from factorxray.data.http import HttpClient, ProgressCallback
-from factorxray.errors import CacheError, NotCachedError, ParseError, UsageError
+from factorxray.errors import PASS_REFRESH, CacheError, NotCachedError, ParseError, UsageError
 from factorxray.factors.libraries._base import (
     FactorFile,
     download,
@@ -408,7 +408,7 @@ def entry_to_file(
         result = _parse_cached(sha, entry.data, stem, main_sheet)
     except ParseError as exc:
         raise ParseError(
-            f"{exc} (cached copy in {entry.namespace}/{entry.key}; run with --refresh)"
+            f"{exc} (cached copy in {entry.namespace}/{entry.key}; {PASS_REFRESH.python})"
         ) from None
     _store_parsed(cache, entry, result)
     return _only(result, sheets, countries)

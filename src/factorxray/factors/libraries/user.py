@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from factorxray._files import PARQUET_MARKER, looks_binary, parquet_problem, short_reason
-from factorxray.errors import InputFileError, quote
+from factorxray.errors import FACTOR_UNITS, FACTOR_UNITS_PERCENT, InputFileError, quote
 from factorxray.factors.libraries._base import FactorFile
 
 UNITS = ("percent", "decimal")
@@ -62,8 +62,7 @@ def read_user_factors(path: str | os.PathLike[str], units: str | None) -> Factor
     """
     if units is None or str(units).strip().lower() not in UNITS:
         raise InputFileError(
-            f"say the units of the factor file {Path(path).name}: --factor-units percent or "
-            "--factor-units decimal (factor_units=...)"
+            f"say the units of the factor file {Path(path).name}: {FACTOR_UNITS.python}"
         )
     units = str(units).strip().lower()
     file = Path(path).expanduser()
@@ -167,7 +166,7 @@ def _tidy(raw: pd.DataFrame, name: str, units: str) -> pd.DataFrame:
         if largest > 1.0:
             raise InputFileError(
                 f"factor file {name}: values reach {largest:g}, more than 100% a period; are they "
-                "percent? say --factor-units percent"
+                f"percent? {FACTOR_UNITS_PERCENT.python}"
             )
     return frame
 
