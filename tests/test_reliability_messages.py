@@ -11,6 +11,13 @@ Issue 12 follow-ups, each at its cause:
 - A factor file or a panel of random bytes is named "not a valid Parquet file" in one line
   with what is expected (was pyarrow's paragraph plus "run without --offline to download
   them", which is wrong for a local file).
+- Every other piece of advice is a pair too (``factorxray.errors.Advice``): prices
+  (``pass offline=True`` / ``add --offline``, was ``--offline (offline=True in Python)`` for
+  both), "not in the cache" (``call once with offline=False (the default) to download it`` /
+  ``run once without --offline ...``), factor units, a cached file that no longer parses
+  (``pass refresh=True`` / ``run with --refresh``), the prices file, suspect prices, the cache
+  folder, a key-less price source; ``factorxray returns`` prints its ``failed:`` lines in
+  CLI words.
 
 "No network" is a closed loopback port (connection refused); the servers are real loopback
 HTTP servers with the real library files; the Parquet files are written by pandas from the
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -30,8 +38,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 import factorxray as fx
+from factorxray import errors
 from factorxray.data.cache import Cache
 from factorxray.data.kenfrench import read_dataset
 from factorxray.errors import (
@@ -39,14 +49,17 @@ from factorxray.errors import (
     PASS_SNAPSHOT,
     AllFailedError,
     InputFileError,
+    NotCachedError,
+    ParseError,
     UnreachableError,
+    UsageError,
     cli_wording,
 )
 from factorxray.factors.libraries import aqr, liquidity, q
 from factorxray.factors.libraries.user import read_user_factors
 from factorxray.scale.panel import open_panel
 from tests._kenfrench_server import all_factor_server, library_env
-from tests._prices_server import PriceServer
+from tests._prices_server import PriceServer, fixture_closes
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_SNAPSHOT_ADVICE = "or add --offline to use the bundled snapshot"
@@ -55,6 +68,11 @@ NOT_AT_HAND = (
 )
 #: Python's words that the command line must never print.
 API_WORDS = ("snapshot=True", "offline=True")
+#: ... and more of them, from every piece of advice (keywords, ``Cache(...)``).
+API_KEYWORDS = re.compile(r"\b[a-z_]+=(True|False|'|F\b|YEAR\b|\s|$)|Cache\(|in Python\)")
+#: The command line's words, which a message of the Python API must never hold.
+CLI_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -390,6 +408,341 @@ def test_a_panel_that_is_not_parquet_is_one_line_naming_the_file(tmp_path: Path)
         f"error: panel 'random.parquet' is not a valid Parquet file (it does not start with the "
         f"Parquet marker PAR1){expected}"
     ]
+
+
+# ------------------------------------------------- every other piece of advice, per audience
+
+
+def _cli_options() -> set[str]:
+    """Every ``--option`` the command line accepts (any command)."""
+    import typer
+
+    from factorxray.cli import app
+
+    options: set[str] = set()
+
+    def collect(command) -> None:
+        for param in getattr(command, "params", []):
+            options.update(o for o in getattr(param, "opts", []) if o.startswith("--"))
+        for sub in getattr(command, "commands", {}).values():
+            collect(sub)
+
+    collect(typer.main.get_command(app))
+    return options
+
+
+def _stderr_lines(args: list[str]) -> tuple[int, list[str]]:
+    """Run the CLI in-process; its exit code and stderr lines."""
+    from factorxray.cli import app
+
+    result = runner.invoke(app, args)
+    return result.exit_code, result.stderr.strip().splitlines()
+
+
+def _api_words_only(message: str) -> None:
+    assert not CLI_FLAG.search(message), message
+    assert "in Python)" not in message
+
+
+def _cli_words_only(line: str) -> None:
+    assert not API_KEYWORDS.search(line), line
+
+
+def test_every_advice_pair_is_put_whole_in_cli_words_naming_real_options() -> None:
+    pairs = [value for value in vars(errors).values() if isinstance(value, errors.Advice)]
+    assert len(pairs) >= 10 and set(pairs) == set(errors._ADVICE)
+    options = _cli_options()
+    for advice in pairs:
+        said = cli_wording(f"something failed; {advice.python} (then again)")
+        assert said == f"something failed; {advice.cli} (then again)", advice
+        assert API_KEYWORDS.search(advice.python) or "Cache()" in advice.python, advice
+        _cli_words_only(said)
+        _api_words_only(advice.python)
+        named = set(CLI_FLAG.findall(advice.cli))
+        assert named and named <= options, advice  # the advice names options that exist
+    # a wording that holds another is replaced whole, not piece by piece
+    both = errors.FACTOR_UNITS.python
+    assert errors.FACTOR_UNITS_PERCENT.python in both
+    assert cli_wording(both) == errors.FACTOR_UNITS.cli
+
+
+def test_prices_without_network_say_offline_in_each_audiences_words(
+    tmp_path: Path, closed_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was ``or work offline: --offline (offline=True in Python)`` for both readers."""
+    cache = Cache(tmp_path / "c")
+    with pytest.raises(AllFailedError) as caught:
+        fx.fetch_returns(["SPY"], base_url=closed_url, cache=cache)
+    reason = caught.value.failures["SPY"]
+    assert "connection refused" in reason
+    assert reason.endswith("check your network connection, or pass offline=True to work offline")
+    _api_words_only(reason)
+
+    monkeypatch.setenv("FACTORXRAY_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.setenv("FACTORXRAY_YAHOO_URL", closed_url)
+    code, lines = _stderr_lines(["returns", "SPY", "--format", "csv"])
+    assert code == 1
+    (line,) = lines
+    assert line.startswith("failed: SPY: yahoo prices for SPY: cannot reach 127.0.0.1:")
+    assert line.endswith("check your network connection, or add --offline to work offline")
+    _cli_words_only(line)
+
+    # a kept (stale) copy: each reader is told how to use it
+    with PriceServer() as server:
+        fx.fetch_returns(["SPY"], base_url=server.url, cache=cache)
+    _age(cache, "prices-yahoo", "SPY", days=3)
+    with pytest.raises(AllFailedError) as caught:
+        fx.fetch_returns(["SPY"], base_url=closed_url, cache=cache)
+    reason = caught.value.failures["SPY"]
+    assert reason.endswith("is kept; pass offline=True to use it)")
+    _api_words_only(reason)
+    code, lines = _stderr_lines(["returns", "SPY", "--format", "csv"])
+    assert code == 1 and lines[-1].endswith("is kept; add --offline to use it)"), lines
+    _cli_words_only(lines[-1])
+    code, _ = _stderr_lines(["returns", "SPY", "--format", "csv", "--offline"])
+    assert code == 0  # the advice is true
+
+
+def test_not_in_the_cache_says_how_to_download_in_each_audiences_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was ``run once without --offline to download it`` for Python callers too."""
+    empty = Cache(tmp_path / "empty")
+    with pytest.raises(NotCachedError) as caught:
+        read_dataset("F-F_Momentum_Factor", cache=empty, offline=True)
+    assert str(caught.value).startswith("dataset F-F_Momentum_Factor is not in the cache (")
+    assert "; call once with offline=False (the default) to download it" in str(caught.value)
+    _api_words_only(str(caught.value))
+    with pytest.raises(NotCachedError) as caught:
+        q.read_q_factors("monthly", cache=empty, offline=True)
+    assert str(caught.value) == (
+        f"no monthly q-factor file is in the cache ({empty.root}); call once with "
+        "offline=False (the default) to download it"
+    )
+    with pytest.raises(AllFailedError) as caught:
+        fx.fetch_returns(["SPY"], cache=empty, offline=True)
+    reason = caught.value.failures["SPY"]
+    assert reason == (
+        f"no cached yahoo prices for SPY in {empty.root}; call once with offline=False "
+        "(the default) to download them"
+    )
+
+    monkeypatch.setenv("FACTORXRAY_CACHE_DIR", str(empty.root))
+    code, lines = _stderr_lines(["factors", "show", "--factors", "ME,IA", "--offline"])
+    assert (code, lines) == (
+        1,
+        [
+            f"error: no monthly q-factor file is in the cache ({empty.root}); run once without "
+            "--offline to download it"
+        ],
+    )
+    code, lines = _stderr_lines(["returns", "ZZZZ", "--offline"])  # not in the snapshot either
+    assert code == 1
+    (line,) = lines
+    assert line.startswith(
+        f"failed: ZZZZ: no cached yahoo prices for ZZZZ in {empty.root}; run once without "
+        "--offline to download them"
+    )
+    _cli_words_only(line)
+
+
+def _real_percent_csv(path: Path) -> Path:
+    """The bundled US 3-factor returns as a user's CSV, in percent (the factors renamed)."""
+    frame = fx.load_factors("ff3", snapshot=True) * 100.0
+    frame = frame.rename(columns={"Mkt-RF": "MyMkt", "SMB": "MySMB", "HML": "MyHML"})
+    frame.index = frame.index.astype(str)
+    frame.to_csv(path, index_label="date")
+    return path
+
+
+def test_factor_units_are_asked_for_in_each_audiences_words(tmp_path: Path) -> None:
+    """Was ``--factor-units percent or --factor-units decimal (factor_units=...)`` for both."""
+    csv = _real_percent_csv(tmp_path / "ff3.csv")
+    with pytest.raises(InputFileError) as caught:
+        fx.load_factors(factor_file=csv, cache=Cache(tmp_path / "c"))
+    assert str(caught.value) == (
+        "say the units of the factor file ff3.csv: pass factor_units='percent' or "
+        "factor_units='decimal'"
+    )
+    with pytest.raises(InputFileError) as caught:
+        fx.load_factors(factor_file=csv, factor_units="decimal", cache=Cache(tmp_path / "c"))
+    assert str(caught.value).endswith("are they percent? pass factor_units='percent'")
+    _api_words_only(str(caught.value))
+    following = fx.load_factors(factor_file=csv, factor_units="percent", cache=Cache(tmp_path))
+    assert list(following.columns) == ["MyMkt", "MySMB", "MyHML", "RF"]
+
+    code, lines = _stderr_lines(["factors", "show", "--factor-file", str(csv)])
+    assert (code, lines) == (
+        2,
+        [
+            "error: say the units of the factor file ff3.csv: add --factor-units percent or "
+            "--factor-units decimal"
+        ],
+    )
+    code, lines = _stderr_lines(
+        ["factors", "show", "--factor-file", str(csv), "--factor-units", "decimal"]
+    )
+    assert code == 2 and lines[0].endswith("are they percent? add --factor-units percent")
+    _cli_words_only(lines[0])
+    code, _ = _stderr_lines(
+        ["factors", "show", "--factor-file", str(csv), "--factor-units", "percent"]
+    )
+    assert code == 0
+
+
+def test_a_cached_file_that_no_longer_parses_says_refresh_in_each_audiences_words(
+    kf_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was ``run with --refresh`` for Python callers too. The real zip, cut short in the cache."""
+    cache = Cache(tmp_path / "c")
+    good = read_dataset("F-F_Research_Data_Factors", base=kf_server.url, cache=cache)
+    key = "F-F_Research_Data_Factors_CSV.zip"
+    entry = cache.get("kenfrench", key)
+    assert entry is not None
+    meta = {k: v for k, v in entry.meta.items() if k not in ("sha256", "size")}
+    cache.put("kenfrench", key, entry.data[: len(entry.data) // 2], meta)
+    with pytest.raises(ParseError) as caught:
+        read_dataset("F-F_Research_Data_Factors", cache=cache, offline=True)
+    assert str(caught.value).endswith(
+        f"(cached copy in kenfrench/{key}; pass refresh=True to download it again)"
+    )
+    _api_words_only(str(caught.value))
+
+    monkeypatch.setenv("FACTORXRAY_CACHE_DIR", str(cache.root))
+    monkeypatch.setenv("FACTORXRAY_KENFRENCH_URL", kf_server.url)
+    code, lines = _stderr_lines(["factors", "show", "ff3", "--offline"])
+    assert code == 1 and len(lines) == 1
+    assert lines[0].endswith(
+        f"(cached copy in kenfrench/{key}; run with --refresh to download it again)"
+    )
+    _cli_words_only(lines[0])
+    code, _ = _stderr_lines(["factors", "show", "ff3", "--refresh"])
+    assert code == 0  # the advice is true
+    again = read_dataset("F-F_Research_Data_Factors", cache=cache, offline=True)
+    assert again.vintage == good.vintage
+
+
+def test_returns_prints_its_failed_lines_in_cli_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``failed:`` lines of ``factorxray returns`` went out as the library wrote them.
+
+    IJR's real 2:1 split of 2017-01-19 undone on the server; a cache folder under a file.
+    """
+    closes = fixture_closes("IJR").copy()
+    closes[closes.index < "2017-01-19"] *= 2
+    with PriceServer() as server:
+        server.closes["IJR"] = closes
+        returns = fx.fetch_returns(["IJR", "SPY"], base_url=server.url, cache=Cache(tmp_path / "c"))
+        reason = returns.attrs["failed"]["IJR"]
+        assert reason.startswith("suspect prices: split-like jump on 2017-01-19")
+        assert reason.endswith(
+            "check the source, or pass allow_suspect_prices=True to use them anyway"
+        )
+        _api_words_only(reason)
+        monkeypatch.setenv("FACTORXRAY_YAHOO_URL", server.url)
+        monkeypatch.setenv("FACTORXRAY_CACHE_DIR", str(tmp_path / "c"))
+        code, lines = _stderr_lines(["returns", "IJR", "SPY", "--format", "csv"])
+        assert code == 3
+        (line,) = lines
+        assert line.startswith("failed: IJR: suspect prices: split-like jump on 2017-01-19")
+        assert line.endswith("check the source, or add --allow-suspect-prices to use them anyway")
+        _cli_words_only(line)
+
+        blocker = tmp_path / "a-file"
+        blocker.write_text("not a folder")
+        with pytest.raises(AllFailedError) as caught:
+            fx.fetch_returns(["SPY"], base_url=server.url, cache=Cache(blocker / "cache"))
+        reason = caught.value.failures["SPY"]
+        assert reason.startswith(f"cannot write to the cache folder {blocker / 'cache'} (")
+        assert reason.endswith(
+            "choose another: pass cache=Cache(FOLDER) or set FACTORXRAY_CACHE_DIR"
+        )
+        code, lines = _stderr_lines(["--cache-dir", str(blocker / "cache"), "returns", "SPY"])
+        assert code == 1
+        (line,) = lines
+        assert line.startswith(f"failed: SPY: cannot write to the cache folder {blocker / 'cache'}")
+        assert line.endswith("choose another: use --cache-dir FOLDER or set FACTORXRAY_CACHE_DIR")
+
+
+def test_price_source_options_are_named_in_each_audiences_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file source without a file, a keyed source without its key (no request is made)."""
+    cache = Cache(tmp_path / "c")
+    with pytest.raises(
+        UsageError, match=r"^the file source needs a prices file: pass prices_file=F$"
+    ):
+        fx.fetch_returns(["SPY"], "file", cache=cache)
+    with pytest.raises(UsageError) as caught:
+        fx.fetch_returns(["SPY"], "fmp", cache=cache)
+    assert str(caught.value).endswith(
+        "or pass source='yahoo', or pass offline=True to read only the cache"
+    )
+    _api_words_only(str(caught.value))
+    with pytest.raises(UsageError, match=r"^prices file .*missing\.csv does not exist$"):
+        fx.analyze(["SPY"], source="file", prices_file=tmp_path / "missing.csv", cache=cache)
+
+    assert _stderr_lines(["returns", "SPY", "--source", "file"]) == (
+        2,
+        ["error: the file source needs a prices file: add --prices-file F"],
+    )
+    code, lines = _stderr_lines(["returns", "SPY", "--source", "fmp"])
+    assert code == 2 and lines[0].endswith(
+        "or use --source yahoo, or add --offline to read only the cache"
+    )
+    _cli_words_only(lines[0])
+
+
+#: Advice in CLI words (or in both) that library messages used to give; each is now a pair.
+_OLD_CLI_ADVICE = (
+    "in Python)",
+    "without --offline",
+    "with --refresh",
+    "--factor-units",
+    "--prices-file F",
+    "--allow-suspect-prices",
+    "--source yahoo",
+    "--cache-dir",
+    "without --vintage",
+    "with --vintage",
+)
+
+
+def _message_strings(path: Path) -> list[tuple[int, str]]:
+    """Every string literal of a module (f-string pieces too), docstrings left out."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_library_messages_give_no_command_line_advice_of_the_fixed_kinds() -> None:
+    """The library speaks Python: all but cli/, errors.py (the pairs) and report/ (its own
+    wording of --force, left to its owner)."""
+    package = ROOT / "src" / "factorxray"
+    found = [
+        f"{path.relative_to(package)}:{line}: {text!r}"
+        for path in sorted(package.rglob("*.py"))
+        if path.relative_to(package).parts[0] not in ("cli", "report", "errors.py")
+        for line, text in _message_strings(path)
+        if any(old in text for old in _OLD_CLI_ADVICE)
+    ]
+    assert not found, found
 
 
 # ----------------------------------------------------------------------- docs

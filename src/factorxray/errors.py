@@ -93,6 +93,8 @@ ALLOW_SUSPECT_PRICES = Advice("pass allow_suspect_prices=True", "add --allow-sus
 USE_YAHOO = Advice("pass source='yahoo'", "use --source yahoo")
 #: Another cache folder.
 CACHE_FOLDER = Advice("pass cache=Cache(FOLDER)", "use --cache-dir FOLDER")
+#: Which cache folder was meant.
+CHECK_CACHE_FOLDER = Advice("check the folder given to Cache()", "check --cache-dir")
 #: Pin a year of a file published once a year.
 PIN_YEAR = Advice("pass vintage=YEAR", "add --vintage YEAR")
 #: What keeps every vintage of the factor files it sees.
@@ -111,6 +113,7 @@ _ADVICE = tuple(
             ALLOW_SUSPECT_PRICES,
             USE_YAHOO,
             CACHE_FOLDER,
+            CHECK_CACHE_FOLDER,
             PIN_YEAR,
             UNPINNED_RUN,
         ),

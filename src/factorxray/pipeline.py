@@ -36,7 +36,6 @@ from factorxray.errors import (
     FactorXrayError,
     InputFileError,
     UsageError,
-    quote,
 )
 from factorxray.factors import FACTOR_ORDER, MODELS, REGIONS, load_factors, validate_choice
 from factorxray.factors.frequency import (
@@ -740,7 +739,7 @@ def _check_options(
                 "Parquet of adjusted closes)"
             )
         if not Path(prices_file).exists():
-            raise UsageError(f"prices file {quote(str(prices_file))} does not exist")
+            raise UsageError(f"prices file {prices_file} does not exist")
 
 
 def default_out_dir() -> Path:

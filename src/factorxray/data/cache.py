@@ -41,6 +41,7 @@ from factorxray._atomic import atomic_write_bytes
 from factorxray.data.http import HttpClient, ProgressCallback, redact_url
 from factorxray.errors import (
     CACHE_FOLDER,
+    CHECK_CACHE_FOLDER,
     DOWNLOAD_ONCE,
     PASS_OFFLINE,
     CacheError,
@@ -414,7 +415,7 @@ class Cache:
                 raise CacheError(
                     f"{self.root} is not a factorxray cache folder (no CACHEDIR.TAG from "
                     f"factorxray, and {quote(str(foreign.relative_to(self.root)))} is not a "
-                    "cache file), so nothing was removed; check --cache-dir and "
+                    f"cache file), so nothing was removed; {CHECK_CACHE_FOLDER.python} and "
                     "FACTORXRAY_CACHE_DIR (to drop a cache of an older factorxray that also "
                     "holds other files, delete that folder yourself)"
                 )
