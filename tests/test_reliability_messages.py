@@ -455,7 +455,7 @@ def test_every_advice_pair_is_put_whole_in_cli_words_naming_real_options() -> No
     for advice in pairs:
         said = cli_wording(f"something failed; {advice.python} (then again)")
         assert said == f"something failed; {advice.cli} (then again)", advice
-        assert API_KEYWORDS.search(advice.python) or "Cache()" in advice.python, advice
+        assert advice.python != advice.cli, advice
         _cli_words_only(said)
         _api_words_only(advice.python)
         named = set(CLI_FLAG.findall(advice.cli))
@@ -692,6 +692,30 @@ def test_price_source_options_are_named_in_each_audiences_words(
         "or use --source yahoo, or add --offline to read only the cache"
     )
     _cli_words_only(lines[0])
+
+
+def test_too_short_a_sample_names_the_option_in_each_audiences_words(tmp_path: Path) -> None:
+    """fx.analyze said ``(--min-months 36; lower it, or widen --start/--end)``: CLI words."""
+    with pytest.raises(AllFailedError) as caught:
+        fx.analyze(["SPY"], offline=True, start="2023-06", models=None, region_fit=False)
+    reason = caught.value.failures["SPY"]
+    assert reason.endswith("(min_months=36; lower it, or widen start/end)"), reason
+    _api_words_only(reason)
+    with pytest.raises(UsageError, match=r"^min_months=1 is too small; use at least 2"):
+        fx.analyze(["SPY"], offline=True, min_months=1)
+    with pytest.raises(UsageError, match=r"^t_threshold=0 must be positive"):
+        fx.analyze(["SPY"], offline=True, t_threshold=0)
+
+    args = ["analyze", "SPY", "--offline", "--models", "none", "--out", str(tmp_path / "r")]
+    code, lines = _stderr_lines([*args, "--start", "2023-06"])
+    assert code == 1
+    (line,) = [x for x in lines if x.startswith("not analyzed: SPY: ")]
+    assert line.endswith("(--min-months 36; lower it, or widen --start/--end)"), line
+    _cli_words_only(line)
+    code, lines = _stderr_lines([*args, "--min-months", "1"])
+    assert code == 2 and lines == [
+        "error: --min-months 1 is too small; use at least 2 (36 is the default)"
+    ]
 
 
 #: Advice in CLI words (or in both) that library messages used to give; each is now a pair.

@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from factorxray.engine import regress, rolling_regress
-from factorxray.errors import AllFailedError, CollinearityError, InsufficientDataError, UsageError
+from factorxray.errors import (
+    MIN_MONTHS,
+    WIDEN_RANGE,
+    AllFailedError,
+    CollinearityError,
+    InsufficientDataError,
+    UsageError,
+)
 from factorxray.factors.frequency import (
     PERIOD_NAMES,
     PERIODS_PER_YEAR,
@@ -373,7 +380,7 @@ def build_analysis(
     groups = _fit_groups(
         frames, regions, present, returns, cov, hac_lags, min_obs, rolling_window, failures
     )
-    failures.update(_cli_words(failures, min_months, frequency))  # the engine's skips
+    failures.update(_option_words(failures, min_months, frequency))  # the engine's skips
     if not groups:
         raise AllFailedError(_none_analyzed(failures), failures)
     order = [t for t in universe.tickers if any(t in g.funds for g in groups)]
@@ -412,7 +419,7 @@ def build_analysis(
         [return_attribution(g.results, g.excess, g.factors) for g in groups]
     ).reindex(order)
     main = _main_frame(frames, meta)
-    failures.update(_cli_words(results.skipped, min_months, frequency))
+    failures.update(_option_words(results.skipped, min_months, frequency))
     info = {
         "model": main.attrs.get("model"),
         "region": main.attrs.get("region"),
@@ -555,14 +562,16 @@ def _fit_groups(
     return groups
 
 
-def _cli_words(
+def _option_words(
     reasons: Mapping[str, str], min_months: int, frequency: str = "monthly"
 ) -> dict[str, str]:
-    """The engine's reasons in the options' words (``min_obs=36`` is ``--min-months 36``;
-    weekly, ``min_obs=156`` is ``--min-months 36 = 156 weeks``)."""
-    words = f"(--min-months {months_text(min_months, frequency).replace(' months', '', 1)}; "
+    """The engine's reasons in the options' words (``min_obs=36`` is ``min_months=36``;
+    weekly, ``min_obs=156`` is ``min_months=36 = 156 weeks``; the CLI prints
+    ``--min-months 36``: :func:`factorxray.errors.cli_wording`)."""
+    months = months_text(min_months, frequency).replace(" months", "", 1)
+    words = f"({MIN_MONTHS.python}{months}; lower it, {WIDEN_RANGE.python})"
     return {
-        fund: re.sub(r"\(min_obs=\d+[^)]*\)", words + "lower it, or widen --start/--end)", reason)
+        fund: re.sub(r"\(min_obs=\d+[^)]*\)", lambda _: words, reason)
         for fund, reason in reasons.items()
     }
 

@@ -99,6 +99,11 @@ CHECK_CACHE_FOLDER = Advice("check the folder given to Cache()", "check --cache-
 PIN_YEAR = Advice("pass vintage=YEAR", "add --vintage YEAR")
 #: What keeps every vintage of the factor files it sees.
 UNPINNED_RUN = Advice("a call without vintage=", "a run without --vintage")
+#: Options of ``fx.analyze`` named in its messages (``min_months=0 is too small``).
+MIN_MONTHS = Advice("min_months=", "--min-months ")
+T_THRESHOLD = Advice("t_threshold=", "--t-threshold ")
+#: A longer sample for a fund with too few months.
+WIDEN_RANGE = Advice("or widen start/end", "or widen --start/--end")
 #: Every pair, the longest Python wording first (so one that holds another is replaced whole).
 _ADVICE = tuple(
     sorted(
@@ -116,6 +121,9 @@ _ADVICE = tuple(
             CHECK_CACHE_FOLDER,
             PIN_YEAR,
             UNPINNED_RUN,
+            MIN_MONTHS,
+            T_THRESHOLD,
+            WIDEN_RANGE,
         ),
         key=lambda advice: -len(advice.python),
     )

@@ -28,9 +28,11 @@ from factorxray.data.prices import SOURCES
 from factorxray.engine.covariance import make_estimator
 from factorxray.errors import (
     DOWNLOAD_ONCE,
+    MIN_MONTHS,
     PASS_OFFLINE,
     PASS_PRICES_FILE,
     PASS_SNAPSHOT,
+    T_THRESHOLD,
     AllFailedError,
     DataSourceError,
     FactorXrayError,
@@ -720,10 +722,10 @@ def _check_options(
     make_estimator(cov, hac_lags)
     if min_months < 2:
         raise UsageError(
-            f"--min-months {min_months} is too small; use at least 2 (36 is the default)"
+            f"{MIN_MONTHS.python}{min_months} is too small; use at least 2 (36 is the default)"
         )
     if not t_threshold > 0:
-        raise UsageError(f"--t-threshold {t_threshold} must be positive (2 is the default)")
+        raise UsageError(f"{T_THRESHOLD.python}{t_threshold} must be positive (2 is the default)")
     if rolling_window < 3:
         unit = PERIOD_NAMES[frequency]
         raise UsageError(
