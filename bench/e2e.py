@@ -64,7 +64,7 @@ def full_bundle_html_size(analysis, out: Path) -> int:
         from plotly.offline import get_plotlyjs
 
         report._plotly_js = get_plotlyjs  # only for this measurement
-        write_report(analysis, out, png=False)
+        write_report(analysis, out, png=False, force=True)
     finally:
         report._plotly_js = cached
     return (out / "index.html").stat().st_size
@@ -95,7 +95,7 @@ def main() -> None:
         cache = Cache(cache_dir)
         started = time.perf_counter()
         analysis = fx.analyze(preset="smart-beta-20", cache=cache)
-        write_report(analysis, out)
+        write_report(analysis, out, force=True)
         cold = time.perf_counter() - started
         stages: dict[str, float] = {}
         for _ in range(3):
@@ -113,11 +113,13 @@ def main() -> None:
                 stages,
             )
             timed(
-                "report: HTML + CSV + JSON", lambda b=built: write_report(b, out, png=False), stages
+                "report: HTML + CSV + JSON",
+                lambda b=built: write_report(b, out, png=False, force=True),
+                stages,
             )
             timed(
                 "report: HTML + CSV + JSON + PNGs",
-                lambda b=built: write_report(b, out, png=True),
+                lambda b=built: write_report(b, out, png=True, force=True),
                 stages,
             )
         html_bytes, folder_bytes = folder_size(out)
@@ -126,8 +128,8 @@ def main() -> None:
         env = {**os.environ, "FACTORXRAY_CACHE_DIR": str(cache_dir)}
         cold_env = {**env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(no_pyc)}
         command = [sys.executable, "-m", "factorxray", "analyze", "--preset", "smart-beta-20"]
-        with_png = [*command, "--png", "--out", str(out)]
-        without_png = [*command, "--out", str(out)]  # the default: no PNGs
+        with_png = [*command, "--png", "--force", "--out", str(out)]
+        without_png = [*command, "--force", "--out", str(out)]  # the default: no PNGs
         print(f"[CLI runs] {machine_activity()}")
         walls: dict[str, list[float]] = {"png": [], "no-png": [], "no-png, no bytecode": []}
         for _ in range(args.runs):
