@@ -161,61 +161,69 @@ _LAYOUT_JS = r"""() => {
 }"""
 
 
+@pytest.fixture(scope="module")
+def page_at(browser: Any, index: Path) -> Any:  # noqa: F811
+    """The report loaded once per viewport width (rendering its 63 charts takes seconds);
+    the tests only read the pages."""
+    opened: dict[int, Visit] = {}
+
+    def visit(width: int) -> Visit:
+        if width not in opened:
+            height = 844 if width == PHONE else 900
+            opened[width] = Visit(browser, index.as_uri(), width=width, height=height)
+        return opened[width]
+
+    yield visit
+    for page in opened.values():
+        page.close()
+
+
 def _charts(visit: Visit) -> list[dict[str, Any]]:
     return visit.page.evaluate(_LAYOUT_JS)
 
 
 @pytest.mark.browser
-def test_phone_labels_never_overlap_and_titles_stay_inside(browser: Any, index: Path) -> None:  # noqa: F811
-    v = Visit(browser, index.as_uri(), width=PHONE, height=844)
-    try:
-        charts_ = _charts(v)
-        assert len(charts_) == 3 + 3 * 20
-        problems = [c for c in charts_ if c["overlaps"] or c["outside"]]
-        assert problems == [], problems[:3]
-        cards = v.page.locator("article.fund .chart[data-fig]")
-        variants = [cards.nth(i).get_attribute("data-variant") for i in range(cards.count())]
-        assert variants.count("narrow") == 40  # the beta bars and the waterfall of 20 funds
-        assert v.errors == []
-    finally:
-        v.close()
+def test_phone_labels_never_overlap_and_titles_stay_inside(page_at: Any) -> None:
+    v = page_at(PHONE)
+    charts_ = _charts(v)
+    assert len(charts_) == 3 + 3 * 20
+    problems = [c for c in charts_ if c["overlaps"] or c["outside"]]
+    assert problems == [], problems[:3]
+    cards = v.page.locator("article.fund .chart[data-fig]")
+    variants = [cards.nth(i).get_attribute("data-variant") for i in range(cards.count())]
+    assert variants.count("narrow") == 40  # the beta bars and the waterfall of 20 funds
+    assert v.errors == []
 
 
 @pytest.mark.browser
-def test_laptop_labels_never_overlap(browser: Any, index: Path) -> None:  # noqa: F811
-    v = Visit(browser, index.as_uri(), width=LAPTOP, height=900)
-    try:
-        charts_ = _charts(v)
-        problems = [c for c in charts_ if c["overlaps"] or c["outside"]]
-        assert problems == [], problems[:3]
-        assert {c["variant"] for c in charts_} == {"wide"}
-    finally:
-        v.close()
+def test_laptop_labels_never_overlap(page_at: Any) -> None:
+    v = page_at(LAPTOP)
+    charts_ = _charts(v)
+    problems = [c for c in charts_ if c["overlaps"] or c["outside"]]
+    assert problems == [], problems[:3]
+    assert {c["variant"] for c in charts_} == {"wide"}
 
 
 @pytest.mark.browser
-def test_phone_overview_keeps_fund_and_verdict_on_screen(browser: Any, index: Path) -> None:  # noqa: F811
-    v = Visit(browser, index.as_uri(), width=PHONE, height=844)
-    try:
-        cells = v.page.evaluate(
-            """() => Array.from(document.querySelectorAll('#overview-table tbody tr')).map(tr => {
-                const fund = tr.cells[0].getBoundingClientRect();
-                const td = tr.querySelector('td[data-col="verdict"]');
-                const r = td.querySelector('.badge').getBoundingClientRect();
-                return {fund: tr.dataset.fund, left: r.left, right: r.right, fundLeft: fund.left,
-                        text: td.innerText.trim(), width: window.innerWidth};
-            })"""
-        )
-        summary = json.loads(index.with_name("summary.json").read_text())
-        verdicts = {r["fund"]: r["verdict"] for r in summary["funds"]}
-        assert len(cells) == 20
-        for cell in cells:
-            assert 0 <= cell["fundLeft"] and cell["left"] >= 0, cell
-            assert cell["right"] <= cell["width"], cell  # within the viewport, no scrolling
-            assert cell["text"] == verdicts[cell["fund"]]
-        assert v.page.evaluate("document.documentElement.scrollWidth") <= PHONE
-    finally:
-        v.close()
+def test_phone_overview_keeps_fund_and_verdict_on_screen(page_at: Any, index: Path) -> None:
+    v = page_at(PHONE)
+    cells = v.page.evaluate(
+        """() => Array.from(document.querySelectorAll('#overview-table tbody tr')).map(tr => {
+            const fund = tr.cells[0].getBoundingClientRect();
+            const td = tr.querySelector('td[data-col="verdict"]');
+            const r = td.querySelector('.badge').getBoundingClientRect();
+            return {fund: tr.dataset.fund, left: r.left, right: r.right, fundLeft: fund.left,
+                    text: td.innerText.trim(), width: window.innerWidth};
+        })"""
+    )
+    summary = json.loads(index.with_name("summary.json").read_text())
+    verdicts = {r["fund"]: r["verdict"] for r in summary["funds"]}
+    assert len(cells) == 20
+    for cell in cells:
+        assert 0 <= cell["fundLeft"] and cell["left"] >= 0, cell
+        assert cell["right"] <= cell["width"], cell  # within the viewport, no scrolling
+        assert cell["text"] == verdicts[cell["fund"]]
+    assert v.page.evaluate("document.documentElement.scrollWidth") <= PHONE
 
 
 _LINES_JS = r"""(names) => {
@@ -251,15 +259,11 @@ _LINES_JS = r"""(names) => {
 
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [PHONE, LAPTOP])
-def test_factor_file_names_wrap_between_words(browser: Any, index: Path, width: int) -> None:  # noqa: F811
+def test_factor_file_names_wrap_between_words(page_at: Any, index: Path, width: int) -> None:
     summary = json.loads(index.with_name("summary.json").read_text())
     names = sorted(summary["run"]["factors_vintage"])
     assert "F-F_Research_Data_5_Factors_2x3" in names
-    v = Visit(browser, index.as_uri(), width=width, height=900)
-    try:
-        found = v.page.evaluate(_LINES_JS, names)
-    finally:
-        v.close()
+    found = page_at(width).page.evaluate(_LINES_JS, names)
     assert {f["name"] for f in found} == set(names)  # every file name is in the header
     wrapped = [f for f in found if f["breaks"]]
     if width == PHONE:
