@@ -264,14 +264,15 @@ def market_moves(closes: Mapping[str, pd.Series]) -> Callable[[str], MarketMove 
     ).sort_index()
 
     def factory(ticker: str) -> MarketMove | None:
-        others = moves.drop(columns=[ticker], errors="ignore")
-        if others.shape[1] < MIN_PEERS:
+        if moves.shape[1] - (ticker in moves.columns) < MIN_PEERS:
             return None
 
         def market(day: pd.Timestamp) -> float | None:
-            if day not in others.index:
+            # asked only on a candidate jump's day: the other funds' row then, not a copy of
+            # the whole frame without this fund for every fund (20 copies a run)
+            if day not in moves.index:
                 return None
-            row = others.loc[day].dropna()
+            row = moves.loc[day].drop(ticker, errors="ignore").dropna()
             return float(row.median()) if len(row) >= MIN_PEERS else None
 
         return market
