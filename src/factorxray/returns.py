@@ -945,14 +945,28 @@ def _fetch_prices(
     failures = _in_order(failures, order)
     if not kept:
         raise _all_failed("prices", failures)
-    prices = pd.DataFrame(kept, columns=list(kept), dtype=np.float64).sort_index()
-    prices.index.name = "date"
+    prices = _side_by_side(kept)
     prices.attrs = {
         "sources": {ticker: histories[ticker].record() for ticker in kept},
         "failed": {ticker: failures[ticker] for ticker in failures},
         "warnings": {ticker: warnings[ticker] for ticker in kept if ticker in warnings},
     }
     return prices
+
+
+def _side_by_side(closes: dict[str, pd.Series]) -> pd.DataFrame:
+    """Closes of every fund on the union of their days (sorted), NaN where a fund has none.
+
+    What ``pd.DataFrame(closes)`` gives for these sorted, unique daily indexes, in numpy:
+    pandas' index union and frequency inference cost a tenth of a warm fetch.
+    """
+    days = np.unique(np.concatenate([series.index.to_numpy() for series in closes.values()]))
+    values = np.full((len(days), len(closes)), np.nan)
+    for column, series in enumerate(closes.values()):
+        values[np.searchsorted(days, series.index.to_numpy()), column] = series.to_numpy(
+            dtype=np.float64
+        )
+    return pd.DataFrame(values, index=pd.DatetimeIndex(days, name="date"), columns=list(closes))
 
 
 def _day(value: pd.Timestamp | None) -> str:
