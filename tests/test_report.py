@@ -1123,7 +1123,7 @@ def portfolio_report(tmp_path_factory: pytest.TempPathFactory):
     """SPY 60% + VLUE 20% + MTUM 20%, bought and held, against SPY (the bundled snapshot)."""
     import factorxray as fx
     from factorxray.data.cache import Cache
-    from factorxray.pipeline import write_portfolio_report
+    from factorxray.portfolio_pipeline import write_portfolio_report
 
     result = fx.analyze_portfolio(
         {"SPY": 0.6, "VLUE": 0.2, "MTUM": 0.2},
@@ -1144,7 +1144,7 @@ def blend_report(tmp_path_factory: pytest.TempPathFactory):
     """An infeasible target (HML >= 0.9: 0.349 is the most these funds reach)."""
     import factorxray as fx
     from factorxray.data.cache import Cache
-    from factorxray.pipeline import write_blend_report
+    from factorxray.portfolio_pipeline import write_blend_report
 
     blend = fx.find_blend(
         "SMB>=0.3,HML>=0.9",

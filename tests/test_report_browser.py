@@ -337,7 +337,7 @@ def portfolio_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SPY 60% + VLUE 20% + MTUM 20% against SPY, on the bundled snapshot."""
     import factorxray as fx
     from factorxray.data.cache import Cache
-    from factorxray.pipeline import write_portfolio_report
+    from factorxray.portfolio_pipeline import write_portfolio_report
 
     result = fx.analyze_portfolio(
         {"SPY": 0.6, "VLUE": 0.2, "MTUM": 0.2},
@@ -356,7 +356,7 @@ def blend_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A target no blend of the seven funds meets (HML >= 0.9)."""
     import factorxray as fx
     from factorxray.data.cache import Cache
-    from factorxray.pipeline import write_blend_report
+    from factorxray.portfolio_pipeline import write_blend_report
 
     blend = fx.find_blend(
         "SMB>=0.3,HML>=0.9",

@@ -121,8 +121,9 @@ def portfolio_command(
     Examples: factorxray portfolio SPY=0.6 VLUE=0.2 MTUM=0.2 --offline;
     factorxray portfolio RSP=0.5 MTUM=0.25 USMV=0.25 --buy-and-hold --benchmark SPY --out p/
     """
-    from factorxray.pipeline import Hooks, analyze_portfolio, write_portfolio_report
+    from factorxray.pipeline import Hooks
     from factorxray.portfolio.holdings import BUY_AND_HOLD, MONTHLY, Portfolio
+    from factorxray.portfolio_pipeline import analyze_portfolio, write_portfolio_report
 
     rebalance = BUY_AND_HOLD if buy_and_hold else MONTHLY
     if not weights and universe is not None:
@@ -233,7 +234,8 @@ def blend_command(
     Examples: factorxray blend --target "SMB>=0.2,HML>=0.2" --from VBR,IJR,VTV,VLUE,SPY,MTUM,USMV --offline;
     factorxray blend -t "MOM>=0.2" -f SPY,MTUM,VLUE,USMV --max-weight 0.6 --max-funds 2 --benchmark SPY
     """
-    from factorxray.pipeline import Hooks, find_blend, write_blend_report
+    from factorxray.pipeline import Hooks
+    from factorxray.portfolio_pipeline import find_blend, write_blend_report
 
     if prices_file is not None and source == "yahoo":
         source = "file"
