@@ -140,10 +140,11 @@ def _monthly_returns_frame(closes: pd.DataFrame) -> pd.DataFrame:
     """
     days = closes.index
     month_ordinals = ((days.year - 1970) * 12 + days.month - 1).to_numpy(dtype=np.int64)
+    no_months = pd.DataFrame(
+        columns=closes.columns, index=pd.PeriodIndex([], freq="M"), dtype=np.float64
+    )
     if len(days) == 0 or closes.shape[1] == 0:
-        return pd.DataFrame(
-            columns=closes.columns, index=pd.PeriodIndex([], freq="M"), dtype=np.float64
-        )
+        return no_months
     first, last = int(month_ordinals.min()), int(month_ordinals.max())
     months = last - first + 1
     values = closes.to_numpy(dtype=np.float64, copy=False)
@@ -175,20 +176,31 @@ def _monthly_returns_frame(closes: pd.DataFrame) -> pd.DataFrame:
     # each fund's own range: after its first month, up to its last complete month
     first_month = np.argmax(has_close, axis=0)
     final_month = months - 1 - np.argmax(has_close[::-1], axis=0)
-    final_day = day_numbers[np.where(valid.any(axis=0), last_row.max(axis=0), 0)]
+    has_prices = has_close.any(axis=0)
+    final_day = day_numbers[np.where(has_prices, last_row.max(axis=0), 0)]
     incomplete = final_day < expected[final_month]
     final_month = final_month - incomplete
     span = np.arange(months)[:, None]
-    inside = (span > first_month) & (span <= final_month) & valid.any(axis=0)
+    inside = (span > first_month) & (span <= final_month) & has_prices
     returns[~inside] = np.nan
     kept = inside.any(axis=1)
     if not kept.any():
-        return pd.DataFrame(
-            columns=closes.columns, index=pd.PeriodIndex([], freq="M"), dtype=np.float64
-        )
+        return no_months
     lo, hi = int(np.argmax(kept)), int(months - 1 - np.argmax(kept[::-1]))
     index = pd.PeriodIndex.from_ordinals(ordinals[lo : hi + 1], freq="M")
     return pd.DataFrame(returns[lo : hi + 1], index=index, columns=closes.columns)
+
+
+def _price_frame(prices: pd.DataFrame | pd.Series) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Daily closes as a frame without its ``attrs`` (returned apart, to set once at the end:
+    pandas deep-copies attrs at every step), checked to be on trading days."""
+    frame = prices.to_frame() if isinstance(prices, pd.Series) else prices
+    attrs = dict(frame.attrs)
+    frame = frame.copy(deep=False)
+    frame.attrs = {}
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise UsageError("prices need a DatetimeIndex of trading days (e.g. from fetch_prices)")
+    return frame, attrs
 
 
 def monthly_total_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
@@ -241,12 +253,7 @@ def monthly_total_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
     >>> [str(month) for month in returns.index], returns["FUND"].round(6).tolist()
     (['2024-02', '2024-03'], [0.02, 0.05])
     """
-    frame = prices.to_frame() if isinstance(prices, pd.Series) else prices
-    attrs = dict(frame.attrs)
-    frame = frame.copy(deep=False)
-    frame.attrs = {}  # pandas deep-copies attrs at every step; carry them over once at the end
-    if not isinstance(frame.index, pd.DatetimeIndex):
-        raise UsageError("prices need a DatetimeIndex of trading days (e.g. from fetch_prices)")
+    frame, attrs = _price_frame(prices)
     result = _monthly_returns_frame(frame)
     result.index.name = "period"
     result.attrs = attrs
@@ -343,12 +350,7 @@ def _period_returns(
     frequency: str,
     calendar: pd.DatetimeIndex | None,
 ) -> pd.DataFrame:
-    frame = prices.to_frame() if isinstance(prices, pd.Series) else prices
-    attrs = dict(frame.attrs)
-    frame = frame.copy(deep=False)
-    frame.attrs = {}
-    if not isinstance(frame.index, pd.DatetimeIndex):
-        raise UsageError("prices need a DatetimeIndex of trading days (e.g. from fetch_prices)")
+    frame, attrs = _price_frame(prices)
     of = _weekly_returns_of if frequency == "weekly" else _daily_returns_of
     per_fund = {column: of(frame[column], calendar) for column in frame.columns}
     result = pd.DataFrame(per_fund, columns=list(frame.columns), dtype=np.float64)
