@@ -35,7 +35,7 @@ from factorxray.data.kenfrench import parse_french_csv, parse_french_zip
 from factorxray.data.prices import get_provider, parse_prices_file
 from factorxray.data.prices.file import FilePrices
 from factorxray.data.prices.sanity import check_prices
-from factorxray.data.prices.store import closes_from_bytes
+from factorxray.data.prices.store import closes_from_bytes, closes_to_bytes
 from factorxray.data.tickers import check_ticker
 from factorxray.errors import FactorXrayError, ParseError, UsageError
 from factorxray.universe import parse_universe
@@ -357,6 +357,16 @@ def test_prices_file_reader_and_folder(tmp_path_factory, data: st.DataObject) ->
 @given(mutated_text(("date,adj_close\n2024-01-02,1.5\n2024-01-03,1.25\n2024-01-04,1.75\n",)))
 def test_cached_price_csv(text: str) -> None:
     _only_our_errors(closes_from_bytes, text.encode(), "cached SPY")
+
+
+@FUZZ
+@given(mutated_bytes((closes_to_bytes(_closes("SPY", 30)),)))
+def test_cached_price_array(data: bytes) -> None:
+    closes = _only_our_errors(closes_from_bytes, data, "cached SPY")
+    if closes is not None:  # what is read is a usable history
+        values = closes.to_numpy()
+        assert closes.index.is_unique and closes.index.is_monotonic_increasing
+        assert np.isfinite(values).all() and (values > 0).all()
 
 
 # ------------------------------------------------------------------------ universes

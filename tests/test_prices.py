@@ -248,6 +248,73 @@ def test_cached_bytes_round_trip_exactly() -> None:
     assert back.index.equals(closes.index)
 
 
+def _legacy_csv_bytes(closes: pd.Series) -> bytes:
+    """The cached form written before the binary one: CSV ``date,adj_close``, repr floats."""
+    days = closes.index.strftime("%Y-%m-%d")
+    lines = [f"{day},{value!r}" for day, value in zip(days, closes.tolist(), strict=True)]
+    return ("date,adj_close\n" + "\n".join(lines) + "\n").encode()
+
+
+def test_cached_bytes_are_a_numpy_array_read_without_pickle() -> None:
+    closes = fixture_closes("SPY")
+    data = closes_to_bytes(closes)
+    records = np.load(io.BytesIO(data), allow_pickle=False)
+    assert records.dtype.names == ("date", "adj_close") and len(records) == len(closes) == 8420
+    assert str(records["date"][0]) == "1993-01-29"
+    np.testing.assert_array_equal(records["adj_close"], closes.to_numpy())
+    # smaller than the CSV of earlier versions, and read back to the same series
+    assert len(data) < 0.6 * len(_legacy_csv_bytes(closes))
+    pd.testing.assert_series_equal(
+        closes_from_bytes(data, "t"), closes_from_bytes(_legacy_csv_bytes(closes), "t")
+    )
+
+
+def test_entries_cached_as_csv_by_earlier_versions_are_still_served(prices_server, cache) -> None:
+    closes = fixture_closes("MTUM")
+    first = _store(prices_server, cache).history("MTUM")
+    entry = cache.get("prices-yahoo", "MTUM")
+    cache.put("prices-yahoo", "MTUM", _legacy_csv_bytes(closes), dict(entry.meta))
+    before = len(prices_server.requests)
+    again = _store(prices_server, cache).history("MTUM")
+    assert again.origin == "cache" and len(prices_server.requests) == before
+    pd.testing.assert_series_equal(again.closes, first.closes)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated", "object dtype", "unsorted", "negative close", "plain floats"],
+)
+def test_a_damaged_binary_entry_is_refused_and_downloaded_again(
+    prices_server, cache, damage: str
+) -> None:
+    closes = fixture_closes("HDV")
+    _store(prices_server, cache).history("HDV")
+    good = cache.get("prices-yahoo", "HDV")
+    records = np.load(io.BytesIO(good.data), allow_pickle=False)
+    buffer = io.BytesIO()
+    if damage == "truncated":
+        buffer.write(good.data[: len(good.data) // 2])
+    elif damage == "object dtype":
+        np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif damage == "unsorted":
+        np.save(buffer, records[::-1])
+    elif damage == "negative close":
+        records = records.copy()
+        records["adj_close"][5] = -1.0
+        np.save(buffer, records)
+    else:
+        np.save(buffer, records["adj_close"])
+    with pytest.raises(ParseError, match="cached HDV: unreadable cached prices") as info:
+        closes_from_bytes(buffer.getvalue(), "cached HDV")
+    assert "\n" not in str(info.value)
+    cache.put("prices-yahoo", "HDV", buffer.getvalue(), dict(good.meta))
+    before = len(prices_server.requests)
+    history = _store(prices_server, cache).history("HDV")
+    assert history.origin == "download" and len(prices_server.requests) == before + 1
+    np.testing.assert_array_equal(history.closes.to_numpy(), closes.to_numpy())
+    assert cache.get("prices-yahoo", "HDV").data == good.data
+
+
 def test_offline_uses_the_cache_or_names_the_ticker(prices_server, cache) -> None:
     _store(prices_server, cache).history("HDV")
     before = len(prices_server.requests)

@@ -1,9 +1,11 @@
 """Download a ticker's daily history through the cache, fetching only the missing tail.
 
 Each ticker's whole history (inception to the last settled trading day) is one cache entry:
-namespace ``prices-<source>``, key = ticker, bytes = CSV ``date,adj_close`` with every
-float written exactly (``repr``). The metadata holds the redacted URL, the first and last
-date and the row count; never an API key.
+namespace ``prices-<source>``, key = ticker, bytes = a NumPy ``.npy`` array of
+``(date, adj_close)`` records (days and float64 closes, exact; read without pickle). The
+binary form reads in microseconds where parsing CSV text took about 10 ms a ticker; entries
+written as CSV ``date,adj_close`` by earlier versions are still read. The metadata holds
+the redacted URL, the first and last date and the row count; never an API key.
 
 When a cached history is stale (older than :data:`PRICES_TTL_SECONDS`, or the caller asks
 to refresh), only the tail is requested, from :data:`OVERLAP_DAYS` calendar days before the
@@ -25,6 +27,7 @@ so a suspect history is reported every time it is used, not only when it was dow
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -123,29 +126,99 @@ def namespace_for(source: str) -> str:
     return f"prices-{source}"
 
 
+#: The record layout of a cached history (``.npy``): the day and its adjusted close.
+CLOSES_DTYPE = np.dtype([("date", "<M8[D]"), ("adj_close", "<f8")])
+
+#: How the cached bytes of each form begin.
+_NPY_MAGIC = b"\x93NUMPY"
+#: The days a cached history may hold (anything else is damage, and would not fit the index).
+_FIRST_DAY, _END_DAY = np.datetime64("1800-01-01", "D"), np.datetime64("2300-01-01", "D")
+#: The one ``.npy`` header :func:`closes_to_bytes` writes, with the number of rows.
+_NPY_HEADER = re.compile(
+    rb"\{'descr': \[\('date', '<M8\[D\]'\), \('adj_close', '<f8'\)\], "
+    rb"'fortran_order': False, 'shape': \((\d{1,12}),\), \} *\n"
+)
+
+
 def closes_to_bytes(closes: pd.Series) -> bytes:
-    """CSV ``date,adj_close`` with exact (round-trip) floats: the cached form.
+    """The cached form of a history: a ``.npy`` array of ``(date, adj_close)`` records.
+
+    Exact (float64 as is) and read back without parsing text (:func:`closes_from_bytes`).
 
     Examples
     --------
     >>> s = pd.Series([0.1, 1 / 3], index=pd.to_datetime(["2024-01-02", "2024-01-03"]))
-    >>> closes_to_bytes(s).decode().splitlines()[2]
-    '2024-01-03,0.3333333333333333'
+    >>> closes_from_bytes(closes_to_bytes(s), "demo").tolist() == [0.1, 1 / 3]
+    True
     """
-    days = pd.DatetimeIndex(closes.index).strftime("%Y-%m-%d").tolist()
-    values = map(repr, closes.to_numpy(dtype=np.float64).tolist())
-    lines = ["date,adj_close", *map(",".join, zip(days, values, strict=True))]
-    return ("\n".join(lines) + "\n").encode()
+    records = np.empty(len(closes), dtype=CLOSES_DTYPE)
+    records["date"] = pd.DatetimeIndex(closes.index).to_numpy().astype("M8[D]")
+    records["adj_close"] = closes.to_numpy(dtype=np.float64)
+    # The header is written here, not by numpy, so that it is exactly the one the reader
+    # accepts whatever numpy version wrote it (padded to 64 bytes, as numpy pads it).
+    header = (
+        f"{{'descr': {CLOSES_DTYPE.descr!r}, 'fortran_order': False, 'shape': ({len(records)},), }}"
+    ).encode("latin1")
+    padding = -(len(_NPY_MAGIC) + 4 + len(header) + 1) % 64
+    header += b" " * padding + b"\n"
+    prefix = _NPY_MAGIC + b"\x01\x00" + len(header).to_bytes(2, "little")
+    return prefix + header + records.tobytes()
 
 
 def closes_from_bytes(content: bytes, what: str) -> pd.Series:
-    """Read back :func:`closes_to_bytes`."""
+    """Read back :func:`closes_to_bytes` (or the CSV ``date,adj_close`` of older versions).
+
+    Raises
+    ------
+    ParseError
+        Bytes that are neither form, or a history that is not sorted, unique and positive.
+    """
+    if content.startswith(_NPY_MAGIC):
+        return _closes_from_npy(content, what)
     try:
         frame = pd.read_csv(io.BytesIO(content), dtype={"date": str})
         return clean_closes(frame["date"], frame["adj_close"], what=what)
     except (ValueError, KeyError, pd.errors.ParserError) as exc:
-        reason = quote(" ".join(str(exc).split()), 100)
-        raise ParseError(f"{what}: unreadable cached prices ({reason}); clear the cache") from None
+        raise _unreadable(what, exc) from None
+
+
+def _closes_from_npy(content: bytes, what: str) -> pd.Series:
+    records = _npy_records(content, what)
+    days = records["date"]
+    values = np.array(records["adj_close"], dtype=np.float64)
+    if not ((days >= _FIRST_DAY) & (days < _END_DAY)).all():  # NaT compares False
+        raise _unreadable(what, "a date missing or outside 1800-2299")
+    if len(days) > 1 and not (days[1:] > days[:-1]).all():
+        raise _unreadable(what, "dates repeated or out of order")
+    if not (np.isfinite(values) & (values > 0)).all():
+        raise _unreadable(what, "a close that is not a positive number")
+    index = pd.DatetimeIndex(days.astype("M8[us]"), name="date")
+    return pd.Series(values, index=index, name="adj_close")
+
+
+def _npy_records(content: bytes, what: str) -> np.ndarray:
+    """The records of a ``.npy`` history, its header checked before anything is read.
+
+    Only the header :func:`closes_to_bytes` writes (format 1.0, these records, one
+    dimension) is accepted, matched as text: numpy's own header reader evaluates the
+    header and warns on damaged bytes, and a header may announce any size.
+    """
+    header_start = len(_NPY_MAGIC) + 4
+    if content[len(_NPY_MAGIC) : len(_NPY_MAGIC) + 2] != b"\x01\x00":
+        raise _unreadable(what, "not a version 1.0 .npy array")
+    header_end = header_start + int.from_bytes(content[header_start - 2 : header_start], "little")
+    match = _NPY_HEADER.fullmatch(content[header_start:header_end])
+    if match is None:
+        raise _unreadable(what, f"not an array of {CLOSES_DTYPE.descr}")
+    rows = int(match.group(1))
+    if len(content) - header_end != rows * CLOSES_DTYPE.itemsize:
+        raise _unreadable(what, f"{rows} records announced, {len(content) - header_end} bytes")
+    return np.frombuffer(content, dtype=CLOSES_DTYPE, count=rows, offset=header_end)
+
+
+def _unreadable(what: str, problem: object) -> ParseError:
+    reason = quote(" ".join(str(problem).split()), 100)
+    return ParseError(f"{what}: unreadable cached prices ({reason}); clear the cache")
 
 
 def settled(closes: pd.Series, now: datetime) -> pd.Series:
