@@ -71,3 +71,32 @@ def test_no_rolling_windows_gives_the_header_only(tmp_path: Path, mixed: Analysi
     bare = dataclasses.replace(mixed, rolling=None)
     path = exports.write_rolling_csv(bare, tmp_path / exports.ROLLING_CSV)
     assert path.read_text() == ",".join(exports.ROLLING_COLUMNS) + "\n"
+
+
+def test_names_with_commas_and_quotes_read_back(tmp_path: Path, mixed: Analysis) -> None:
+    """A fund named with a comma, a quote or a line break is quoted, and reads back whole."""
+    import dataclasses
+
+    from factorxray.engine import rolling_regress
+    from tests.test_report import load_engine_data
+
+    excess, factors = load_engine_data()
+    names = {"SPY": 'S&P, "500"', "MTUM": "MTUM\nmomentum"}
+    returns = excess[list(names)].rename(columns=names)
+    rolling = rolling_regress(returns, factors[["Mkt-RF", "SMB", "HML"]], window=36)
+    bare = dataclasses.replace(mixed, rolling=rolling, fund_factors={})
+    path = exports.write_rolling_csv(bare, tmp_path / exports.ROLLING_CSV)
+    text = path.read_text()
+    assert text.startswith(",".join(exports.ROLLING_COLUMNS) + "\n")
+    assert '"S&P, ""500""","' in text
+    table = pd.read_csv(path, dtype={"fund": str, "window_end": str, "factor": str})
+    assert set(table["fund"]) == set(names.values())
+    expected = exports.rolling_frame(bare)
+    assert len(table) == len(expected) == len(rolling.params) * 4
+    np.testing.assert_array_equal(table["fund"], expected["fund"])
+    np.testing.assert_array_equal(table["window_end"], expected["window_end"])
+    for column in ("beta", "se", "t", "nobs"):
+        np.testing.assert_array_equal(table[column], expected[column], err_msg=column)
+    # the engine's numbers, bit for bit: SPY's last market beta
+    last = table[(table["fund"] == names["SPY"]) & (table["factor"] == "Mkt-RF")].iloc[-1]
+    assert last["beta"] == rolling.params.loc[(names["SPY"], rolling.params.index[-1][1]), "Mkt-RF"]

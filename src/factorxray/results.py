@@ -680,11 +680,22 @@ class RollingExposureResults(_Inference):
         estimate = self._params[rows][:, first:]
         # columns (term, estimate/lower/upper), term by term: one (windows, 3 * terms) block
         values = np.stack([estimate, estimate - half, estimate + half], axis=2)
-        columns = pd.MultiIndex.from_product(
-            [list(self._terms[first:]), ["estimate", "lower", "upper"]], names=["term", "bound"]
-        )
         periods = self._index.levels[1][self._index.codes[1][rows]].rename("period")
-        return pd.DataFrame(values.reshape(len(rows), -1), index=periods, columns=columns)
+        return pd.DataFrame(
+            values.reshape(len(rows), -1), index=periods, columns=self._plot_columns(first)
+        )
+
+    def _plot_columns(self, first: int) -> pd.MultiIndex:
+        """``plot_data``'s columns ``(term, estimate | lower | upper)`` from term ``first``
+        on: built once (``MultiIndex.from_product`` cost more than the rest of a call), a
+        shallow copy per frame so renaming one frame's columns leaves the others alone."""
+        cache = self.__dict__.setdefault("_plot_columns_cache", {})
+        columns = cache.get(first)
+        if columns is None:
+            columns = cache[first] = pd.MultiIndex.from_product(
+                [list(self._terms[first:]), ["estimate", "lower", "upper"]], names=["term", "bound"]
+            )
+        return columns.copy()
 
     def __repr__(self) -> str:
         kind = "expanding" if self._expanding else f"window={self._window}"

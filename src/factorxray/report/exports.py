@@ -15,6 +15,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from factorxray._atomic import atomic_write_text
+from factorxray._atomic import atomic_write_bytes, atomic_write_text
 from factorxray.errors import UsageError
 from factorxray.report.periods import PeriodWords, period_words
 
@@ -510,72 +511,117 @@ def rolling_frame(analysis: Analysis) -> pd.DataFrame:
     >>> rolling_frame(analysis).columns.tolist()  # doctest: +SKIP
     ['fund', 'window_end', 'factor', 'beta', 'se', 't', 'nobs']
     """
-    rolling = getattr(analysis, "rolling", None)
-    if rolling is None or not len(rolling.params):
+    rows = _rolling_rows(analysis)
+    if rows is None:
         return pd.DataFrame({c: [] for c in ROLLING_COLUMNS})
-    params = rolling.params
-    index = params.index
-    terms = list(params.columns)
-    funds = index.get_level_values(0)
-    # The fund's own model (a run mixing regions holds the union of the models' factors).
-    own = {f: {"alpha", *fund_terms(analysis, f)} for f in pd.unique(funds)}
-    mask = {f: np.array([t in own[f] for t in terms]) for f in own}
-    keep = np.stack([mask[f] for f in funds]) if len(funds) else np.zeros((0, len(terms)), bool)
-    values = params.to_numpy(float)
-    keep &= ~np.isnan(values)
-    rows, cols = np.nonzero(keep)
     return pd.DataFrame(
         {
-            "fund": np.asarray(funds, dtype=object)[rows],
-            "window_end": index.get_level_values(1).astype(str).to_numpy()[rows],
-            "factor": np.asarray(terms, dtype=object)[cols],
-            "beta": values[rows, cols],
-            "se": rolling.bse.to_numpy(float)[rows, cols],
-            "t": rolling.tvalues.to_numpy(float)[rows, cols],
-            "nobs": rolling.nobs.to_numpy()[rows],
+            "fund": rows.funds[rows.fund_codes],
+            "window_end": rows.window_ends[rows.window_codes],
+            "factor": rows.terms[rows.term_codes],
+            "beta": rows.beta,
+            "se": rows.se,
+            "t": rows.t,
+            "nobs": rows.nobs,
         }
     )
 
 
-def _float_texts(values: pd.Series) -> list[str]:
-    """Floats in round-trip precision (``repr``), empty for NaN: fast for long columns."""
-    array = values.to_numpy(float)
-    texts = list(map(repr, array.tolist()))
-    for i in np.flatnonzero(~np.isfinite(array)):
-        texts[i] = "" if np.isnan(array[i]) else texts[i]
-    return texts
+@dataclass(frozen=True)
+class _RollingRows:
+    """The rows of :func:`rolling_frame` as numpy arrays, each text column as its distinct
+    labels (object arrays of ``str``) and one code per row into them."""
+
+    funds: np.ndarray
+    fund_codes: np.ndarray
+    window_ends: np.ndarray
+    window_codes: np.ndarray
+    terms: np.ndarray
+    term_codes: np.ndarray
+    beta: np.ndarray
+    se: np.ndarray
+    t: np.ndarray
+    nobs: np.ndarray
 
 
-def _quoted(values: pd.Series) -> list[str]:
-    """Text cells quoted as CSV needs (a ticker may hold a comma or a quote)."""
-    texts = {v: _csv_cell(str(v)) for v in pd.unique(values)}
-    return [texts[v] for v in values.tolist()]
+def _rolling_rows(analysis: Analysis) -> _RollingRows | None:
+    """The rolling betas' rows (see :func:`rolling_frame`); None without a window estimate.
 
-
-def _csv_cell(text: str) -> str:
-    if any(c in text for c in ',"\n\r'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
+    Read from the ``(fund, window end)`` index's levels and codes: each fund's model and each
+    window end's text once, not once a row."""
+    rolling = getattr(analysis, "rolling", None)
+    if rolling is None or not len(rolling.params):
+        return None
+    params = rolling.params
+    index = params.index
+    terms = [str(t) for t in params.columns]
+    fund_level, period_level = index.levels
+    fund_of_row, period_of_row = (np.asarray(c, dtype=np.intp) for c in index.codes)
+    # The fund's own model (a run mixing regions holds the union of the models' factors).
+    masks = np.zeros((len(fund_level), len(terms)), dtype=bool)
+    for code in np.unique(fund_of_row):
+        own = {"alpha", *fund_terms(analysis, fund_level[code])}
+        masks[code] = [t in own for t in terms]
+    values = params.to_numpy(float)
+    keep = masks[fund_of_row] & ~np.isnan(values)
+    rows, cols = np.nonzero(keep)
+    return _RollingRows(
+        funds=np.asarray([str(f) for f in fund_level], dtype=object),
+        fund_codes=fund_of_row[rows],
+        window_ends=np.asarray(period_level.astype(str), dtype=object),
+        window_codes=period_of_row[rows],
+        terms=np.asarray(terms, dtype=object),
+        term_codes=cols,
+        beta=values[rows, cols],
+        se=rolling.bse.to_numpy(float)[rows, cols],
+        t=rolling.tvalues.to_numpy(float)[rows, cols],
+        nobs=rolling.nobs.to_numpy()[rows],
+    )
 
 
 def write_rolling_csv(analysis: Analysis, path: str | os.PathLike[str]) -> Path:
-    """Write :func:`rolling_frame` as CSV: floats in full round-trip precision (reading it
-    back gives the engine's numbers bit for bit), empty for NaN.
+    """Write :func:`rolling_frame` as CSV: floats in shortest round-trip precision (reading
+    it back gives the engine's numbers bit for bit), empty for NaN.
 
-    Written by hand rather than with ``DataFrame.to_csv``: 3-4 times faster for the 24,000
-    rows of 20 funds, which matters on every report.
+    Written with pyarrow's CSV writer (5-6 times faster than ``DataFrame.to_csv`` for the
+    24,000 rows of 20 funds, which matters on every report): floats as the shortest text
+    that reads back exactly (``-2.0612e-05`` reads ``-0.000020612``, ``1.0`` reads ``1``);
+    text cells plain, or every text cell quoted when a fund or factor name holds a comma, a
+    quote or a line break.
     """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
     path = Path(path)
-    frame = rolling_frame(analysis)
-    columns = [
-        _quoted(frame["fund"]),
-        frame["window_end"].tolist(),
-        _quoted(frame["factor"]),
-        _float_texts(frame["beta"]),
-        _float_texts(frame["se"]),
-        _float_texts(frame["t"]),
-        list(map(str, frame["nobs"].astype(int).tolist())),
-    ]
-    lines = [",".join(ROLLING_COLUMNS), *map(",".join, zip(*columns, strict=True))]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    header = (",".join(ROLLING_COLUMNS) + "\n").encode("utf-8")
+    rows = _rolling_rows(analysis)
+    if rows is None:
+        atomic_write_bytes(path, header)
+        return path
+    labels = (rows.funds, rows.window_ends, rows.terms)
+    structural = any(c in text for column in labels for text in column for c in ',"\n\r')
+
+    def text(labels: np.ndarray, codes: np.ndarray) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(
+            pa.array(codes.astype(np.int32)), pa.array(labels, type=pa.string())
+        )
+
+    table = pa.table(
+        {
+            "fund": text(rows.funds, rows.fund_codes),
+            "window_end": text(rows.window_ends, rows.window_codes),
+            "factor": text(rows.terms, rows.term_codes),
+            # NaN as null: written as an empty cell
+            "beta": pa.array(rows.beta, from_pandas=True),
+            "se": pa.array(rows.se, from_pandas=True),
+            "t": pa.array(rows.t, from_pandas=True),
+            "nobs": pa.array(rows.nobs.astype(np.int64)),
+        }
+    )
+    body = pa.BufferOutputStream()
+    options = pa_csv.WriteOptions(
+        include_header=False, quoting_style="needed" if structural else "none"
+    )
+    pa_csv.write_csv(table, body, options)
+    atomic_write_bytes(path, header + body.getvalue().to_pybytes())
     return path
