@@ -9,6 +9,7 @@ other regions. :func:`factorxray.analyze` (in :mod:`factorxray.pipeline`) adds t
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -263,6 +264,20 @@ def _factor_names(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c != "RF"]
 
 
+def _bare(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without ``attrs``: a shallow copy (no data copied under copy-on-write).
+
+    pandas deep-copies a frame's ``attrs`` into the result of every operation on it (vintages,
+    sources, price origins: about a third of a run's math time went to ``copy.deepcopy``), so
+    the math runs on bare frames and the few ``attrs`` values it needs are read up front.
+    """
+    if not frame.attrs:
+        return frame
+    out = frame.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
 def _within_samples(excess: pd.DataFrame, results: ExposureResults) -> pd.DataFrame:
     """Each fund's excess returns outside its main regression's sample set to NaN."""
     funds = [f for f in excess.columns if f in results.start.index]
@@ -280,13 +295,25 @@ class _Group:
     """The funds of one region, with what was fitted for them."""
 
     region: str
+    #: The region's factors as given (with their ``attrs``: the analysis hands them out).
     factors: pd.DataFrame
     funds: list[str]
+    #: ``factors`` without ``attrs``, for the math (see :func:`_bare`).
+    frame: pd.DataFrame = field(default_factory=pd.DataFrame)
     excess: pd.DataFrame | None = None
     results: ExposureResults | None = None
     rolling: RollingExposureResults | None = None
     #: Per fund: months inside its sample with a return but no (complete) factor data.
     gaps: dict[str, list[pd.Period]] = field(default_factory=dict)
+    _sample: pd.DataFrame | None = None
+
+    @property
+    def sample(self) -> pd.DataFrame:
+        """``excess`` restricted to each fund's main sample (built once, shared by the
+        ladder, the drift tests and the region fit)."""
+        if self._sample is None:
+            self._sample = _within_samples(self.excess, self.results)
+        return self._sample
 
 
 def build_analysis(
@@ -378,7 +405,7 @@ def build_analysis(
     if not present:
         raise AllFailedError(_none_analyzed(failures), failures)
     groups = _fit_groups(
-        frames, regions, present, returns, cov, hac_lags, min_obs, rolling_window, failures
+        frames, regions, present, _bare(returns), cov, hac_lags, min_obs, rolling_window, failures
     )
     failures.update(_option_words(failures, min_months, frequency))  # the engine's skips
     if not groups:
@@ -388,6 +415,7 @@ def build_analysis(
     rolled = [g.rolling for g in groups if g.rolling is not None]
     rolling = combine_rolling(rolled) if rolled else None
     excess = pd.concat([g.excess for g in groups], axis=1)[order]
+    excess.attrs = copy.deepcopy(returns.attrs)  # the math ran on bare frames (see _bare)
     qvalues = robustness.bh_qvalues(results.pvalues)
     verdicts = judge(
         results, universe, t_threshold=t_threshold, min_beta=min_beta, fdr=fdr, qvalues=qvalues
@@ -416,7 +444,7 @@ def build_analysis(
         unit=PERIOD_NAMES[frequency],
     )
     attribution = pd.concat(
-        [return_attribution(g.results, g.excess, g.factors) for g in groups]
+        [return_attribution(g.results, g.excess, g.frame) for g in groups]
     ).reindex(order)
     main = _main_frame(frames, meta)
     failures.update(_option_words(results.skipped, min_months, frequency))
@@ -538,12 +566,14 @@ def _fit_groups(
         funds = [t for t in present if regions.get(t) == region]
         if not funds:
             continue
-        group = _Group(region, frame, funds)
-        group.excess = to_excess(returns[funds], frame)
-        names = _factor_names(frame)
+        bare = _bare(frame)
+        group = _Group(region, frame, funds, bare)
+        group.excess = to_excess(returns[funds], bare)
+        names = _factor_names(bare)
+        regressors = bare[names]
         try:
             group.results = regress(
-                group.excess, frame[names], cov=cov, hac_lags=hac_lags, min_obs=min_obs
+                group.excess, regressors, cov=cov, hac_lags=hac_lags, min_obs=min_obs
             )
         except InsufficientDataError as exc:
             failures.update(exc.skipped)
@@ -551,10 +581,10 @@ def _fit_groups(
         failures.update(group.results.skipped)
         fitted = list(group.results.params.index)
         group.funds, group.excess = fitted, group.excess[fitted]
-        group.gaps = missing_factor_months(returns[fitted], frame[names], group.results)
+        group.gaps = missing_factor_months(returns[fitted], regressors, group.results)
         try:
             group.rolling = rolling_regress(
-                group.excess, frame[names], window=rolling_window, cov=cov, hac_lags=hac_lags
+                group.excess, regressors, window=rolling_window, cov=cov, hac_lags=hac_lags
             )
         except (InsufficientDataError, CollinearityError):
             group.rolling = None
@@ -590,12 +620,38 @@ def missing_factor_months(
     dict of str to list of Period
         Only funds with at least one such month.
     """
+    starts, ends = results.start, results.end
+    index = returns.index
+    if not index.is_monotonic_increasing:
+        return _missing_factor_months_by_label(returns, factors, starts, ends)
+    complete = factors.notna().all(axis=1).to_numpy(dtype=bool)
+    where = factors.index.get_indexer(index)  # each return month's row in the factors
+    covered = np.zeros(len(index), dtype=bool)
+    covered[where >= 0] = complete[where[where >= 0]]
+    funds = [f for f in returns.columns if f in starts.index]
+    if not funds:
+        return {}
+    first = index.searchsorted(pd.Index(starts.reindex(funds)), side="left")
+    stop = index.searchsorted(pd.Index(ends.reindex(funds)), side="right")
+    rows = np.arange(len(index))[:, None]
+    inside = (rows >= first[None, :]) & (rows < stop[None, :])
+    observed = returns[funds].notna().to_numpy(dtype=bool)
+    missing = inside & observed & ~covered[:, None]
+    return {
+        str(fund): list(index[missing[:, j]]) for j, fund in enumerate(funds) if missing[:, j].any()
+    }
+
+
+def _missing_factor_months_by_label(
+    returns: pd.DataFrame, factors: pd.DataFrame, starts: pd.Series, ends: pd.Series
+) -> dict[str, list[pd.Period]]:
+    """:func:`missing_factor_months` on an unsorted index (label slices, fund by fund)."""
     complete = factors.notna().all(axis=1)
     gaps = {}
     for fund in returns.columns:
-        if fund not in results.start.index:
+        if fund not in starts.index:
             continue
-        series = returns[fund].loc[results.start[fund] : results.end[fund]].dropna()
+        series = returns[fund].loc[starts[fund] : ends[fund]].dropna()
         covered = complete.reindex(series.index, fill_value=False)
         missing = list(series.index[~covered.to_numpy()])
         if missing:
@@ -627,10 +683,14 @@ def _run_ladder(
             if isinstance(entry, str):
                 unavailable.setdefault(model, {}).update(dict.fromkeys(group.funds, entry))
                 continue
-            sample = _within_samples(group.excess, group.results)
+            entry = _bare(entry)
             try:
                 fit = regress(
-                    sample, entry[_factor_names(entry)], cov=cov, hac_lags=hac_lags, min_obs=2
+                    group.sample,
+                    entry[_factor_names(entry)],
+                    cov=cov,
+                    hac_lags=hac_lags,
+                    min_obs=2,
                 )
             except (InsufficientDataError, CollinearityError) as exc:
                 unavailable.setdefault(model, {}).update(dict.fromkeys(group.funds, str(exc)))
@@ -679,7 +739,7 @@ def _drift_tests_with(
 
     tables = []
     for group in groups:
-        names = _factor_names(group.factors)
+        names = _factor_names(group.frame)
         tested = {
             fund: [
                 c.tilt.factor
@@ -691,9 +751,10 @@ def _drift_tests_with(
         tested = {fund: factors for fund, factors in tested.items() if factors}
         if not tested:
             continue
-        sample = _within_samples(group.excess, group.results)
         try:
-            tables.append(drift_tests(sample[list(tested)], group.factors[names], tested, cov=cov))
+            tables.append(
+                drift_tests(group.sample[list(tested)], group.frame[names], tested, cov=cov)
+            )
         except InsufficientDataError:
             continue  # every fund too short for a trimmed test: no drift verdict for them
     return pd.concat(tables) if tables else pd.DataFrame()
@@ -704,17 +765,19 @@ def _drift_by_fund(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     if table.empty:
         return out
-    for (fund, factor), row in table.iterrows():
+    columns = ("stat", "p_value", "break_period", "before", "after")
+    rows = zip(table.index, *(table[c].tolist() for c in columns), strict=True)
+    for (fund, factor), stat, p_value, break_period, before, after in rows:
         entry = out.setdefault(
             str(fund),
             {
-                "stat": float(row["stat"]),
-                "p_value": float(row["p_value"]),
-                "break_period": str(row["break_period"]),
+                "stat": float(stat),
+                "p_value": float(p_value),
+                "break_period": str(break_period),
                 "betas": {},
             },
         )
-        entry["betas"][str(factor)] = (float(row["before"]), float(row["after"]))
+        entry["betas"][str(factor)] = (float(before), float(after))
     return out
 
 
@@ -728,11 +791,13 @@ def _region_fit(
     if not fit_factors:
         return {}, {}
     fit: dict[str, dict[str, float]] = {}
+    bare = {region: _bare(frame) for region, frame in fit_factors.items()}
     for group in groups:
-        sample = _within_samples(group.excess, group.results)
-        for region, frame in fit_factors.items():
+        for region, frame in bare.items():
             try:
-                res = regress(sample, frame[_factor_names(frame)], cov="nonrobust", min_obs=min_obs)
+                res = regress(
+                    group.sample, frame[_factor_names(frame)], cov="nonrobust", min_obs=min_obs
+                )
             except (InsufficientDataError, CollinearityError):
                 continue
             for fund, r2 in res.rsquared.items():

@@ -412,6 +412,10 @@ def _table(frame: pd.DataFrame | None, index: pd.Index, columns: list[str]) -> n
     """``frame`` as floats on ``index`` x ``columns`` (NaN where it has no value)."""
     if frame is None:
         return np.full((len(index), len(columns)), np.nan)
+    if frame.index.equals(index) and not frame.columns.has_duplicates:
+        position = {column: j for j, column in enumerate(frame.columns)}
+        if all(column in position for column in columns):  # a plain take: no reindex
+            return frame.to_numpy(dtype=float)[:, [position[c] for c in columns]]
     return frame.reindex(index=index, columns=columns).to_numpy(dtype=float)
 
 
