@@ -140,7 +140,23 @@ def write_exposures_csv(analysis: Analysis, path: str | os.PathLike[str]) -> Pat
 
 def _clean(value: Any) -> Any:
     """JSON-ready: numpy scalars to Python, NaN/inf/NA to None, periods and dates to text."""
-    if value is None or value is pd.NA or value is pd.NaT:
+    kind = type(value)
+    # The plain types first, by exact type: a summary holds some 6,000 values, and the
+    # isinstance checks against Mapping and the numpy types below cost most of its time.
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {str(k): _clean(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_clean(v) for v in value]
+    return _clean_other(value)
+
+
+def _clean_other(value: Any) -> Any:
+    """:func:`_clean` of what is not a plain ``str``, number, ``dict``, ``list`` or None."""
+    if value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, Mapping):
         return {str(k): _clean(v) for k, v in value.items()}
@@ -162,6 +178,102 @@ def _clean(value: Any) -> Any:
     if hasattr(value, "value") and not callable(value.value):  # enums
         return _clean(value.value)
     return str(value)
+
+
+def _json_text(value: Any) -> str:
+    """``json.dumps(value, indent=2, allow_nan=False)``: the same text, 2-3 times faster.
+
+    The standard library writes indented JSON in pure Python (its C encoder writes only the
+    compact form). This writes the plain types of a cleaned record (``dict`` with ``str``
+    keys, ``list``, ``str``, ``int``, finite ``float``, ``bool``, None) in one recursion,
+    with the encoder's own C function for strings and ``float.__repr__`` as it does, and
+    leaves anything else (another type, NaN, very deep nesting, a cycle) to ``json.dumps``,
+    so the text and the errors are always its.
+
+    Examples
+    --------
+    >>> print(_json_text({"a": [1, 2.5, None], "b": {}, "c": True}))
+    {
+      "a": [
+        1,
+        2.5,
+        null
+      ],
+      "b": {},
+      "c": true
+    }
+    """
+    chunks: list[str] = []
+    try:
+        _json_chunks(value, chunks, 0)
+    except _NotPlain:
+        return json.dumps(value, indent=2, allow_nan=False)
+    return "".join(chunks)
+
+
+class _NotPlain(Exception):
+    """A value :func:`_json_text` leaves to ``json.dumps``."""
+
+
+#: A new line and the indent of each nesting level (deeper: ``json.dumps``).
+_INDENTS = ["\n" + "  " * level for level in range(64)]
+
+
+#: The JSON text of each plain scalar type, by the C functions ``json`` itself uses (a float
+#: that is not finite gives ``nan``/``inf``, caught by its last letter).
+_SCALAR_TEXT: dict[type, Any] = {
+    str: json.encoder.encode_basestring_ascii,
+    float: float.__repr__,
+    int: int.__repr__,
+    bool: {True: "true", False: "false"}.__getitem__,
+    type(None): {None: "null"}.__getitem__,
+}
+
+
+def _json_chunks(value: Any, chunks: list[str], level: int) -> None:
+    """Append the indented JSON text of ``value``, nested ``level`` deep, to ``chunks``."""
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        chunks.append(_scalar_text(value))
+        return
+    if not value:
+        chunks.append("{}" if kind is dict else "[]")
+        return
+    if level + 1 >= len(_INDENTS):
+        raise _NotPlain
+    inner = _INDENTS[level + 1]
+    text_of = _SCALAR_TEXT.get
+    encode_key = _SCALAR_TEXT[str]
+    separator = ("{" if kind is dict else "[") + inner
+    # (key, item) pairs; a list's "key" is unused
+    items = value.items() if kind is dict else zip(value, value, strict=True)
+    for key, item in items:
+        if kind is dict:
+            if type(key) is not str:
+                raise _NotPlain
+            separator += encode_key(key) + ": "
+        to_text = text_of(type(item))
+        if to_text is None:
+            chunks.append(separator)
+            _json_chunks(item, chunks, level + 1)
+        else:
+            text = to_text(item)
+            if text[-1] in "nf":  # nan, inf, -inf
+                raise _NotPlain
+            chunks.append(separator + text)
+        separator = "," + inner
+    chunks.append(_INDENTS[level] + ("}" if kind is dict else "]"))
+
+
+def _scalar_text(value: Any) -> str:
+    """The JSON text of a plain scalar (:class:`_NotPlain` for anything else)."""
+    to_text = _SCALAR_TEXT.get(type(value))
+    if to_text is None:
+        raise _NotPlain
+    text = to_text(value)
+    if text[-1] in "nf":
+        raise _NotPlain
+    return text
 
 
 def _price_source(meta: Mapping[str, Any], fund: str) -> Any:
@@ -487,7 +599,7 @@ def write_summary_json(
 ) -> Path:
     """Write :func:`summary` as indented JSON (strict: no NaN)."""
     path = Path(path)
-    text = json.dumps(summary(analysis, generated_at=generated_at), indent=2, allow_nan=False)
+    text = _json_text(summary(analysis, generated_at=generated_at))
     atomic_write_text(path, text + "\n")
     return path
 
