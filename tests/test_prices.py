@@ -613,6 +613,25 @@ def test_a_yfinance_history_file_with_an_unadjusted_split(tmp_path) -> None:
     assert issue.message.startswith("unadjusted 2:1 split on 2017-01-19: the price fell")
 
 
+def test_the_market_move_is_the_median_of_the_other_funds_own_moves() -> None:
+    """On the 20 fixture histories (different first days): the market of a day is the median
+    daily log move of the other funds, each from its own previous close."""
+    from factorxray.data.prices.sanity import market_moves
+    from tests._prices_server import TICKERS
+
+    daily = {ticker: fixture_closes(ticker) for ticker in TICKERS}
+    market_of = market_moves(daily)
+    crash = pd.Timestamp("2020-03-16")
+    spy = market_of("SPY")(crash)
+    others = [np.log(daily[t]).diff().get(crash) for t in TICKERS if t != "SPY"]
+    assert spy == pytest.approx(float(np.median([m for m in others if pd.notna(m)])), abs=1e-15)
+    assert -0.16 < spy < -0.10  # the day the US market fell by 12%
+    # a day before every fund but SPY existed has fewer than MIN_PEERS others: no market
+    assert market_of("SPY")(pd.Timestamp("1993-02-01")) is None
+    assert market_of("SPY")(pd.Timestamp("2020-03-15")) is None  # a Sunday: no row
+    assert market_moves({"SPY": daily["SPY"]})("SPY") is None
+
+
 def test_no_real_history_in_the_repository_trips_a_check() -> None:
     """Every real daily history (the 20 fixture ETFs, each provider layout in formats/) and
     every month-end series of the bundled snapshot (33 ETFs, US and international): the

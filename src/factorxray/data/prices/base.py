@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
@@ -349,6 +350,28 @@ def json_error_field(body: bytes, field: str) -> str | None:
     return None
 
 
+def side_by_side(closes: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """Series of every fund on the union of their days (sorted), NaN where a fund has none.
+
+    What ``pd.DataFrame(closes)`` gives for sorted, unique daily indexes, in numpy: pandas'
+    index union and frequency inference cost a tenth of a warm fetch.
+
+    Examples
+    --------
+    >>> a = pd.Series([1.0, 2.0], index=pd.to_datetime(["2024-01-02", "2024-01-04"]))
+    >>> b = pd.Series([3.0], index=pd.to_datetime(["2024-01-03"]))
+    >>> side_by_side({"A": a, "B": b}).to_numpy().tolist()
+    [[1.0, nan], [nan, 3.0], [2.0, nan]]
+    """
+    days = np.unique(np.concatenate([series.index.to_numpy() for series in closes.values()]))
+    values = np.full((len(days), len(closes)), np.nan)
+    for column, series in enumerate(closes.values()):
+        values[np.searchsorted(days, series.index.to_numpy()), column] = series.to_numpy(
+            dtype=np.float64
+        )
+    return pd.DataFrame(values, index=pd.DatetimeIndex(days, name="date"), columns=list(closes))
+
+
 __all__ = [
     "EARLIEST",
     "ISSUES_ATTR",
@@ -362,6 +385,7 @@ __all__ = [
     "json_error_field",
     "load_json",
     "resolve_base_url",
+    "side_by_side",
     "split_events",
     "take_issues",
 ]

@@ -43,7 +43,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from factorxray.data.prices.base import PriceIssue
+from factorxray.data.prices.base import PriceIssue, side_by_side
 
 #: Common splits as (new shares, old shares); the price moves by old/new.
 SPLIT_RATIOS: tuple[tuple[int, int], ...] = (
@@ -234,46 +234,55 @@ def _stale_runs(values: np.ndarray, days: pd.DatetimeIndex) -> list[PriceIssue]:
     changes = np.flatnonzero(np.diff(values) != 0) + 1
     starts = np.concatenate(([0], changes))
     ends = np.concatenate((changes, [len(values)]))
-    issues = []
-    for start, end in zip(starts, ends, strict=True):
-        if end - start >= STALE_RUN_DAYS:
-            first, last = days[start], days[end - 1]
-            issues.append(
-                PriceIssue(
-                    "stale",
-                    f"{first:%Y-%m-%d}",
-                    f"stale prices: unchanged at {values[start]:.6g} for {end - start} trading "
-                    f"days from {first:%Y-%m-%d} to {last:%Y-%m-%d} (a frozen feed, or no "
-                    "trades); its monthly returns there are zero",
-                    severe=False,
-                )
-            )
-    return issues
+    long_runs = np.flatnonzero(ends - starts >= STALE_RUN_DAYS)
+    return [
+        _stale_issue(values[start], days[start], days[end - 1], end - start)
+        for start, end in zip(starts[long_runs], ends[long_runs], strict=True)
+    ]
+
+
+def _stale_issue(value: float, first: pd.Timestamp, last: pd.Timestamp, length: int) -> PriceIssue:
+    return PriceIssue(
+        "stale",
+        f"{first:%Y-%m-%d}",
+        f"stale prices: unchanged at {value:.6g} for {length} trading days from "
+        f"{first:%Y-%m-%d} to {last:%Y-%m-%d} (a frozen feed, or no trades); its monthly "
+        "returns there are zero",
+        severe=False,
+    )
 
 
 def market_moves(closes: Mapping[str, pd.Series]) -> Callable[[str], MarketMove | None]:
     """For each ticker, ``market(day)``: the median daily log move of the *other* funds.
 
-    Returns a factory: ``factory(ticker)`` gives that fund's market function, or None when
-    fewer than :data:`MIN_PEERS` other funds are given.
+    Each fund's move is from its own previous close. Returns a factory: ``factory(ticker)``
+    gives that fund's market function, or None when fewer than :data:`MIN_PEERS` other
+    funds are given.
     """
     if len(closes) <= MIN_PEERS:
         return lambda ticker: None
-    moves = pd.DataFrame(
-        {ticker: np.log(series).diff() for ticker, series in closes.items()}
-    ).sort_index()
+    moves = side_by_side(
+        {ticker: np.log(series.astype(np.float64)).diff() for ticker, series in closes.items()}
+    )
+    days = moves.index
+    values = moves.to_numpy()
+    columns = {ticker: i for i, ticker in enumerate(moves.columns)}
 
     def factory(ticker: str) -> MarketMove | None:
-        if moves.shape[1] - (ticker in moves.columns) < MIN_PEERS:
+        others = np.ones(values.shape[1], dtype=bool)
+        if ticker in columns:
+            others[columns[ticker]] = False
+        if others.sum() < MIN_PEERS:
             return None
 
         def market(day: pd.Timestamp) -> float | None:
-            # asked only on a candidate jump's day: the other funds' row then, not a copy of
-            # the whole frame without this fund for every fund (20 copies a run)
-            if day not in moves.index:
+            # asked only on a candidate jump's day: the other funds' moves that day
+            at = days.searchsorted(day)
+            if at == len(days) or days[at] != day:
                 return None
-            row = moves.loc[day].drop(ticker, errors="ignore").dropna()
-            return float(row.median()) if len(row) >= MIN_PEERS else None
+            row = values[at, others]
+            row = row[~np.isnan(row)]
+            return float(np.median(row)) if len(row) >= MIN_PEERS else None
 
         return market
 
