@@ -91,16 +91,20 @@ def _title(analysis: Analysis) -> str:
     return f"{cov}; factors by fund:\n" + "\n".join(lines)
 
 
-def _significant(analysis: Analysis, ticker: str, factor: str) -> bool:
-    """The one definition of significance the verdicts use (t, and q when --fdr is set)."""
+def _significance(analysis: Analysis, factors: list[str]) -> Any:
+    """Funds x factors: significant by the verdicts' one rule (t, and q when --fdr is set)."""
+    import numpy as np
+
     meta = analysis.meta
-    t_value = analysis.results.tvalues.loc[ticker, factor]
-    if not abs(t_value) >= float(meta.get("t_threshold", 2.0)):
-        return False
+    results = analysis.results
+    tvalues = results.tvalues.reindex(index=analysis.analyzed, columns=factors).to_numpy(float)
+    significant = np.abs(tvalues) >= float(meta.get("t_threshold", 2.0))
     fdr = meta.get("fdr")
-    if fdr is None or factor not in analysis.qvalues.columns:
-        return True
-    return bool(analysis.qvalues.loc[ticker, factor] <= fdr)
+    if fdr is not None:
+        qvalues = analysis.qvalues.reindex(index=analysis.analyzed, columns=factors)
+        has_q = np.array([f in analysis.qvalues.columns for f in factors])
+        significant &= ~has_q | (qvalues.to_numpy(float) <= fdr)
+    return significant
 
 
 def console_table(analysis: Analysis) -> Table:
@@ -118,21 +122,25 @@ def console_table(analysis: Analysis) -> Table:
     table.add_column("verdict", no_wrap=True)
     for factor in factors:
         table.add_column(_short(factor), justify="right", no_wrap=True)
-    for ticker in analysis.analyzed:
+    betas = results.params.reindex(index=analysis.analyzed, columns=factors).to_numpy(float)
+    significant = _significance(analysis, factors)
+    for row, ticker in enumerate(analysis.analyzed):
         verdict = analysis.verdicts[ticker]
-        cells = []
-        for factor in factors:
-            beta = results.params.loc[ticker, factor]
-            if beta != beta:  # NaN: not in this fund's model (e.g. VOL outside the US)
-                cells.append("[dim]n/a[/]")
-                continue
-            significant = _significant(analysis, ticker, factor)
-            text = f"{beta:+.2f}{'*' if significant else ' '}"
-            cells.append(text if significant else f"[dim]{text}[/]")
+        cells = [
+            _beta_cell(beta, bool(marked))
+            for beta, marked in zip(betas[row].tolist(), significant[row], strict=True)
+        ]
         colour = {"delivers": "green", "contradicts": "red"}.get(verdict.status, "yellow")
         warn = "!" if analysis.warnings.get(ticker) else ""
         table.add_row(escape(ticker) + warn, f"[{colour}]{verdict.status}[/]", *cells)
     return table
+
+
+def _beta_cell(beta: float, significant: bool) -> str:
+    if beta != beta:  # NaN: not in this fund's model (e.g. VOL outside the US)
+        return "[dim]n/a[/]"
+    text = f"{beta:+.2f}{'*' if significant else ' '}"
+    return text if significant else f"[dim]{text}[/]"
 
 
 def facts_table(analysis: Analysis) -> Table:
@@ -146,19 +154,25 @@ def facts_table(analysis: Analysis) -> Table:
     for column in columns:
         justify = "left" if column in ("fund", "category", "sample", "factors") else "right"
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    alpha = results.alpha_annualized["arithmetic"]  # as the report's cards and attribution
-    for ticker in analysis.analyzed:
-        cells = [
+    funds = analysis.analyzed
+    alpha = results.alpha_annualized["arithmetic"].reindex(funds).tolist()  # as the report's
+    alpha_t = results.tvalues["alpha"].reindex(funds).tolist()
+    alpha_p = results.pvalues["alpha"].reindex(funds).tolist()
+    rsquared = results.rsquared.reindex(funds).tolist()
+    nobs = results.nobs.reindex(funds).tolist()
+    starts = results.start.reindex(funds).tolist()
+    ends = results.end.reindex(funds).tolist()
+    for row, ticker in enumerate(funds):
+        table.add_row(
             escape(ticker),
             escape(_clip(analysis.verdicts[ticker].category, 14)),
-            f"{alpha[ticker]:+.1%}",
-            f"{results.tvalues.loc[ticker, 'alpha']:.1f}",
-            f"{results.pvalues.loc[ticker, 'alpha']:.2f}",
-            f"{results.rsquared[ticker]:.2f}",
-            str(int(results.nobs[ticker])),
-            f"{results.start[ticker]}..{results.end[ticker]}",
-        ]
-        table.add_row(*cells)
+            f"{alpha[row]:+.1%}",
+            f"{alpha_t[row]:.1f}",
+            f"{alpha_p[row]:.2f}",
+            f"{rsquared[row]:.2f}",
+            str(int(nobs[row])),
+            f"{starts[row]}..{ends[row]}",
+        )
     return table
 
 
