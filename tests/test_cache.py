@@ -19,6 +19,7 @@ from factorxray.data.cache import (
     atomic_write_bytes,
     cached_get,
     default_cache_dir,
+    derived_namespace,
     entry_stem,
 )
 from factorxray.data.http import HttpClient
@@ -327,6 +328,37 @@ def test_clear_removes_only_cache_files(tmp_path: Path) -> None:
     assert not (tmp_path / "a").exists()
     assert cache.clear() == 2
     assert (tmp_path / "b" / "notes.txt").read_text() == "user file"
+
+
+def test_clearing_a_namespace_clears_its_derived_twin_only(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put("a", "one", b"1", {})
+    cache.put(derived_namespace("a"), "one.npz", b"p", {"derived_from": "a/one"})
+    cache.put("a-other", "x", b"x", {})
+    cache.put("b", "two", b"2", {})
+    cache.put(derived_namespace("b"), "two.npz", b"q", {"derived_from": "b/two"})
+    (tmp_path / "a-parsed" / "notes.txt").write_text("user file")
+    assert cache.clear("a") == 4
+    assert sorted((e.namespace, e.key) for e in cache.entries()) == [
+        ("a-other", "x"),
+        ("b", "two"),
+        ("b-parsed", "two.npz"),
+    ]
+    assert (tmp_path / "a-parsed" / "notes.txt").read_text() == "user file"
+    assert cache.clear("b-parsed") == 2
+    assert sorted(e.namespace for e in cache.entries()) == ["a-other", "b"]
+
+
+def test_a_quiet_read_of_a_corrupt_entry_is_a_miss_logged_at_debug(tmp_path: Path, caplog) -> None:
+    cache = Cache(tmp_path)
+    cache.put("ns-parsed", "item", b"abc", {})
+    (tmp_path / "ns-parsed" / "item.data").write_bytes(b"abd")
+    with caplog.at_level(logging.DEBUG, logger="factorxray.cache"):
+        assert cache.get("ns-parsed", "item", quiet=True) is None
+    (record,) = caplog.records
+    assert (
+        record.levelno == logging.DEBUG and "corrupt cache entry ns-parsed/item" in record.message
+    )
 
 
 def _server_counting(body: bytes, etag: str = '"v1"') -> LoopbackServer:

@@ -13,6 +13,11 @@ asked for, and carry the sha256 of the data. An entry that fails (two writers in
 a crash between the two renames, a disk error, a file edited by hand) is treated as absent
 and a warning is logged on the ``factorxray.cache`` logger: never wrong data, never silence.
 
+A namespace may have a derived twin, ``<namespace>-parsed`` (:func:`derived_namespace`),
+holding forms computed from its entries (the parsed Ken French files): their metadata name
+the entry they come from (``derived_from``) and its sha256, they are listed under that
+namespace, and clearing a namespace clears its twin too.
+
 The cache folder holds a ``CACHEDIR.TAG`` marker (the `cache directory tag
 <https://bford.info/cachedir/>`_ convention, naming factorxray) written when the cache
 creates the folder. :meth:`Cache.clear` removes only entries whose metadata it can read and
@@ -72,6 +77,8 @@ _MAX_STEM = 160
 _TEMP_FILE = re.compile(r"\..+\.(?:data|meta\.json)\.[A-Za-z0-9_]+\.tmp")
 #: Attempts at reading an entry whose metadata changes while it is read (a concurrent writer).
 _READ_ATTEMPTS = 3
+#: Ends the name of a namespace of derived entries (``kenfrench-parsed``).
+DERIVED_SUFFIX = "-parsed"
 
 logger = logging.getLogger("factorxray.cache")
 
@@ -110,6 +117,17 @@ def entry_stem(key: str) -> str:
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         stem = f"{stem[: _MAX_STEM - 34]}~~{digest}"
     return stem
+
+
+def derived_namespace(namespace: str) -> str:
+    """The namespace of forms derived from ``namespace``'s entries, cleared with it.
+
+    Examples
+    --------
+    >>> derived_namespace("kenfrench")
+    'kenfrench-parsed'
+    """
+    return f"{namespace}{DERIVED_SUFFIX}"
 
 
 def _now_iso() -> str:
@@ -190,18 +208,19 @@ class Cache:
 
     # ------------------------------------------------------------------ reading
 
-    def get(self, namespace: str, key: str) -> CacheEntry | None:
+    def get(self, namespace: str, key: str, *, quiet: bool = False) -> CacheEntry | None:
         """Return the entry, or None when absent or unusable.
 
         An entry that exists but cannot be used (its data does not match the sha256 in its
         metadata, the metadata is unreadable or names another key, the data file is
         missing) is treated as absent, with a warning on the ``factorxray.cache`` logger:
-        the caller downloads it again (or, offline, reports it missing).
+        the caller downloads it again (or, offline, reports it missing). With ``quiet`` (for
+        a derived entry, which its caller rebuilds) the message is logged at debug level.
         """
         try:
             return self._read(namespace, key)
         except _Unusable as exc:
-            logger.warning("%s", exc)
+            logger.log(logging.DEBUG if quiet else logging.WARNING, "%s", exc)
             return None
 
     def _read(
@@ -393,7 +412,8 @@ class Cache:
     # ------------------------------------------------------------------ clearing
 
     def clear(self, namespace: str | None = None) -> int:
-        """Delete every entry (or one namespace's); return the number of files removed.
+        """Delete every entry (or one namespace's and its derived twin's); return the number
+        of files removed.
 
         Only a folder the cache can prove is its own is touched: one holding factorxray's
         ``CACHEDIR.TAG`` marker, or holding nothing but entries with valid metadata (a cache
@@ -421,7 +441,10 @@ class Cache:
                 )
             self._write_marker()
         folders = (
-            [self.root / entry_stem(namespace)]
+            [
+                self.root / entry_stem(namespace),
+                self.root / entry_stem(derived_namespace(namespace)),
+            ]
             if namespace
             else sorted(p for p in self.root.iterdir() if p.is_dir())
         )

@@ -6,28 +6,41 @@ sections: an optional title (one or more lines), a header row starting with a co
 rows keyed ``YYYYMM`` (monthly), ``YYYYMMDD`` (daily) or ``YYYY`` (annual) until a blank
 line. This module downloads (through the cache), opens the zip in memory and parses every
 section by that structure, never by fixed line offsets. Values stay as published (percent).
+
+Parsing a large file costs ~0.1 s (most of it turning text into floats), so the parsed form
+of each cached download is kept beside it, in the cache namespace ``kenfrench-parsed``: an
+``.npz`` archive (numpy's format, read with ``allow_pickle=False``) of each section's values
+and index plus a JSON header (:func:`encode_parsed`). A new process reads that instead of
+parsing the zip again. It names the sha256 of the zip it came from and a format version;
+one that does not match, or cannot be read, is ignored and written again from the zip.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import io
 import itertools
+import json
 import os
 import re
+import struct
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from factorxray.data.cache import Cache, CacheEntry, cached_get
+from factorxray.data.cache import Cache, CacheEntry, cached_get, derived_namespace
 from factorxray.data.http import HttpClient, ProgressCallback
 from factorxray.errors import (
     PASS_REFRESH,
     PASS_SNAPSHOT,
+    CacheError,
     DataSourceError,
     HttpStatusError,
     NotCachedError,
@@ -41,6 +54,12 @@ from factorxray.errors import (
 DEFAULT_BASE_URL = "https://mba.tuck.dartmouth.edu/pages/faculty/ken.french/ftp/"
 BASE_URL_ENV = "FACTORXRAY_KENFRENCH_URL"
 CACHE_NAMESPACE = "kenfrench"
+#: Where the parsed form of each cached dataset is kept (cleared with ``kenfrench``).
+PARSED_NAMESPACE = derived_namespace(CACHE_NAMESPACE)
+#: What the parsed form's header says it is, and the version of its layout: a form of another
+#: version is ignored and written again.
+PARSED_FORMAT = "factorxray/kenfrench-parsed"
+PARSED_VERSION = 1
 #: Largest CSV member we agree to decompress (the biggest real file is ~30 MB).
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
 #: Values the library uses for "missing".
@@ -397,9 +416,229 @@ def parse_french_zip(data: bytes, name: str = "dataset") -> FrenchDataset:
     return parse_french_csv(decode_text(read_zip_member(data, name)), name)
 
 
-@lru_cache(maxsize=32)
-def _parse_cached(sha256: str, data: bytes, name: str) -> FrenchDataset:
-    return parse_french_zip(data, name)
+# ----------------------------------------------------------------------------- parsed form
+
+#: Dates (``Jan 1, 1980``) of every member of the parsed form, so equal content gives equal bytes.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+#: What reading a damaged or foreign parsed form can raise (besides :data:`_ZIP_ERRORS`).
+_FORM_ERRORS = (
+    *_ZIP_ERRORS,
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    struct.error,
+)
+
+
+class _UnusableForm(ValueError):
+    """A parsed form that is damaged, of another version, or of another download."""
+
+
+def encode_parsed(dataset: FrenchDataset, source_sha256: str) -> bytes:
+    """The parsed form of a dataset: an ``.npz`` archive, no pickle, same bytes for same data.
+
+    Members: ``header.npy`` (UTF-8 JSON as ``uint8``: format, version, the source zip's
+    sha256, name, description, vintage, database, and per section its title, columns,
+    frequency and ``attrs``), then per section ``index<i>.npy`` (period ordinals, datetime64
+    values or years) and ``values<i>.npy`` (float64, rows x columns).
+
+    Parameters
+    ----------
+    dataset : FrenchDataset
+        As :func:`parse_french_zip` returns it.
+    source_sha256 : str
+        The sha256 of the zip it was parsed from; :func:`decode_parsed` checks it.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    TypeError
+        A section's ``attrs`` hold something JSON cannot write.
+    """
+    header: dict[str, Any] = {
+        "format": PARSED_FORMAT,
+        "version": PARSED_VERSION,
+        "source_sha256": source_sha256,
+        "name": dataset.name,
+        "description": dataset.description,
+        "vintage": dataset.vintage,
+        "database": dataset.database,
+        "sections": [],
+    }
+    arrays: list[tuple[str, np.ndarray]] = []
+    for i, (title, frame) in enumerate(dataset.sections.items()):
+        frequency = frame.attrs.get("frequency")
+        header["sections"].append(
+            {
+                "title": title,
+                "columns": [str(column) for column in frame.columns],
+                "frequency": frequency,
+                "attrs": dict(frame.attrs),
+            }
+        )
+        index = frame.index
+        stored = index.asi8 if isinstance(index, pd.PeriodIndex) else index.to_numpy()
+        arrays.append((f"index{i}", np.ascontiguousarray(stored)))
+        arrays.append((f"values{i}", np.ascontiguousarray(frame.to_numpy(dtype=np.float64))))
+    text = json.dumps(header, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for member, array in [("header", np.frombuffer(text, dtype=np.uint8)), *arrays]:
+            with archive.open(zipfile.ZipInfo(f"{member}.npy", date_time=_ZIP_TIME), "w") as out:
+                np.lib.format.write_array(out, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def decode_parsed(data: bytes, name: str, source_sha256: str) -> FrenchDataset:
+    """The dataset :func:`encode_parsed` stored, equal to parsing the zip again.
+
+    Raises
+    ------
+    ValueError
+        The bytes are not a parsed form of this version, of dataset ``name`` parsed from
+        the zip with ``source_sha256``, or are damaged (every member carries a CRC-32).
+    """
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            header = json.loads(bytes(_member(archive, "header", "u1")).decode("utf-8"))
+            if not isinstance(header, dict):
+                raise _UnusableForm("the header is not an object")
+            for field_name, wanted in (
+                ("format", PARSED_FORMAT),
+                ("version", PARSED_VERSION),
+                ("source_sha256", source_sha256),
+                ("name", name),
+            ):
+                if header.get(field_name) != wanted:
+                    raise _UnusableForm(f"{field_name} is not {wanted!r}")
+            sections = {
+                str(entry["title"]): _section_frame(
+                    entry, _member(archive, f"index{i}"), _member(archive, f"values{i}", "f8")
+                )
+                for i, entry in enumerate(header["sections"])
+            }
+            if not sections or len(sections) != len(header["sections"]):
+                raise _UnusableForm("no sections, or two with one title")
+            return FrenchDataset(
+                name=name,
+                description=_text_or_none(header["description"]) or "",
+                vintage=_text_or_none(header["vintage"]),
+                database=_text_or_none(header["database"]),
+                sections=sections,
+            )
+    except _UnusableForm:
+        raise
+    except _FORM_ERRORS as exc:
+        raise _UnusableForm(f"unreadable ({_one_line(exc)})") from None
+
+
+def _member(archive: Any, member: str, kind: str | None = None) -> np.ndarray:
+    """One array of the archive, checked to be of dtype ``kind`` when given."""
+    array = archive[member]
+    if kind is not None and array.dtype != np.dtype(kind):
+        raise _UnusableForm(f"{member} is {array.dtype}, not {kind}")
+    return array
+
+
+def _text_or_none(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _UnusableForm(f"{value!r} is not text")
+
+
+def _section_frame(entry: dict[str, Any], stored: np.ndarray, values: np.ndarray) -> pd.DataFrame:
+    """A section rebuilt as :func:`parse_french_csv` builds it (same index type and name)."""
+    frequency = entry["frequency"]
+    columns = entry["columns"]
+    attrs = entry["attrs"]
+    if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
+        raise _UnusableForm("columns are not a list of text")
+    if not isinstance(attrs, dict) or attrs.get("frequency") != frequency:
+        raise _UnusableForm("attrs do not name the frequency")
+    if values.ndim != 2 or values.shape != (len(stored), len(columns)) or stored.ndim != 1:
+        raise _UnusableForm(f"values of shape {values.shape} for {len(stored)} rows x {columns}")
+    if frequency == "monthly" and stored.dtype == np.int64:
+        index = pd.PeriodIndex.from_ordinals(stored, freq="M").rename("period")
+    elif frequency == "daily" and stored.dtype.kind == "M":
+        index = pd.DatetimeIndex(stored, name="date")
+    elif frequency == "annual" and stored.dtype == np.int64:
+        index = pd.Index(stored, dtype="int64", name="year")
+    else:
+        raise _UnusableForm(f"a {frequency} section indexed by {stored.dtype}")
+    frame = pd.DataFrame(values, index=index, columns=pd.Index(columns))
+    frame.attrs.update(attrs)
+    return frame
+
+
+def _parsed_key(dataset: str) -> str:
+    return f"{dataset}.npz"
+
+
+def _read_parsed(cache: Cache, source_sha256: str, dataset: str) -> FrenchDataset | None:
+    """The kept parsed form of the download with ``source_sha256``, or None (quietly)."""
+    entry = cache.get(PARSED_NAMESPACE, _parsed_key(dataset), quiet=True)
+    if entry is None or entry.meta.get("source_sha256") != source_sha256:
+        return None
+    try:
+        return decode_parsed(entry.data, dataset, source_sha256)
+    except ValueError:
+        return None  # damaged or of another version: parsed again and rewritten
+
+
+def _store_parsed(cache: Cache, entry: CacheEntry, result: FrenchDataset) -> None:
+    """Keep the parsed form of a cached download; skipped when the cache cannot be written."""
+    sha = entry.meta["sha256"]
+    try:
+        data = encode_parsed(result, sha)
+    except (TypeError, ValueError):
+        return  # attrs JSON cannot hold: nothing to keep
+    with contextlib.suppress(CacheError):
+        cache.put(
+            PARSED_NAMESPACE,
+            _parsed_key(result.name),
+            data,
+            {
+                "derived_from": f"{entry.namespace}/{entry.key}",
+                "source_sha256": sha,
+                "format": PARSED_FORMAT,
+                "version": PARSED_VERSION,
+                "vintage": result.vintage,
+                "dataset": result.name,
+            },
+        )
+
+
+class _Memo:
+    """Datasets already read in this process, by (zip sha256, name): a run reads the same
+    files several times (main model, model ladder, region fit)."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._items: dict[tuple[str, str], FrenchDataset] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> FrenchDataset | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: tuple[str, str], value: FrenchDataset) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+            while len(self._items) >= self._size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_READ = _Memo()
 
 
 # ----------------------------------------------------------------------------- download
@@ -544,7 +783,12 @@ def read_dataset(
     finally:
         if own_client:
             http.close()
-    result = parsed.get("fresh") or _from_entry(entry, dataset)
+    fresh = parsed.get("fresh")
+    result = (
+        _from_download(cache, entry, fresh)
+        if fresh is not None
+        else _from_entry(cache, entry, dataset)
+    )
     return FrenchDataset(
         name=result.name,
         description=result.description,
@@ -579,7 +823,7 @@ def _snapshot_names() -> list[str]:
 def _from_snapshot(dataset: str) -> FrenchDataset | None:
     """The dataset from the package's bundled snapshot (offline fallback), or None.
 
-    Parsed once per process, as cached downloads are (:func:`_parse_cached`): a run reads the
+    Parsed once per process, as cached downloads are (:func:`_from_entry`): a run reads the
     same files for its main model, the model ladder and the region fit.
     """
     from factorxray import snapshot as bundled
@@ -598,10 +842,25 @@ def _from_snapshot(dataset: str) -> FrenchDataset | None:
     )
 
 
-def _from_entry(entry: CacheEntry, dataset: str) -> FrenchDataset:
-    try:
-        return _parse_cached(entry.meta["sha256"], entry.data, dataset)
-    except ParseError as exc:
-        raise ParseError(
-            f"{exc} (cached copy in {entry.namespace}/{entry.key}; {PASS_REFRESH.python})"
-        ) from None
+def _from_entry(cache: Cache, entry: CacheEntry, dataset: str) -> FrenchDataset:
+    """A cached download: read before in this process, else its kept parsed form, else parsed
+    (and its parsed form kept)."""
+    sha = entry.meta["sha256"]
+    result = _READ.get((sha, dataset)) or _read_parsed(cache, sha, dataset)
+    if result is None:
+        try:
+            result = parse_french_zip(entry.data, dataset)
+        except ParseError as exc:
+            raise ParseError(
+                f"{exc} (cached copy in {entry.namespace}/{entry.key}; {PASS_REFRESH.python})"
+            ) from None
+        _store_parsed(cache, entry, result)
+    _READ.put((sha, dataset), result)
+    return result
+
+
+def _from_download(cache: Cache, entry: CacheEntry, result: FrenchDataset) -> FrenchDataset:
+    """A download just parsed (and stored as ``entry``): keep its parsed form."""
+    _store_parsed(cache, entry, result)
+    _READ.put((entry.meta["sha256"], result.name), result)
+    return result
