@@ -361,7 +361,8 @@ def test_cache_info_and_clear(kf_server, tmp_path) -> None:
         and "202511" in info.stdout
     )
     cleared = run("--cache-dir", str(cache_dir), "cache", "clear")
-    assert cleared.exit_code == 0 and "removed 2 file(s)" in cleared.stderr
+    # the zip and its parsed form (kenfrench-parsed), each a data and a metadata file
+    assert cleared.exit_code == 0 and "removed 4 file(s)" in cleared.stderr
 
 
 def test_daily_show_takes_months_or_days(kf_server) -> None:
