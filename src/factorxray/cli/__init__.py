@@ -101,6 +101,7 @@ def main() -> None:
     stderr with a pointer to ``--help`` and exit code 2, instead of a boxed panel.
     """
     install_log_handler()
+    _collect_less_often()
     try:
         code = app(standalone_mode=False)
     except typer.Abort:
@@ -111,6 +112,25 @@ def main() -> None:
     finally:
         _skip_final_collection()
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+#: The cyclic garbage collector's thresholds for a command (Python's default: 700, 10, 10).
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def _collect_less_often() -> None:
+    """Run the cyclic garbage collector about 30 times less often during a command.
+
+    A command allocates millions of objects (imports of pandas and numpy, then the
+    analysis) and frees almost all of them by reference counting: over a 20-fund
+    ``analyze`` the collector ran 264 times, for 0.25-0.4 s, and the cycles it finds in the
+    end hold about 1,500 objects (peak memory the same, 175 MB). Collections still happen,
+    every 20,000 net allocations, so a long command (a panel, a blend search) keeps its
+    memory in check.
+    """
+    import gc
+
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _skip_final_collection() -> None:
