@@ -169,6 +169,11 @@ def test_error_lines_escape_markup_and_control_characters(tmp_path) -> None:
     assert result.returncode == 2
     assert "[bold red]evil" in result.stderr  # printed as written, not as markup
     assert "\x1b[2J" not in result.stderr
+    # nor as an emoji code: rich would print :smile: as a face
+    hostile = tmp_path / ":smile:.toml"
+    hostile.write_text("[[fund]]\nticker = 1\n")
+    result = _cli("analyze", "--universe", str(hostile), "--offline", "--out", str(tmp_path / "r"))
+    assert result.returncode == 2 and ":smile:.toml" in result.stderr
 
 
 def test_library_warnings_reach_stderr_as_one_line(kf_server, tmp_path) -> None:

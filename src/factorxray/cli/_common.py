@@ -36,8 +36,10 @@ if TYPE_CHECKING:  # pandas and the cache are imported by the commands that use 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Messages, progress and errors go to stderr; data (tables, CSV) to stdout.
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False, soft_wrap=True)
+# No highlighting and no emoji codes: user text (a file name, a fund's label) is printed
+# as written; escape() stops markup, emoji=False stops ":smile:" becoming a face.
+err_console = Console(stderr=True, highlight=False, emoji=False)
+out_console = Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 class OutputFormat(StrEnum):
