@@ -13,6 +13,7 @@ from factorxray.engine.breaks import (
     P_VALUE_FLOOR,
     SupWaldResult,
     drift_tests,
+    drift_tests_by_cov,
     sup_wald,
     supwald_critical_value,
     supwald_pvalue,
@@ -298,6 +299,38 @@ def test_drift_tests_skip_funds_with_reasons_never_raising_for_one(etfs, factors
     assert skipped["UNLISTED"].startswith("no tested factor")
     assert skipped["SHORT"].startswith("only 59 usable observations; the test needs at least 80")
     assert skipped["GONE"] == "not a column of excess_returns"
+
+
+def test_drift_tests_by_cov_equal_one_call_per_cov(etfs, factors):
+    returns = etfs.copy()
+    returns["SHORT"] = etfs["SPY"].where(etfs.index >= pd.Period("2021-01", "M"))  # 59 months
+    returns.loc[returns.index.isin(pd.period_range("2016-03", "2016-07", freq="M")), "QUAL"] = (
+        np.nan
+    )
+    tested = {**TESTED, "SHORT": ["HML"], "GONE": ["SMB"]}
+    tables = drift_tests_by_cov(returns, factors, tested, covs=("nonrobust", "hc0"))
+    assert list(tables) == ["nonrobust", "HC0"]
+    for cov, table in tables.items():
+        alone = drift_tests(returns, factors, tested, cov=cov)
+        pd.testing.assert_frame_equal(table, alone, check_exact=True)
+        assert table.attrs == alone.attrs and table.attrs["cov_type"] == cov
+        assert list(table.attrs["skipped"]) == list(alone.attrs["skipped"])
+    assert len(tables["HC0"]) == sum(len(names) for names in TESTED.values())
+    # the classical test breaks elsewhere for some funds: the covariances are not mixed up
+    assert (tables["HC0"]["stat"] != tables["nonrobust"]["stat"]).all()
+
+
+def test_drift_tests_by_cov_returns_the_error_of_a_cov_without_a_test(etfs, factors):
+    tables = drift_tests_by_cov(etfs[["SPY", "QGRO"]], factors, {"QGRO": ["HML"]}, min_obs=100)
+    for cov in ("HC0", "nonrobust"):
+        error = tables[cov]
+        assert isinstance(error, InsufficientDataError)
+        assert str(error).startswith("no fund could be tested for drift: SPY: no tested factor")
+        assert set(error.skipped) == {"SPY", "QGRO"}
+    with pytest.raises(UsageError, match="each covariance once"):
+        drift_tests_by_cov(etfs, factors, TESTED, covs=("HC0", "hc0"))
+    with pytest.raises(UsageError, match="cov must be 'HC0' or 'nonrobust'"):
+        drift_tests_by_cov(etfs, factors, TESTED, covs=("HC1",))
 
 
 def test_a_factor_constant_in_one_funds_sample_skips_only_that_fund(etfs, factors):

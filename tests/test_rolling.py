@@ -188,3 +188,18 @@ def test_chunking_gives_identical_results(etfs, factors, monkeypatch):
     chunked = rolling_regress(etfs, factors, cov="hac")
     pd.testing.assert_frame_equal(whole.params, chunked.params, rtol=1e-13)
     pd.testing.assert_frame_equal(whole.bse, chunked.bse, rtol=1e-13)
+
+
+@pytest.mark.parametrize("cov", ["hac", "HC1"])
+def test_robust_batches_of_any_size_give_the_same_bits(etfs, factors, monkeypatch, cov):
+    gappy = etfs.copy()
+    gappy.loc[gappy.index.isin(pd.period_range("2016-03", "2016-05", freq="M")), "QUAL"] = np.nan
+    whole = rolling_regress(gappy, factors, window=36, min_obs=30, cov=cov)
+    assert whole.bse.notna().all().all()
+    monkeypatch.setattr(rolling_module, "ROBUST_BATCH_BYTES", 1)  # one pair per batch
+    single = rolling_regress(gappy, factors, window=36, min_obs=30, cov=cov)
+    pd.testing.assert_frame_equal(whole.bse, single.bse, check_exact=True)
+    pd.testing.assert_series_equal(whole.rsquared, single.rsquared, check_exact=True)
+    monkeypatch.setattr(rolling_module, "ROBUST_BATCH_BYTES", 2**40)  # every pair at once
+    one = rolling_regress(gappy, factors, window=36, min_obs=30, cov=cov)
+    pd.testing.assert_frame_equal(whole.bse, one.bse, check_exact=True)

@@ -722,22 +722,22 @@ def _drift_tests(groups: Sequence[_Group], verdicts: Mapping[str, Verdict]) -> p
     ``p_value`` is the larger of the two (``p_hc0``, ``p_classical`` are kept); the break date
     and the betas are the robust test's.
     """
-    robust = _drift_tests_with(groups, verdicts, "HC0")
+    robust, classical = _drift_tables(groups, verdicts)
     if robust.empty:
         return robust
-    classical = _drift_tests_with(groups, verdicts, "nonrobust")
     robust = robust.rename(columns={"p_value": "p_hc0"})
     robust["p_classical"] = classical["p_value"].reindex(robust.index)
     robust["p_value"] = robust[["p_hc0", "p_classical"]].max(axis=1)
     return robust
 
 
-def _drift_tests_with(
-    groups: Sequence[_Group], verdicts: Mapping[str, Verdict], cov: str
-) -> pd.DataFrame:
-    from factorxray.engine.breaks import drift_tests
+def _drift_tables(
+    groups: Sequence[_Group], verdicts: Mapping[str, Verdict]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The drift tests of every group under HC0 and the classical covariance (one fit each)."""
+    from factorxray.engine.breaks import drift_tests_by_cov
 
-    tables = []
+    tables: dict[str, list[pd.DataFrame]] = {"HC0": [], "nonrobust": []}
     for group in groups:
         names = _factor_names(group.frame)
         tested = {
@@ -751,13 +751,14 @@ def _drift_tests_with(
         tested = {fund: factors for fund, factors in tested.items() if factors}
         if not tested:
             continue
-        try:
-            tables.append(
-                drift_tests(group.sample[list(tested)], group.frame[names], tested, cov=cov)
-            )
-        except InsufficientDataError:
-            continue  # every fund too short for a trimmed test: no drift verdict for them
-    return pd.concat(tables) if tables else pd.DataFrame()
+        by_cov = drift_tests_by_cov(
+            group.sample[list(tested)], group.frame[names], tested, covs=tuple(tables)
+        )
+        for cov, table in by_cov.items():
+            if not isinstance(table, InsufficientDataError):  # every fund too short: no test
+                tables[cov].append(table)
+    robust, classical = (pd.concat(t) if t else pd.DataFrame() for t in tables.values())
+    return robust, classical
 
 
 def _drift_by_fund(table: pd.DataFrame) -> dict[str, dict[str, Any]]:

@@ -48,6 +48,7 @@ __all__ = [
     "P_VALUE_FLOOR",
     "SupWaldResult",
     "drift_tests",
+    "drift_tests_by_cov",
     "format_p_value",
     "needed_observations",
     "sup_wald",
@@ -224,7 +225,7 @@ def sup_wald(
     with blas_threads():
         params, inverse, _ = _restricted_fits(sample.y[None], every_row, sample.design)
         fund = _Restricted.build(sample.y, sample.design, positions, params[0], inverse[0])
-        fit = _fit_one(fund, trim, robust)
+        (fit,) = _fit_one(fund, trim, (robust,))
     if fit is None:
         raise InsufficientDataError(_SINGULAR_REASON)  # the full sample passed the rank check
     return _result(fit, names, sample.labels, trim, "HC0" if robust else "nonrobust")
@@ -309,7 +310,67 @@ def drift_tests(
     >>> res.attrs["skipped"]["NEW"]  # doctest: +ELLIPSIS
     'only 55 usable observations; the test needs at least 60 (min_obs=60), so that ...'
     """
-    robust = _check_cov(cov) == "HC0"
+    kind = _check_cov(cov)
+    tables = drift_tests_by_cov(
+        excess_returns,
+        factors,
+        tested,
+        covs=(kind,),
+        trim=trim,
+        min_obs=min_obs,
+        rf_column=rf_column,
+    )
+    table = tables[kind]
+    if isinstance(table, InsufficientDataError):
+        raise table
+    return table
+
+
+def drift_tests_by_cov(
+    excess_returns: pd.DataFrame,
+    factors: pd.DataFrame,
+    tested: Mapping[str, Sequence[str] | str],
+    *,
+    covs: Sequence[str] = ("HC0", "nonrobust"),
+    trim: float = DEFAULT_TRIM,
+    min_obs: int = 60,
+    rf_column: str = "RF",
+) -> dict[str, pd.DataFrame | InsufficientDataError]:
+    """:func:`drift_tests` under several covariances at once, sharing the fits.
+
+    The restricted fit of each fund, the partial sums of every split and the shift ``d`` do
+    not depend on the covariance: they are computed once, and only ``W(tau)`` (and so the
+    argmax split) per covariance. Each table equals ``drift_tests(..., cov=cov)``.
+
+    Parameters
+    ----------
+    excess_returns, factors, tested, trim, min_obs, rf_column
+        As in :func:`drift_tests`.
+    covs : sequence of {"HC0", "nonrobust"}
+        The covariances (case-insensitive), each once.
+
+    Returns
+    -------
+    dict
+        Per covariance (``"HC0"``, ``"nonrobust"``, in the order given): the table
+        :func:`drift_tests` returns, or the :class:`~factorxray.errors.InsufficientDataError`
+        it would raise when no fund could be tested under it (returned, not raised).
+
+    Raises
+    ------
+    UsageError, CollinearityError
+        As :func:`drift_tests`.
+
+    Examples
+    --------
+    >>> y, factors = _example_series()
+    >>> tables = drift_tests_by_cov(pd.DataFrame({"VAL": y}), factors, {"VAL": ["HML"]})
+    >>> [round(float(t["stat"].iloc[0]), 1) for t in tables.values()]
+    [143.4, 154.0]
+    """
+    kinds = [_check_cov(cov) for cov in covs]
+    if not kinds or len(set(kinds)) != len(kinds):
+        raise UsageError(f"covs must name each covariance once, not {list(covs)!r}")
     trim = _check_trim(trim)
     min_obs = _check_min_obs(min_obs)
     inputs = prepare_inputs(excess_returns, factors, factors_used=None, rf_column=rf_column)
@@ -329,16 +390,24 @@ def drift_tests(
             skipped[fund] = _too_few_reason(int(nobs[position]), needed, trim, min_obs)
         else:
             kept.append(position)
+    robust = tuple(kind == "HC0" for kind in kinds)
     with blas_threads():
-        records = _fit_funds(inputs, usable, kept, tested_by_fund, trim, robust, skipped)
-    for fund in tested_by_fund:
-        if fund not in inputs.funds:
-            skipped[fund] = "not a column of excess_returns"
-    if not records:
-        error = InsufficientDataError(_nothing_tested_message(skipped))
-        error.skipped = dict(skipped)
-        raise error
-    return _long_table(records, skipped, trim, "HC0" if robust else "nonrobust")
+        by_cov = _fit_funds(inputs, usable, kept, tested_by_fund, trim, robust, skipped)
+    absent = {
+        fund: "not a column of excess_returns"
+        for fund in tested_by_fund
+        if fund not in inputs.funds
+    }
+    out: dict[str, pd.DataFrame | InsufficientDataError] = {}
+    for kind, (records, singular) in zip(kinds, by_cov, strict=True):
+        reasons = {**skipped, **singular, **absent}
+        if not records:
+            error = InsufficientDataError(_nothing_tested_message(reasons))
+            error.skipped = dict(reasons)
+            out[kind] = error
+        else:
+            out[kind] = _long_table(records, reasons, trim, kind)
+    return out
 
 
 def supwald_pvalue(
@@ -462,51 +531,62 @@ def _fit_funds(
     kept: list[int],
     tested_by_fund: Mapping[str, list[str]],
     trim: float,
-    robust: bool,
-    skipped: dict[str, str],
-) -> list[_Record]:
-    """Fit the screened funds ``kept``; add the ones no split can fit to ``skipped``."""
+    robust: Sequence[bool],
+    skipped: Mapping[str, str],
+) -> list[tuple[list[_Record], dict[str, str]]]:
+    """Fit the screened funds ``kept`` under each covariance (``robust``: HC0 or not).
+
+    Per covariance: the records, and the funds no split can fit with the reason.
+    """
     nobs = usable.sum(axis=1)
     restricted = _restricted_fits(inputs.returns[kept], usable[kept], inputs.design)
-    records: list[_Record] = []
+    out: list[tuple[list[_Record], dict[str, str]]] = [([], {}) for _ in robust]
     for position, params, inverse, singular in zip(kept, *restricted, strict=True):
         fund, rows = inputs.funds[position], usable[position]
         names = tested_by_fund[fund]
         columns = [inputs.factors.index(name) + 1 for name in names]
         y, design = inputs.returns[position, rows], inputs.design[rows]
-        fit = None
+        fits: list[_Fit | None] = [None] * len(robust)
         if not singular:
             fund_fit = _Restricted.build(y, design, columns, params, inverse)
-            fit = _fit_one(fund_fit, trim, robust)
-        if fit is None:
-            skipped[fund] = _singular_reason(design, inputs.terms)
-        else:
-            label = inputs.index[np.flatnonzero(rows)[fit.split - 1]]
-            records.append(_Record(fund, names, fit, label, int(nobs[position])))
-    return records
+            fits = _fit_one(fund_fit, trim, robust)
+        for fit, (records, failed) in zip(fits, out, strict=True):
+            if fit is None:
+                failed[fund] = _singular_reason(design, inputs.terms)
+            else:
+                label = inputs.index[np.flatnonzero(rows)[fit.split - 1]]
+                records.append(_Record(fund, names, fit, label, int(nobs[position])))
+    return out
 
 
-def _fit_one(fund: _Restricted, trim: float, robust: bool) -> _Fit | None:
-    """``W(tau)`` of every candidate split of one fund; ``None`` if every split is singular."""
+def _fit_one(fund: _Restricted, trim: float, robust: Sequence[bool]) -> list[_Fit | None]:
+    """``W(tau)`` of every candidate split of one fund, per covariance (``robust``: HC0 or
+    classical); ``None`` for a covariance under which every split is singular."""
     n = fund.y.size
     edge = _edge(trim, n)
     splits = np.arange(edge, n - edge + 1)
     batch = max(1, SPLIT_CHUNK_BYTES // (8 * n))
-    wald = np.empty(splits.size)
-    best: tuple[float, int, np.ndarray, np.ndarray] | None = None
+    walds = [np.empty(splits.size) for _ in robust]
+    best: list[tuple[float, int, np.ndarray, np.ndarray] | None] = [None] * len(robust)
     for start in range(0, splits.size, batch):
         chunk = splits[start : start + batch]
-        chunk_wald, before, shift = _wald_of_splits(fund, chunk, robust)
-        wald[start : start + batch] = chunk_wald
-        if np.isnan(chunk_wald).all():
+        chunk_walds, before, shift = _wald_of_splits(fund, chunk, robust)
+        for k, chunk_wald in enumerate(chunk_walds):
+            walds[k][start : start + batch] = chunk_wald
+            if np.isnan(chunk_wald).all():
+                continue
+            top = int(np.nanargmax(chunk_wald))
+            current = best[k]
+            if current is None or chunk_wald[top] > current[0]:
+                best[k] = (float(chunk_wald[top]), int(chunk[top]), before[top], shift[top])
+    fits: list[_Fit | None] = []
+    for found, wald in zip(best, walds, strict=True):
+        if found is None:
+            fits.append(None)
             continue
-        top = int(np.nanargmax(chunk_wald))
-        if best is None or chunk_wald[top] > best[0]:
-            best = (float(chunk_wald[top]), int(chunk[top]), before[top], shift[top])
-    if best is None:
-        return None
-    stat, split, before, shift = best
-    return _Fit(stat, split, before, before + shift, splits, wald)
+        stat, split, before, shift = found
+        fits.append(_Fit(stat, split, before, before + shift, splits, wald))
+    return fits
 
 
 @dataclass(frozen=True)
@@ -603,11 +683,10 @@ def _restricted_fits(
 
 
 def _wald_of_splits(
-    fund: _Restricted, splits: np.ndarray, robust: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``W(tau)`` (S,), tested betas before the break ``b_z`` (S, p) and shifts ``d`` (S, p).
-
-    Splits whose unrestricted design is singular get NaN.
+    fund: _Restricted, splits: np.ndarray, robust: Sequence[bool]
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """``W(tau)`` (S,) per covariance, tested betas before the break ``b_z`` (S, p) and
+    shifts ``d`` (S, p). Splits whose unrestricted design is singular get NaN.
     """
     n, k = fund.design.shape
     p = fund.n_tested
@@ -619,18 +698,21 @@ def _wald_of_splits(
     singular = _singular_schur(schur, post_zz)
     schur[singular] = np.eye(p)
     shift = _solve(schur, score)  # d (S, p)
-    if robust:
-        middle = _hc0_middle(fund, splits, gain, shift)
-        middle[singular] = np.eye(p)
-        wald = np.einsum("sp,sp->s", score, _solve(middle, score))
-    else:
-        explained = np.einsum("sp,sp->s", score, shift)  # g' S^-1 g
-        variance = (fund.ssr - explained) / (n - k - p)
-        wald = explained / variance
-    wald[singular] = np.nan
+    walds = []
+    for hc0 in robust:
+        if hc0:
+            middle = _hc0_middle(fund, splits, gain, shift)
+            middle[singular] = np.eye(p)
+            wald = np.einsum("sp,sp->s", score, _solve(middle, score))
+        else:
+            explained = np.einsum("sp,sp->s", score, shift)  # g' S^-1 g
+            variance = (fund.ssr - explained) / (n - k - p)
+            wald = explained / variance
+        wald[singular] = np.nan
+        walds.append(wald)
     correction = (cross @ shift[:, :, None])[:, :, 0] @ fund.xtx_inverse  # A^-1 C d (A sym.)
     before = fund.params[fund.tested] - correction[:, fund.tested]
-    return wald, before, shift
+    return walds, before, shift
 
 
 def _hc0_middle(
