@@ -225,6 +225,7 @@ def _add_rolling(data: ReportData) -> None:
     results = analysis.results
     window = analysis.meta.get("rolling_window", 36)
     available = set(rolling.funds) if rolling is not None else set()
+    tvalues = _row_maps(results.tvalues) if available else {}
     for fund in data.cards:
         if fund not in available:
             data.rolling_missing[fund] = (
@@ -233,7 +234,7 @@ def _add_rolling(data: ReportData) -> None:
             continue
         tilts = _fund_attr(analysis.universe, fund, "tilts")
         terms = charts.rolling_terms(
-            tilts, results.tvalues.loc[fund], data.fund_terms[fund], threshold=data.threshold
+            tilts, tvalues[str(fund)], data.fund_terms[fund], threshold=data.threshold
         )
         data.rolling_terms[fund] = terms
         data.rolling_data[fund] = rolling.plot_data(fund)

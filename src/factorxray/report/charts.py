@@ -266,18 +266,39 @@ def rolling_range(
     pad : float
         Share of the span added on both sides.
     """
-    values = [
-        frame[(term, "estimate")].to_numpy(float)
-        for fund, frame in frames.items()
-        for term in terms.get(fund, [])
-        if (term, "estimate") in frame.columns
-    ]
+    values = []
+    for fund, frame in frames.items():
+        block, position = _plot_columns(frame)
+        values += [
+            block[:, position[(term, "estimate")]]
+            for term in terms.get(fund, [])
+            if (term, "estimate") in position
+        ]
     stacked = np.concatenate(values) if values else np.array([])
     finite = stacked[np.isfinite(stacked)]
     low = min(0.0, float(finite.min())) if finite.size else -0.5
     high = max(0.0, float(finite.max())) if finite.size else 1.5
     span = max(high - low, 0.4)
     return (round(low - pad * span, 2), round(high + pad * span, 2))
+
+
+def _plot_columns(plot_data: pd.DataFrame) -> tuple[np.ndarray, dict[Any, int]]:
+    """A ``plot_data`` frame's values and the position of each ``(term, bound)`` column:
+    one numpy read per chart instead of a pandas lookup per line (a column that appears
+    twice: its last position)."""
+    columns = plot_data.columns
+    keys: Iterable[Any] = columns
+    if isinstance(columns, pd.MultiIndex) and all((c >= 0).all() for c in columns.codes):
+        # the tuples from levels and codes: iterating a MultiIndex builds its values first
+        labels = [
+            [level[code] for code in codes.tolist()]
+            for level, codes in zip(
+                (level.tolist() for level in columns.levels), columns.codes, strict=True
+            )
+        ]
+        keys = zip(*labels, strict=True)
+    position = {key: i for i, key in enumerate(keys)}
+    return plot_data.to_numpy(float), position
 
 
 def category_groups(universe: Any, funds: Iterable[str]) -> list[tuple[str, list[str]]]:
@@ -329,7 +350,11 @@ def tilt_factors(tilts: Any) -> list[str]:
 
 
 def rolling_terms(
-    tilts: Any, tvalues: pd.Series, available: Sequence[str], *, threshold: float = 2.0
+    tilts: Any,
+    tvalues: pd.Series | Mapping[str, float],
+    available: Sequence[str],
+    *,
+    threshold: float = 2.0,
 ) -> list[str]:
     """Which factors a fund's rolling chart shows.
 
@@ -341,10 +366,16 @@ def rolling_terms(
     if labelled:
         return list(dict.fromkeys(labelled))
     market = [f for f in available if f in ("Mkt-RF", "MKT", "Mkt")][:1] or available[:1]
-    others = tvalues.reindex([f for f in available if f not in market]).abs().dropna()
-    others = others[others >= threshold]
-    if len(others):
-        return [*market, str(others.idxmax())]
+    t_of = _mapping(tvalues)
+    best, best_t = None, -math.inf
+    for factor in available:
+        if factor in market:
+            continue
+        t = abs(_float(t_of.get(factor)))
+        if t >= threshold and t > best_t:  # the first of equal |t| (as idxmax); NaN never
+            best, best_t = factor, t
+    if best is not None:
+        return [*market, str(best)]
     return market
 
 
@@ -687,10 +718,24 @@ def color_limit(params: pd.DataFrame) -> float:
 
     At least 0.3, rounded to 2 decimals; shared by the HTML and PNG heatmaps.
     """
-    cols = [c for c in params.columns if c not in ("alpha", "Mkt-RF")]
-    values = params[cols].to_numpy(float) if cols else params.to_numpy(float)
+    return _color_limit(params.to_numpy(float), list(params.columns))
+
+
+def _color_limit(values: np.ndarray, columns: Sequence[Any]) -> float:
+    """:func:`color_limit` of a frame's ``values`` (funds x ``columns``)."""
+    keep = [i for i, c in enumerate(columns) if c not in ("alpha", "Mkt-RF")]
+    values = values[:, keep] if keep else values
     finite = np.abs(values[np.isfinite(values)])
     return round(max(0.3, float(finite.max()) if finite.size else 1.0), 2)
+
+
+def _positions(index: pd.Index, labels: Sequence[Any]) -> np.ndarray:
+    """Where ``labels`` are in ``index`` (as ``.loc[labels]``: a KeyError names any missing)."""
+    positions = index.get_indexer(labels)
+    if (positions < 0).any():
+        missing = [label for label, p in zip(labels, positions.tolist(), strict=True) if p < 0]
+        raise KeyError(f"{missing} not in index")
+    return positions
 
 
 def _beta_heatmap_spec(
@@ -704,8 +749,12 @@ def _beta_heatmap_spec(
 ) -> dict[str, Any]:
     factors = [c for c in params.columns if c != "alpha"]
     funds = [f for _, members in groups for f in members]
-    betas = params.loc[funds, factors].to_numpy(float)
-    tvals = tvalues.loc[funds, factors].to_numpy(float)
+    rows_of_funds = _positions(params.index, funds)
+    all_betas = params.to_numpy(float)[rows_of_funds]
+    betas = all_betas[:, _positions(params.columns, factors)]
+    tvals = tvalues.to_numpy(float)[
+        np.ix_(_positions(tvalues.index, funds), _positions(tvalues.columns, factors))
+    ]
     if classes is None:  # significance only (|t| >= threshold)
         kinds = np.where(
             np.isfinite(tvals) & (np.abs(tvals) >= threshold), MATERIAL, INSIGNIFICANT_CLASS
@@ -718,6 +767,10 @@ def _beta_heatmap_spec(
         if marks is not None and not marks.empty
         else np.zeros(betas.shape, dtype=bool)
     )
+    significant = (kinds == MATERIAL).tolist()
+    faint = (kinds == FAINT).tolist()
+    # Python values from here on: a loop over numpy scalars costs several times more.
+    betas, tvals, kinds, marked = betas.tolist(), tvals.tolist(), kinds.tolist(), marked.tolist()
     text = [
         [
             "" if kind == MISSING else _fmt(v) + (FDR_MARK if mark else "")
@@ -725,11 +778,9 @@ def _beta_heatmap_spec(
         ]
         for brow, krow, mrow in zip(betas, kinds, marked, strict=True)
     ]
-    significant = kinds == MATERIAL
-    faint = kinds == FAINT
     rows = list(range(len(funds)))
     labels = [_text(f) for f in factors]
-    limit = color_limit(params.loc[funds])
+    limit = _color_limit(all_betas, list(params.columns))
     z_sig = [
         [_num(b) if s else None for b, s in zip(brow, srow, strict=True)]
         for brow, srow in zip(betas, significant, strict=True)
@@ -868,7 +919,7 @@ def _beta_heatmap_spec(
         shapes=shapes,
         annotations=annotations,
     )
-    data = [ins_trace, faint_trace, sig_trace] if faint.any() else [ins_trace, sig_trace]
+    data = [ins_trace, faint_trace, sig_trace] if any(map(any, faint)) else [ins_trace, sig_trace]
     return {"data": data, "layout": layout}
 
 
@@ -988,8 +1039,9 @@ def _rolling_spec(
     axis = _time_axis(plot_data.index, frequency)
     span = "" if window is None else f"{period_words(frequency).span(window)} "
     hover_date = _HOVER_DATES.get(frequency, "%d %b %Y")
+    block, column = _plot_columns(plot_data)
     for position, term in enumerate(terms):
-        if (term, "estimate") not in plot_data.columns:
+        if (term, "estimate") not in column:
             continue
         color = factor_color(term, position)
         label = _text(term)
@@ -997,7 +1049,7 @@ def _rolling_spec(
         data.append(
             {
                 **common,
-                "y": _nums(plot_data[(term, "upper")]),
+                "y": _nums(block[:, column[(term, "upper")]]),
                 "mode": "lines",
                 "line": {"width": 0, "color": color},
                 "hoverinfo": "skip",
@@ -1008,7 +1060,7 @@ def _rolling_spec(
         data.append(
             {
                 **common,
-                "y": _nums(plot_data[(term, "lower")]),
+                "y": _nums(block[:, column[(term, "lower")]]),
                 "mode": "lines",
                 "line": {"width": 0, "color": color},
                 "fill": "tonexty",
@@ -1021,7 +1073,7 @@ def _rolling_spec(
         data.append(
             {
                 **common,
-                "y": _nums(plot_data[(term, "estimate")]),
+                "y": _nums(block[:, column[(term, "estimate")]]),
                 "mode": "lines",
                 "line": {"width": 2, "color": color},
                 "name": label,
@@ -1081,13 +1133,17 @@ def rolling_chart(
 # ---------------------------------------------------------------------------- attribution
 
 
-def _attribution_parts(row: pd.Series) -> tuple[list[str], list[float]]:
+def _attribution_parts(row: pd.Series | Mapping[str, Any]) -> tuple[list[str], list[float]]:
     """Alpha and the factors of one fund's attribution (NaN: a term its model lacks)."""
-    parts = [c for c in row.index if c not in ("fitted", "total") and _num(row[c]) is not None]
-    return parts, [float(row[c]) for c in parts]
+    values = _mapping(row)
+    parts = [c for c, v in values.items() if c not in ("fitted", "total") and _num(v) is not None]
+    return parts, [float(values[c]) for c in parts]
 
 
-def _attribution_waterfall_spec(row: pd.Series, *, height: int = 300) -> dict[str, Any]:
+def _attribution_waterfall_spec(
+    row: pd.Series | Mapping[str, Any], *, height: int = 300
+) -> dict[str, Any]:
+    row = _mapping(row)
     parts, values = _attribution_parts(row)
     total = float(row.get("total", np.nansum(values)))
     labels = [_text(p) for p in parts] + ["Total"]

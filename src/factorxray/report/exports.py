@@ -105,20 +105,34 @@ def exposures_frame(analysis: Analysis) -> pd.DataFrame:
     >>> exposures_frame(analysis).columns.tolist()  # doctest: +SKIP
     ['fund', 'factor', 'beta', 'se', 't', 'p', 'q', 'region', 'model']
     """
-    frame = analysis.results.to_frame().rename(columns={"term": "factor", "estimate": "beta"})
-    own = {fund: {"alpha", *fund_terms(analysis, fund)} for fund in frame["fund"].unique()}
-    keep = [
-        factor in own[fund] for fund, factor in zip(frame["fund"], frame["factor"], strict=True)
-    ]
-    frame = frame[keep].reset_index(drop=True)
-    frame["q"] = _lookup(getattr(analysis, "qvalues", None), frame["fund"], frame["factor"])
-    facts = {fund: fund_factors(analysis, fund) for fund in own}
-    frame["region"] = [facts[f]["region"] for f in frame["fund"]]
-    frame["model"] = [facts[f]["model"] for f in frame["fund"]]
-    return frame[EXPOSURE_COLUMNS]
+    results = analysis.results
+    params = results.params
+    funds = np.asarray(params.index, dtype=object)
+    terms = np.asarray(params.columns, dtype=object)
+    # One row per fund and term of its own model, fund by fund in term order (numpy: the
+    # long table of results.to_frame() filtered in pandas cost most of the report's CSV).
+    own = [{"alpha", *fund_terms(analysis, fund)} for fund in funds.tolist()]
+    keep = np.array([[t in terms_of for t in terms.tolist()] for terms_of in own], dtype=bool)
+    rows, cols = np.nonzero(keep.reshape(len(funds), len(terms)))
+    fund, factor = funds[rows], terms[cols]
+    facts = {f: fund_factors(analysis, f) for f in dict.fromkeys(funds.tolist())}
+    return pd.DataFrame(
+        {
+            "fund": fund,
+            "factor": factor,
+            "beta": params.to_numpy(float)[rows, cols],
+            "se": results.bse.to_numpy(float)[rows, cols],
+            "t": results.tvalues.to_numpy(float)[rows, cols],
+            "p": results.pvalues.to_numpy(float)[rows, cols],
+            "q": _lookup(getattr(analysis, "qvalues", None), fund, factor),
+            "region": [facts[f]["region"] for f in fund.tolist()],
+            "model": [facts[f]["model"] for f in fund.tolist()],
+        },
+        columns=EXPOSURE_COLUMNS,
+    )
 
 
-def _lookup(table: pd.DataFrame | None, rows: pd.Series, columns: pd.Series) -> np.ndarray:
+def _lookup(table: pd.DataFrame | None, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """``table.at[row, column]`` for each pair (NaN where the table lacks either)."""
     out = np.full(len(rows), np.nan)
     if table is None or table.empty:
