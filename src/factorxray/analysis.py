@@ -223,31 +223,47 @@ def return_attribution(
         Index: funds; columns ``alpha``, one per factor, ``fitted`` (their sum) and ``total``
         (the mean excess return itself; equal to ``fitted`` up to rounding).
     """
-    terms = list(results.params.columns)
+    params = results.params
+    terms = list(params.columns)
     factor_names = [t for t in terms if t != "alpha"]
     periods = float(results.periods_per_year)
-    funds = list(results.params.index)
-    frame = factors[factor_names].reindex(excess_returns.index)
-    x = frame.to_numpy(dtype=float)  # (T, K)
-    y = excess_returns[funds].to_numpy(dtype=float)  # (T, n)
+    funds = list(params.index)
+    x = _rows_on(_columns(factors, factor_names), excess_returns.index)  # (T, K)
+    y = _columns(excess_returns, funds).to_numpy(dtype=float)  # (T, n)
     usable = _sample_mask(excess_returns.index, results, funds) & np.isfinite(y)
     usable &= np.isfinite(x).all(axis=1)[:, None]
     count = usable.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         factor_means = (np.where(usable, 1.0, 0.0).T @ np.nan_to_num(x)) / count[:, None]
         fund_means = np.where(usable, y, 0.0).sum(axis=0) / count
-    beta = results.params.loc[funds, factor_names].to_numpy(dtype=float)
-    table = pd.DataFrame(beta * factor_means * periods, index=funds, columns=factor_names)
-    table.insert(0, "alpha", results.params.loc[funds, "alpha"].to_numpy() * periods)
-    table["fitted"] = table.sum(axis=1)
-    table["total"] = fund_means * periods
-    return table
+    coefficients = _columns(params, ["alpha", *factor_names]).to_numpy(dtype=float)
+    alpha = coefficients[:, 0] * periods
+    contributions = coefficients[:, 1:] * factor_means * periods
+    fitted = np.zeros(len(funds))
+    for column in np.where(np.isnan(contributions), 0.0, contributions).T:
+        fitted += column  # factor by factor (a term the fund's model lacks counts 0), then alpha
+    fitted += np.where(np.isnan(alpha), 0.0, alpha)
+    values = np.column_stack([alpha, contributions, fitted, fund_means * periods])
+    return pd.DataFrame(values, index=funds, columns=["alpha", *factor_names, "fitted", "total"])
+
+
+def _rows_on(frame: pd.DataFrame, index: pd.Index) -> np.ndarray:
+    """``frame.reindex(index).to_numpy(dtype=float)`` by position (NaN rows for labels that
+    ``frame`` lacks; its index is unique)."""
+    values = frame.to_numpy(dtype=float)
+    if frame.index.equals(index):
+        return values
+    rows = frame.index.get_indexer(index)
+    out = values[rows]
+    out[rows < 0] = np.nan
+    return out
 
 
 def _sample_mask(index: pd.Index, results: ExposureResults, funds: Sequence[str]) -> np.ndarray:
     """Boolean (T, n): rows within each fund's regression sample (start to end)."""
-    starts = results.start.reindex(funds)
-    ends = results.end.reindex(funds)
+    starts, ends = results.start, results.end
+    if list(starts.index) != list(funds):
+        starts, ends = starts.reindex(funds), ends.reindex(funds)
     positions = np.arange(len(index))
     first = index.get_indexer(pd.Index(starts))
     last = index.get_indexer(pd.Index(ends))
@@ -262,6 +278,20 @@ def _none_analyzed(failures: dict[str, str]) -> str:
 
 def _factor_names(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c != "RF"]
+
+
+def _regressors(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame[_factor_names(frame)]``, by position (see :func:`_columns`)."""
+    return frame.take([j for j, c in enumerate(frame.columns) if c != "RF"], axis=1)
+
+
+def _columns(frame: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """``frame[labels]`` by position: pandas turns a list of labels into an Index of
+    (pyarrow) strings and looks it up, about 0.5 ms a call, ten times a ``take``."""
+    if frame.columns.has_duplicates:
+        return frame[list(labels)]
+    position = {column: j for j, column in enumerate(frame.columns)}
+    return frame.take([position[label] for label in labels], axis=1)
 
 
 def _bare(frame: pd.DataFrame) -> pd.DataFrame:
@@ -568,9 +598,8 @@ def _fit_groups(
             continue
         bare = _bare(frame)
         group = _Group(region, frame, funds, bare)
-        group.excess = to_excess(returns[funds], bare)
-        names = _factor_names(bare)
-        regressors = bare[names]
+        group.excess = to_excess(_columns(returns, funds), bare)
+        regressors = _regressors(bare)
         try:
             group.results = regress(
                 group.excess, regressors, cov=cov, hac_lags=hac_lags, min_obs=min_obs
@@ -580,8 +609,8 @@ def _fit_groups(
             continue
         failures.update(group.results.skipped)
         fitted = list(group.results.params.index)
-        group.funds, group.excess = fitted, group.excess[fitted]
-        group.gaps = missing_factor_months(returns[fitted], regressors, group.results)
+        group.funds, group.excess = fitted, _columns(group.excess, fitted)
+        group.gaps = missing_factor_months(_columns(returns, fitted), regressors, group.results)
         try:
             group.rolling = rolling_regress(
                 group.excess, regressors, window=rolling_window, cov=cov, hac_lags=hac_lags
@@ -687,7 +716,7 @@ def _run_ladder(
             try:
                 fit = regress(
                     group.sample,
-                    entry[_factor_names(entry)],
+                    _regressors(entry),
                     cov=cov,
                     hac_lags=hac_lags,
                     min_obs=2,
@@ -752,7 +781,10 @@ def _drift_tables(
         if not tested:
             continue
         by_cov = drift_tests_by_cov(
-            group.sample[list(tested)], group.frame[names], tested, covs=tuple(tables)
+            _columns(group.sample, list(tested)),
+            _regressors(group.frame),
+            tested,
+            covs=tuple(tables),
         )
         for cov, table in by_cov.items():
             if not isinstance(table, InsufficientDataError):  # every fund too short: no test
@@ -796,9 +828,7 @@ def _region_fit(
     for group in groups:
         for region, frame in bare.items():
             try:
-                res = regress(
-                    group.sample, frame[_factor_names(frame)], cov="nonrobust", min_obs=min_obs
-                )
+                res = regress(group.sample, _regressors(frame), cov="nonrobust", min_obs=min_obs)
             except (InsufficientDataError, CollinearityError):
                 continue
             for fund, r2 in res.rsquared.items():

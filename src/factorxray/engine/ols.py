@@ -324,7 +324,11 @@ def prepare_inputs(
         raise UsageError(f"factors must be a pandas DataFrame, not {type(factors).__name__}")
     names = _regressor_names(factors, factors_used, rf_column)
     columns = [str(c) for c in factors.columns.tolist()]
-    factor_frame = factors.take([columns.index(name) for name in names], axis=1)
+    positions = [columns.index(name) for name in names]
+    if positions == list(range(len(columns))):
+        factor_frame = factors  # every column, in order: no copy of the frame
+    else:
+        factor_frame = factors.take(positions, axis=1)
     _check_numeric(fund_frame, "returns")
     _check_numeric(factor_frame, "factors")
     index = _common_index(fund_frame.index, factor_frame.index)
@@ -998,11 +1002,14 @@ def _describe(index: pd.Index) -> str:
 
 
 def _float_values(frame: pd.DataFrame, index: pd.Index, what: str) -> np.ndarray:
-    if not frame.index.equals(index):
-        frame = frame.reindex(index)
+    """``frame`` on ``index`` (labels of ``frame.index``, which is unique) as float64."""
     if all(dtype == np.float64 for dtype in frame.dtypes):
         values = frame.to_numpy()  # no copy for a single float64 block
+        if not frame.index.equals(index):
+            values = values[frame.index.get_indexer(index)]  # rows by position: no reindex
     else:
+        if not frame.index.equals(index):
+            frame = frame.reindex(index)
         values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise UsageError(f"{what} contains infinite values; replace them with NaN or fix them")
