@@ -325,15 +325,13 @@ def prepare_inputs(
     names = _regressor_names(factors, factors_used, rf_column)
     columns = [str(c) for c in factors.columns.tolist()]
     positions = [columns.index(name) for name in names]
-    if positions == list(range(len(columns))):
-        factor_frame = factors  # every column, in order: no copy of the frame
-    else:
-        factor_frame = factors.take(positions, axis=1)
-    _check_numeric(fund_frame, "returns")
-    _check_numeric(factor_frame, "factors")
-    index = _common_index(fund_frame.index, factor_frame.index)
-    fund_values = _float_values(fund_frame, index, "returns")
-    factor_values = _float_values(factor_frame, index, "factors")
+    fund_dtypes = fund_frame.dtypes.tolist()
+    factor_dtypes = factors.dtypes.tolist()
+    _check_numeric(fund_frame.columns.tolist(), fund_dtypes, "returns")
+    _check_numeric(names, [factor_dtypes[p] for p in positions], "factors")
+    index, fund_rows, factor_rows = _common_index(fund_frame.index, factors.index)
+    fund_values = _float_values(fund_frame, fund_dtypes, fund_rows, None, "returns")
+    factor_values = _float_values(factors, factor_dtypes, factor_rows, positions, "factors")
     factor_rows = ~np.isnan(factor_values).any(axis=1)
     design = np.empty((len(index), len(names) + 1))
     design[:, 0] = 1.0
@@ -929,7 +927,7 @@ def _as_fund_frame(returns: pd.DataFrame | pd.Series) -> pd.DataFrame:
     if isinstance(returns, pd.DataFrame):
         if returns.shape[1] == 0:
             raise UsageError("returns has no columns: pass one column per fund")
-        if returns.columns.has_duplicates:
+        if _has_duplicates(returns.columns):
             dupes = sorted({str(c) for c in returns.columns[returns.columns.duplicated()]})
             raise UsageError(f"returns has duplicate fund columns: {', '.join(dupes)}")
         return returns
@@ -939,7 +937,7 @@ def _as_fund_frame(returns: pd.DataFrame | pd.Series) -> pd.DataFrame:
 def _regressor_names(
     factors: pd.DataFrame, factors_used: list[str] | None, rf_column: str
 ) -> list[str]:
-    if factors.columns.has_duplicates:
+    if _has_duplicates(factors.columns):
         raise UsageError("factors has duplicate column names")
     columns = [str(c) for c in factors.columns.tolist()]
     if factors_used is None:
@@ -961,11 +959,26 @@ def _regressor_names(
     return names
 
 
-def _check_numeric(frame: pd.DataFrame, what: str) -> None:
-    dtypes = frame.dtypes
-    if all(_is_number_dtype(dtype) for dtype in set(dtypes.tolist())):
+def _has_duplicates(labels: pd.Index) -> bool:
+    """``labels.has_duplicates``, by a set of the labels when they are few and plain: pandas
+    builds a hash table of a pyarrow-string Index (about 0.1 ms) on every new Index."""
+    values = labels.tolist()
+    try:
+        plain = len(values) <= 1_000 and all(value == value for value in values)  # no NaN
+        if plain and len(set(values)) == len(values):
+            return False
+    except (TypeError, ValueError):  # a label that does not compare (pd.NA, arrays)
+        pass
+    return bool(labels.has_duplicates)
+
+
+def _check_numeric(labels: list, dtypes: list, what: str) -> None:
+    """Raise unless every column (``labels`` with their ``dtypes``) is numeric (not bool)."""
+    if all(_is_number_dtype(dtype) for dtype in set(dtypes)):
         return
-    bad = [str(col) for col, dtype in dtypes.items() if not _is_number_dtype(dtype)]
+    bad = [
+        str(col) for col, dtype in zip(labels, dtypes, strict=True) if not _is_number_dtype(dtype)
+    ]
     if bad:
         raise UsageError(f"{what} has non-numeric columns: {', '.join(bad)}")
 
@@ -974,7 +987,18 @@ def _is_number_dtype(dtype: object) -> bool:
     return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
-def _common_index(fund_index: pd.Index, factor_index: pd.Index) -> pd.Index:
+def _common_index(
+    fund_index: pd.Index, factor_index: pd.Index
+) -> tuple[pd.Index, np.ndarray | None, np.ndarray | None]:
+    """The sorted intersection of the two indexes, and the rows of each on it.
+
+    Returns
+    -------
+    index : pandas.Index
+        ``fund_index.intersection(factor_index).sort_values()``.
+    fund_rows, factor_rows : numpy.ndarray or None
+        Positions of ``index`` in each index; ``None`` where the index is ``index`` itself.
+    """
     for index, what in ((fund_index, "returns"), (factor_index, "factors")):
         if index.has_duplicates:
             raise UsageError(f"{what} index has duplicate labels; aggregate or drop them first")
@@ -983,13 +1007,59 @@ def _common_index(fund_index: pd.Index, factor_index: pd.Index) -> pd.Index:
             f"returns and factors have different index kinds ({_describe(fund_index)} vs "
             f"{_describe(factor_index)}); put both on the same frequency"
         )
+    if _sorted_periods(fund_index) and _sorted_periods(factor_index):
+        return _common_periods(fund_index, factor_index)
     common = fund_index.intersection(factor_index)
     if len(common) == 0:
         raise UsageError("returns and factors have no dates in common")
     try:
-        return common.sort_values()
+        common = common.sort_values()
     except TypeError as exc:
         raise UsageError(f"the index cannot be sorted: {exc}") from None
+    return common, _rows_of(fund_index, common), _rows_of(factor_index, common)
+
+
+def _sorted_periods(index: pd.Index) -> bool:
+    """A ``PeriodIndex`` without NaT in increasing order (unique: checked before)."""
+    return isinstance(index, pd.PeriodIndex) and index.is_monotonic_increasing and not index.hasnans
+
+
+def _common_periods(
+    fund_index: pd.PeriodIndex, factor_index: pd.PeriodIndex
+) -> tuple[pd.Index, np.ndarray | None, np.ndarray | None]:
+    """:func:`_common_index` of two sorted period indexes of one frequency, on their ordinals
+    (pandas' intersection and lookups cost ~0.1 ms each on every call)."""
+    funds, factors = fund_index.asi8, factor_index.asi8
+    name = _shared_name(fund_index, factor_index)
+    if funds.size == factors.size and np.array_equal(funds, factors):
+        return fund_index.rename(name), None, None
+    _, fund_rows, factor_rows = np.intersect1d(
+        funds, factors, assume_unique=True, return_indices=True
+    )
+    if fund_rows.size == 0:
+        raise UsageError("returns and factors have no dates in common")
+    common = fund_index.take(fund_rows).rename(name)
+    return (
+        common,
+        None if fund_rows.size == funds.size else fund_rows,
+        None if factor_rows.size == factors.size else factor_rows,
+    )
+
+
+def _shared_name(left: pd.Index, right: pd.Index) -> object:
+    """The name pandas gives a set operation's result: the common name, else ``None``."""
+    try:
+        if left.name is right.name or left.name == right.name:
+            return left.name
+    except (TypeError, ValueError):
+        return None
+    both_nan = all(isinstance(n, float) and n != n for n in (left.name, right.name))
+    return left.name if both_nan else None
+
+
+def _rows_of(index: pd.Index, common: pd.Index) -> np.ndarray | None:
+    """Positions of ``common`` (labels of ``index``) in ``index``; ``None`` if they are equal."""
+    return None if index.equals(common) else index.get_indexer(common)
 
 
 def _freq_of(index: pd.Index) -> str | None:
@@ -1001,16 +1071,30 @@ def _describe(index: pd.Index) -> str:
     return f"{type(index).__name__}[{freq}]" if freq else type(index).__name__
 
 
-def _float_values(frame: pd.DataFrame, index: pd.Index, what: str) -> np.ndarray:
-    """``frame`` on ``index`` (labels of ``frame.index``, which is unique) as float64."""
-    if all(dtype == np.float64 for dtype in frame.dtypes):
+def _float_values(
+    frame: pd.DataFrame,
+    dtypes: list,
+    rows: np.ndarray | None,
+    columns: list[int] | None,
+    what: str,
+) -> np.ndarray:
+    """Rows ``rows`` (all if None) and columns ``columns`` (all if None) of ``frame``, float64.
+
+    A frame of float64 columns is read as one array and indexed by position; others are
+    taken and converted by pandas (NaN for missing values).
+    """
+    every_column = columns is None or columns == list(range(len(dtypes)))
+    if all(dtype == np.float64 for dtype in dtypes):
         values = frame.to_numpy()  # no copy for a single float64 block
-        if not frame.index.equals(index):
-            values = values[frame.index.get_indexer(index)]  # rows by position: no reindex
+        if rows is not None:
+            values = values[rows]
+        if not every_column:
+            values = values[:, columns]
     else:
-        if not frame.index.equals(index):
-            frame = frame.reindex(index)
-        values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+        part = frame if every_column else frame.take(columns, axis=1)
+        if rows is not None:
+            part = part.take(rows)
+        values = part.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise UsageError(f"{what} contains infinite values; replace them with NaN or fix them")
     return values
