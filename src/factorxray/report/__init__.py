@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from factorxray._atomic import atomic_write_text
+from factorxray._atomic import atomic_write_bytes, atomic_write_text
 from factorxray.errors import FactorXrayError, UsageError
 from factorxray.report import charts, exports, folder, glossary
 from factorxray.report.periods import PeriodWords, period_words
@@ -1406,30 +1406,80 @@ def write_report(
     out = Path(out_dir)
     folder.check_folder(out, force=force)
     out.mkdir(parents=True, exist_ok=True)
-    # Claimed before writing, so a run cut short still leaves a folder the next run accepts.
-    folder.record_files(out, _REPORT_FILES)
     if blend is not None and portfolio is None:
         portfolio = getattr(blend, "xray", None)
     keep = (portfolio.name,) if portfolio is not None else ()
-    data = prepare(analysis, all_cards=all_cards, keep=keep)
-    generated_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    exports.write_exposures_csv(analysis, out / exports.EXPOSURES_CSV)
-    exports.write_rolling_csv(analysis, out / exports.ROLLING_CSV)
-    exports.write_summary_json(analysis, out / exports.SUMMARY_JSON, generated_at=generated_at)
-    pngs: dict[str, str] = {}
-    if png:
-        from factorxray.report import static_png
-
-        pngs = static_png.write_pngs(_carded(data), out / "png")
-        folder.record_files(out, pngs.values())
     index = out / "index.html"
-    page = _build_page(
-        data, pngs, generated_at, portfolio=portfolio, blend=blend, all_cards=all_cards
-    )
+    # Without PNGs the files are written by a helper thread while the page is built (their
+    # fsyncs wait on the disk); with them, here and now: static_png forks only when no other
+    # thread runs.
+    with _Writes(threaded=not png) as writes:
+        # Claimed before writing, so a run cut short still leaves a folder the next run
+        # accepts (the helper writes in order).
+        writes.run(folder.record_files, out, _REPORT_FILES)
+        data = prepare(analysis, all_cards=all_cards, keep=keep)
+        generated_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        for name, content in (
+            (exports.EXPOSURES_CSV, exports._exposures_csv_bytes(analysis)),
+            (exports.ROLLING_CSV, exports._rolling_csv_bytes(analysis)),
+            (
+                exports.SUMMARY_JSON,
+                exports._summary_json_bytes(analysis, generated_at=generated_at),
+            ),
+        ):
+            writes.run(atomic_write_bytes, out / name, content)
+        pngs: dict[str, str] = {}
+        if png:
+            from factorxray.report import static_png
+
+            pngs = static_png.write_pngs(_carded(data), out / "png")
+            folder.record_files(out, pngs.values())
+        page = _build_page(
+            data, pngs, generated_at, portfolio=portfolio, blend=blend, all_cards=all_cards
+        )
+        writes.wait()  # the page last: written only when every other file is
     atomic_write_text(index, page)
     if open_browser:
         webbrowser.open(index.resolve().as_uri())
     return index
+
+
+class _Writes:
+    """File writes run in order, on one helper thread (``threaded``) or at once.
+
+    Every write is atomic (temporary file, fsync, rename: :mod:`factorxray._atomic`), so a
+    file is whole or absent whichever thread writes it; the helper mostly waits on the disk,
+    which releases the GIL, while the caller goes on computing. Leaving the ``with`` block
+    waits for the writes still running; :meth:`wait` also raises the first one's error.
+    """
+
+    def __init__(self, *, threaded: bool) -> None:
+        self._pool: Any = None
+        if threaded:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="factorxray-write")
+        self._pending: list[Any] = []
+
+    def run(self, write: Any, *args: Any) -> None:
+        """``write(*args)``, on the helper thread after the writes before it, or now."""
+        if self._pool is None:
+            write(*args)
+        else:
+            self._pending.append(self._pool.submit(write, *args))
+
+    def wait(self) -> None:
+        """Return when every write is done; raise the first error of one (in order)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def __enter__(self) -> _Writes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def _carded(data: ReportData) -> ReportData:

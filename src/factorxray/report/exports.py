@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from factorxray._atomic import atomic_write_bytes, atomic_write_text
+from factorxray._atomic import atomic_write_bytes
 from factorxray.errors import UsageError
 from factorxray.report.periods import PeriodWords, period_words
 
@@ -147,9 +147,13 @@ def _lookup(table: pd.DataFrame | None, rows: np.ndarray, columns: np.ndarray) -
 def write_exposures_csv(analysis: Analysis, path: str | os.PathLike[str]) -> Path:
     """Write :func:`exposures_frame` as CSV (full-precision floats, empty for NaN)."""
     path = Path(path)
-    text = exposures_frame(analysis).to_csv(index=False, lineterminator="\n")
-    atomic_write_text(path, text)
+    atomic_write_bytes(path, _exposures_csv_bytes(analysis))
     return path
+
+
+def _exposures_csv_bytes(analysis: Analysis) -> bytes:
+    """The bytes :func:`write_exposures_csv` writes (UTF-8)."""
+    return exposures_frame(analysis).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def _clean(value: Any) -> Any:
@@ -613,9 +617,13 @@ def write_summary_json(
 ) -> Path:
     """Write :func:`summary` as indented JSON (strict: no NaN)."""
     path = Path(path)
-    text = _json_text(summary(analysis, generated_at=generated_at))
-    atomic_write_text(path, text + "\n")
+    atomic_write_bytes(path, _summary_json_bytes(analysis, generated_at=generated_at))
     return path
+
+
+def _summary_json_bytes(analysis: Analysis, *, generated_at: str | None = None) -> bytes:
+    """The bytes :func:`write_summary_json` writes (UTF-8; ASCII, as ``json.dumps``)."""
+    return (_json_text(summary(analysis, generated_at=generated_at)) + "\n").encode("utf-8")
 
 
 ROLLING_CSV = "rolling_betas.csv"
@@ -715,15 +723,20 @@ def write_rolling_csv(analysis: Analysis, path: str | os.PathLike[str]) -> Path:
     text cells plain, or every text cell quoted when a fund or factor name holds a comma, a
     quote or a line break.
     """
+    path = Path(path)
+    atomic_write_bytes(path, _rolling_csv_bytes(analysis))
+    return path
+
+
+def _rolling_csv_bytes(analysis: Analysis) -> bytes:
+    """The bytes :func:`write_rolling_csv` writes (UTF-8)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    path = Path(path)
     header = (",".join(ROLLING_COLUMNS) + "\n").encode("utf-8")
     rows = _rolling_rows(analysis)
     if rows is None:
-        atomic_write_bytes(path, header)
-        return path
+        return header
     labels = (rows.funds, rows.window_ends, rows.terms)
     structural = any(c in text for column in labels for text in column for c in ',"\n\r')
 
@@ -749,5 +762,4 @@ def write_rolling_csv(analysis: Analysis, path: str | os.PathLike[str]) -> Path:
         include_header=False, quoting_style="needed" if structural else "none"
     )
     pa_csv.write_csv(table, body, options)
-    atomic_write_bytes(path, header + body.getvalue().to_pybytes())
-    return path
+    return header + body.getvalue().to_pybytes()
