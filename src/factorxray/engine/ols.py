@@ -319,15 +319,16 @@ def prepare_inputs(
     ...                rf_column="RF").factors
     ['MKT']
     """
-    fund_frame = _as_fund_frame(returns)
+    fund_frame, fund_labels = _as_fund_frame(returns)
     if not isinstance(factors, pd.DataFrame):
         raise UsageError(f"factors must be a pandas DataFrame, not {type(factors).__name__}")
-    names = _regressor_names(factors, factors_used, rf_column)
-    columns = [str(c) for c in factors.columns.tolist()]
+    factor_labels = factors.columns.tolist()  # once: a pyarrow-string Index lists slowly
+    names = _regressor_names(factors, factor_labels, factors_used, rf_column)
+    columns = [str(c) for c in factor_labels]
     positions = [columns.index(name) for name in names]
     fund_dtypes = fund_frame.dtypes.tolist()
     factor_dtypes = factors.dtypes.tolist()
-    _check_numeric(fund_frame.columns.tolist(), fund_dtypes, "returns")
+    _check_numeric(fund_labels, fund_dtypes, "returns")
     _check_numeric(names, [factor_dtypes[p] for p in positions], "factors")
     index, fund_rows, factor_rows = _common_index(fund_frame.index, factors.index)
     fund_values = _float_values(fund_frame, fund_dtypes, fund_rows, None, "returns")
@@ -340,7 +341,7 @@ def prepare_inputs(
         returns=np.ascontiguousarray(fund_values.T),
         design=design,
         factor_rows=factor_rows,
-        funds=[str(c) for c in fund_frame.columns.tolist()],
+        funds=[str(c) for c in fund_labels],
         factors=names,
         index=index,
     )
@@ -920,26 +921,28 @@ def _all_skipped_message(skipped: dict[str, str]) -> str:
     return f"no fund has enough data to fit: {fund}: {reason}{more}; lower min_obs (--min-months) or add data"
 
 
-def _as_fund_frame(returns: pd.DataFrame | pd.Series) -> pd.DataFrame:
+def _as_fund_frame(returns: pd.DataFrame | pd.Series) -> tuple[pd.DataFrame, list]:
+    """The returns as a frame, and its column labels."""
     if isinstance(returns, pd.Series):
         name = returns.name if returns.name is not None else "fund"
-        return returns.to_frame(name=str(name))
+        return returns.to_frame(name=str(name)), [str(name)]
     if isinstance(returns, pd.DataFrame):
         if returns.shape[1] == 0:
             raise UsageError("returns has no columns: pass one column per fund")
-        if _has_duplicates(returns.columns):
+        labels = returns.columns.tolist()
+        if _has_duplicates(returns.columns, labels):
             dupes = sorted({str(c) for c in returns.columns[returns.columns.duplicated()]})
             raise UsageError(f"returns has duplicate fund columns: {', '.join(dupes)}")
-        return returns
+        return returns, labels
     raise UsageError(f"returns must be a pandas DataFrame or Series, not {type(returns).__name__}")
 
 
 def _regressor_names(
-    factors: pd.DataFrame, factors_used: list[str] | None, rf_column: str
+    factors: pd.DataFrame, labels: list, factors_used: list[str] | None, rf_column: str
 ) -> list[str]:
-    if _has_duplicates(factors.columns):
+    if _has_duplicates(factors.columns, labels):
         raise UsageError("factors has duplicate column names")
-    columns = [str(c) for c in factors.columns.tolist()]
+    columns = [str(c) for c in labels]
     if factors_used is None:
         names = [c for c in columns if c != rf_column]
     else:
@@ -959,17 +962,17 @@ def _regressor_names(
     return names
 
 
-def _has_duplicates(labels: pd.Index) -> bool:
-    """``labels.has_duplicates``, by a set of the labels when they are few and plain: pandas
-    builds a hash table of a pyarrow-string Index (about 0.1 ms) on every new Index."""
-    values = labels.tolist()
+def _has_duplicates(index: pd.Index, values: list) -> bool:
+    """``index.has_duplicates`` (``values``: its labels), by a set of the labels when they are
+    few and plain: pandas builds a hash table of a pyarrow-string Index (about 0.1 ms) on
+    every new Index."""
     try:
         plain = len(values) <= 1_000 and all(value == value for value in values)  # no NaN
         if plain and len(set(values)) == len(values):
             return False
     except (TypeError, ValueError):  # a label that does not compare (pd.NA, arrays)
         pass
-    return bool(labels.has_duplicates)
+    return bool(index.has_duplicates)
 
 
 def _check_numeric(labels: list, dtypes: list, what: str) -> None:
