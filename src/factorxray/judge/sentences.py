@@ -6,6 +6,7 @@ Pure string building from numbers; the rules that decide a status live in
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,6 +32,7 @@ _MARKET_NAMES = {"mkt-rf", "mkt", "mkt_rf", "mktrf", "market"}
 Loading = tuple[str, float, float]
 
 
+@functools.cache
 def is_market(factor: str) -> bool:
     """Whether ``factor`` is the market excess return (by any usual name)."""
     return factor.lower() in _MARKET_NAMES

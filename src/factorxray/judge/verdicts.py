@@ -393,18 +393,20 @@ def judge(
     beta_table = _table(params, params.index, factors)
     se_table = _table(results.bse, params.index, factors)
     q_table = _table(qvalues, params.index, factors)
+    missing = np.isnan(beta_table).tolist()
+    betas, ses, qs = beta_table.tolist(), se_table.tolist(), q_table.tolist()  # Python floats
     verdicts: dict[str, Verdict] = {}
-    for i, fund in enumerate(params.index):
-        label = universe.get(str(fund)) if universe is not None else None
+    for i, fund in enumerate(str(f) for f in params.index.tolist()):
+        label = universe.get(fund) if universe is not None else None
         # a factor this fund's model lacks (NaN beta and se, e.g. VOL outside the US) is
         # not in its model: leave it out so its tilts are "not tested"
-        present = [j for j, f in enumerate(factors) if not np.isnan(beta_table[i, j])]
+        present = [j for j, gone in enumerate(missing[i]) if not gone]
         if not present:
             present = list(range(len(factors)))
-        beta = {factors[j]: float(beta_table[i, j]) for j in present}
-        se = {factors[j]: float(se_table[i, j]) for j in present}
-        q = {factors[j]: float(q_table[i, j]) for j in present}
-        verdicts[str(fund)] = judge_fund(str(fund), label, beta, se, rules, q)
+        beta = {factors[j]: betas[i][j] for j in present}
+        se = {factors[j]: ses[i][j] for j in present}
+        q = {factors[j]: qs[i][j] for j in present}
+        verdicts[fund] = judge_fund(fund, label, beta, se, rules, q)
     return verdicts
 
 
