@@ -32,9 +32,10 @@ from factorxray.data.kenfrench import (
     CACHE_NAMESPACE as KF_NAMESPACE,
 )
 from factorxray.data.kenfrench import (
+    SNAPSHOT_SOURCE,
     FrenchDataset,
     normalize_name,
-    parse_french_zip,
+    read_zip_at_hand,
 )
 from factorxray.errors import UNPINNED_RUN, NotCachedError, ParseError, UsageError, quote
 
@@ -137,12 +138,13 @@ def kenfrench_versions(name: str, cache: Cache | None = None) -> dict[str, tuple
         found[vintage] = (f"cache {entry.key}", entry.data)
     bundled = snapshot.dataset_zip(dataset)
     if bundled is not None:
+        where = f"{SNAPSHOT_SOURCE}{dataset}_CSV.zip"
         try:
-            parsed = parse_french_zip(bundled, dataset)
+            parsed = read_zip_at_hand(bundled, dataset, where, cache)
         except ParseError:
             parsed = None
         if parsed is not None and parsed.vintage and parsed.vintage not in found:
-            found[parsed.vintage] = (f"snapshot:{dataset}_CSV.zip", bundled)
+            found[parsed.vintage] = (where, bundled)
     return found
 
 
@@ -159,7 +161,8 @@ def read_pinned_dataset(name: str, vintage: str, *, cache: Cache | None = None) 
     versions = kenfrench_versions(dataset, cache)
     chosen = choose(versions, vintage, f"dataset {dataset}")
     where, data = versions[chosen]
-    parsed = parse_french_zip(data, dataset)
+    # through the parsed form kept in the cache: ``where`` is "cache KEY" or "snapshot:KEY"
+    parsed = read_zip_at_hand(data, dataset, where.removeprefix("cache "), cache)
     return FrenchDataset(
         name=parsed.name,
         description=parsed.description,
@@ -245,8 +248,13 @@ def vintages_at_hand(cache: Cache | None = None) -> list[VintageRecord]:
         )
     for name in snapshot.datasets():
         data = snapshot.dataset_zip(name)
+        where = f"{SNAPSHOT_SOURCE}{name}_CSV.zip"
         try:
-            vintage = parse_french_zip(data, name).vintage if data is not None else None
+            vintage = (
+                read_zip_at_hand(data, name, where, cache, keep=False).vintage
+                if data is not None
+                else None
+            )
         except ParseError:
             vintage = None
         if vintage:
