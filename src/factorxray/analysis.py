@@ -657,14 +657,19 @@ def missing_factor_months(
     where = factors.index.get_indexer(index)  # each return month's row in the factors
     covered = np.zeros(len(index), dtype=bool)
     covered[where >= 0] = complete[where[where >= 0]]
-    funds = [f for f in returns.columns if f in starts.index]
+    fitted = set(starts.index.tolist())
+    labels = returns.columns.tolist()
+    picked = [j for j, fund in enumerate(labels) if fund in fitted]
+    funds = [labels[j] for j in picked]
     if not funds:
         return {}
-    first = index.searchsorted(pd.Index(starts.reindex(funds)), side="left")
-    stop = index.searchsorted(pd.Index(ends.reindex(funds)), side="right")
+    if starts.index.tolist() != funds:
+        starts, ends = starts.reindex(funds), ends.reindex(funds)
+    first = index.searchsorted(pd.Index(starts), side="left")
+    stop = index.searchsorted(pd.Index(ends), side="right")
     rows = np.arange(len(index))[:, None]
     inside = (rows >= first[None, :]) & (rows < stop[None, :])
-    observed = returns[funds].notna().to_numpy(dtype=bool)
+    observed = returns.notna().to_numpy(dtype=bool)[:, picked]
     missing = inside & observed & ~covered[:, None]
     return {
         str(fund): list(index[missing[:, j]]) for j, fund in enumerate(funds) if missing[:, j].any()

@@ -1067,7 +1067,7 @@ def _long_table(
         columns["nobs"] += [record.nobs] * count
         columns["n_tested"] += [count] * count
         fund_p_values += [p_value] * count
-    index = pd.MultiIndex.from_arrays([funds, factors], names=["fund", "factor"])
+    index = _fund_factor_index(funds, factors)
     table = pd.DataFrame(
         {
             "before": np.array(columns["before"], dtype=float),
@@ -1084,6 +1084,18 @@ def _long_table(
         skipped=dict(skipped), trim=trim, cov_type=cov_type, p_value_floor=P_VALUE_FLOOR
     )
     return table
+
+
+def _fund_factor_index(funds: list[str], factors: list[str]) -> pd.MultiIndex:
+    """``pd.MultiIndex.from_arrays([funds, factors], names=["fund", "factor"])`` from its
+    sorted levels and codes (from_arrays factorizes through Categoricals: ~1 ms)."""
+    levels, codes = [], []
+    for labels in (funds, factors):
+        level = sorted(set(labels))
+        position = {label: code for code, label in enumerate(level)}
+        levels.append(pd.Index(level))
+        codes.append(np.array([position[label] for label in labels], dtype=np.int64))
+    return pd.MultiIndex(levels=levels, codes=codes, names=["fund", "factor"])
 
 
 def _example_series() -> tuple[pd.Series, pd.DataFrame]:

@@ -207,6 +207,7 @@ class LagProducts:
         self.design = design
         self._cache: dict[int, np.ndarray] = {}
         self._prefix: np.ndarray | None = None
+        self._columns: tuple[np.ndarray, np.ndarray] | None = None
 
     def window_sums(self, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
         """Sums of the lag-0 rows over ``first[i] .. stop[i] - 1``: packed ``X'X`` of each run.
@@ -252,8 +253,14 @@ class LagProducts:
         """
         n_time = self.design.shape[0]
         if lag not in self._cache:
-            later, earlier = self.design[lag:], self.design[: n_time - lag]
-            self._cache[lag] = pack_products(later, earlier, symmetric=lag > 0)
+            if self._columns is None:  # the design's columns in packed order, gathered once
+                rows, cols = _upper(self.design.shape[1])
+                self._columns = (self.design[:, rows], self.design[:, cols])
+            by_row, by_col = self._columns
+            packed = by_row[lag:] * by_col[: n_time - lag]  # pack_products(later, earlier)
+            if lag > 0:
+                packed += by_row[: n_time - lag] * by_col[lag:]
+            self._cache[lag] = packed
         stop = n_time if stop is None else stop
         return self._cache[lag][start : stop - lag]
 

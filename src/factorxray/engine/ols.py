@@ -404,6 +404,16 @@ def invert_normal_equations(xtx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> inv[0].diagonal(), bad
     (array([0.5 , 0.25]), array([False]))
     """
+    lower, singular, outer = _scaled_cholesky(xtx)
+    inverse = _cholesky_inverse(lower)
+    inverse *= outer
+    inverse[singular] = np.nan
+    return inverse, singular
+
+
+def _scaled_cholesky(xtx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cholesky factors of ``X'X`` scaled to unit diagonal, the singular flags (a pivot below
+    :data:`PIVOT_TOL`, or a zero column) and the scaling ``outer`` (``scale_i scale_j``)."""
     diag = np.diagonal(xtx, axis1=1, axis2=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = 1.0 / np.sqrt(diag)
@@ -411,10 +421,12 @@ def invert_normal_equations(xtx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     outer = scale[:, :, None] * scale[:, None, :]
     lower, singular = _cholesky(xtx * outer)
     singular |= (diag <= 0).any(axis=1)
-    inverse = _cholesky_inverse(lower)
-    inverse *= outer
-    inverse[singular] = np.nan
-    return inverse, singular
+    return lower, singular, outer
+
+
+def _singular(xtx: np.ndarray) -> np.ndarray:
+    """The singular flags of :func:`invert_normal_equations`, without the inverse."""
+    return _scaled_cholesky(xtx)[1]
 
 
 def check_design_rank(design: np.ndarray, terms: list[str]) -> None:
@@ -440,9 +452,7 @@ def check_design_rank(design: np.ndarray, terms: list[str]) -> None:
     ...
     factorxray.errors.CollinearityError: collinear factors: A, B; drop one of them
     """
-    xtx = (design.T @ design)[None]
-    _, _, singular = solve_normal_equations(xtx, np.zeros((1, design.shape[1])))
-    if singular[0]:
+    if _singular((design.T @ design)[None])[0]:
         names = collinear_terms(design, terms)
         raise CollinearityError(f"collinear factors: {', '.join(names)}; drop one of them")
 
