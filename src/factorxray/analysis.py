@@ -310,11 +310,13 @@ def _bare(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _within_samples(excess: pd.DataFrame, results: ExposureResults) -> pd.DataFrame:
     """Each fund's excess returns outside its main regression's sample set to NaN."""
-    funds = [f for f in excess.columns if f in results.start.index]
+    fitted = set(results.start.index.tolist())
+    labels = excess.columns.tolist()
+    columns = [j for j, fund in enumerate(labels) if fund in fitted]
+    funds = [labels[j] for j in columns]
     mask = _sample_mask(excess.index, results, funds)
     values = excess.to_numpy(dtype=np.float64, copy=True)  # numpy: pandas' setitem of many
-    columns = excess.columns.get_indexer(funds)  # columns cost 20 ms a call
-    values[:, columns] = np.where(mask, values[:, columns], np.nan)
+    values[:, columns] = np.where(mask, values[:, columns], np.nan)  # columns cost 20 ms a call
     out = pd.DataFrame(values, index=excess.index, columns=excess.columns)
     out.attrs = dict(excess.attrs)
     return out
@@ -760,8 +762,12 @@ def _drift_tests(groups: Sequence[_Group], verdicts: Mapping[str, Verdict]) -> p
     if robust.empty:
         return robust
     robust = robust.rename(columns={"p_value": "p_hc0"})
-    robust["p_classical"] = classical["p_value"].reindex(robust.index)
-    robust["p_value"] = robust[["p_hc0", "p_classical"]].max(axis=1)
+    p_classical = classical["p_value"]
+    if not p_classical.index.equals(robust.index):
+        p_classical = p_classical.reindex(robust.index)
+    p_hc0, p_classical = robust["p_hc0"].to_numpy(), p_classical.to_numpy()
+    robust["p_classical"] = p_classical
+    robust["p_value"] = np.fmax(p_hc0, p_classical)  # the larger, or the one that is not NaN
     return robust
 
 
@@ -794,8 +800,15 @@ def _drift_tables(
         for cov, table in by_cov.items():
             if not isinstance(table, InsufficientDataError):  # every fund too short: no test
                 tables[cov].append(table)
-    robust, classical = (pd.concat(t) if t else pd.DataFrame() for t in tables.values())
+    robust, classical = (_concat(t) for t in tables.values())
     return robust, classical
+
+
+def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(tables)``; one table as it is, none as an empty frame."""
+    if not tables:
+        return pd.DataFrame()
+    return tables[0] if len(tables) == 1 else pd.concat(tables)
 
 
 def _drift_by_fund(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
