@@ -307,8 +307,22 @@ class Cache:
 
     # ------------------------------------------------------------------ writing
 
-    def put(self, namespace: str, key: str, data: bytes, meta: dict[str, Any]) -> CacheEntry:
-        """Store ``data`` with ``meta`` atomically; adds sha256, size and fetched-at."""
+    def put(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        meta: dict[str, Any],
+        *,
+        durable: bool = True,
+    ) -> CacheEntry:
+        """Store ``data`` with ``meta`` atomically; adds sha256, size and fetched-at.
+
+        With ``durable=False`` (a derived entry, which its reader checks and rebuilds) the
+        files are not flushed to the disk before they are renamed into place: two fsyncs
+        (~10 ms) saved; a file left torn by a power cut fails the sha256 check on reading
+        and is treated as absent.
+        """
         full_meta = dict(meta)
         full_meta.update(
             sha256=hashlib.sha256(data).hexdigest(),
@@ -320,8 +334,12 @@ class Cache:
         data_path, meta_path = self._paths(namespace, key)
         try:
             self._prepare_root()
-            atomic_write_bytes(data_path, data)
-            atomic_write_bytes(meta_path, json.dumps(full_meta, indent=2, sort_keys=True).encode())
+            atomic_write_bytes(data_path, data, durable=durable)
+            atomic_write_bytes(
+                meta_path,
+                json.dumps(full_meta, indent=2, sort_keys=True).encode(),
+                durable=durable,
+            )
         except OSError as exc:
             raise CacheError(
                 f"cannot write to the cache folder {self.root} ({exc.strerror or exc}); "

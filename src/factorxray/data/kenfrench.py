@@ -697,6 +697,7 @@ def _store_parsed(
                 "vintage": result.vintage,
                 "dataset": result.name,
             },
+            durable=False,  # checked on reading (sha256, CRC-32s, header) and made again
         )
 
 
