@@ -368,3 +368,23 @@ def test_return_attribution_equals_the_pandas_formulation_to_the_bit(smart_beta)
     )
     np.testing.assert_allclose(ours["fitted"], ours["total"], rtol=1e-12)
     assert list(ours.columns) == ["alpha", *ff6, "VOL", "fitted", "total"]
+
+
+def test_ladder_and_region_fit_equal_their_own_regressions(smart_beta) -> None:
+    """The ladder's main model and the region fit's US model reuse fits of the same data:
+    to the bit what their own regressions on each fund's main months give."""
+    from factorxray.analysis import _within_samples
+    from factorxray.engine import regress
+
+    sample = _within_samples(smart_beta.excess_returns, smart_beta.results)
+    factors = smart_beta.factors.drop(columns="RF")
+    own = regress(sample, factors, cov="hac", min_obs=2)
+    xray7 = smart_beta.ladder_results["xray7"]
+    for table in ("params", "bse", "pvalues"):
+        pd.testing.assert_frame_equal(getattr(xray7, table), getattr(own, table), check_exact=True)
+    ff5 = regress(sample, factors[["Mkt-RF", "SMB", "HML", "RMW", "CMA"]], cov="nonrobust")
+    us = pd.Series({fund: fits["us"] for fund, fits in smart_beta.region_fit.items()})
+    np.testing.assert_array_equal(us[ff5.rsquared.index].to_numpy(), ff5.rsquared.to_numpy())
+    np.testing.assert_array_equal(
+        smart_beta.ladder_results["ff5"].rsquared.to_numpy(), ff5.rsquared.to_numpy()
+    )

@@ -332,11 +332,15 @@ class _Group:
     funds: list[str]
     #: ``factors`` without ``attrs``, for the math (see :func:`_bare`).
     frame: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: The regressors of ``frame`` (every column but RF).
+    regressors: pd.DataFrame = field(default_factory=pd.DataFrame)
     excess: pd.DataFrame | None = None
     results: ExposureResults | None = None
     rolling: RollingExposureResults | None = None
     #: Per fund: months inside its sample with a return but no (complete) factor data.
     gaps: dict[str, list[pd.Period]] = field(default_factory=dict)
+    #: The model ladder's fits on ``sample``, with their regressors (see :func:`_known_fit`).
+    ladder_fits: list[tuple[pd.DataFrame, ExposureResults]] = field(default_factory=list)
     _sample: pd.DataFrame | None = None
 
     @property
@@ -601,7 +605,7 @@ def _fit_groups(
         bare = _bare(frame)
         group = _Group(region, frame, funds, bare)
         group.excess = to_excess(_columns(returns, funds), bare)
-        regressors = _regressors(bare)
+        regressors = group.regressors = _regressors(bare)
         try:
             group.results = regress(
                 group.excess, regressors, cov=cov, hac_lags=hac_lags, min_obs=min_obs
@@ -719,18 +723,16 @@ def _run_ladder(
             if isinstance(entry, str):
                 unavailable.setdefault(model, {}).update(dict.fromkeys(group.funds, entry))
                 continue
-            entry = _bare(entry)
+            regressors = _regressors(_bare(entry))
             try:
-                fit = regress(
-                    group.sample,
-                    _regressors(entry),
-                    cov=cov,
-                    hac_lags=hac_lags,
-                    min_obs=2,
-                )
+                if not group.results.skipped and _same_frame(regressors, group.regressors):
+                    fit = group.results  # the main model on the main months: that very fit
+                else:
+                    fit = regress(group.sample, regressors, cov=cov, hac_lags=hac_lags, min_obs=2)
             except (InsufficientDataError, CollinearityError) as exc:
                 unavailable.setdefault(model, {}).update(dict.fromkeys(group.funds, str(exc)))
                 continue
+            group.ladder_fits.append((regressors, fit))
             parts.append(fit)
             unavailable.setdefault(model, {}).update(fit.skipped)
         verdicts[model] = {}
@@ -842,11 +844,13 @@ def _region_fit(
     if not fit_factors:
         return {}, {}
     fit: dict[str, dict[str, float]] = {}
-    bare = {region: _bare(frame) for region, frame in fit_factors.items()}
+    bare = {region: _regressors(_bare(frame)) for region, frame in fit_factors.items()}
     for group in groups:
-        for region, frame in bare.items():
+        for region, regressors in bare.items():
+            res = _known_fit(group, regressors, min_obs)
             try:
-                res = regress(group.sample, _regressors(frame), cov="nonrobust", min_obs=min_obs)
+                if res is None:
+                    res = regress(group.sample, regressors, cov="nonrobust", min_obs=min_obs)
             except (InsufficientDataError, CollinearityError):
                 continue
             for fund, r2 in res.rsquared.items():
@@ -856,6 +860,35 @@ def _region_fit(
         for fund in group.funds:
             better[fund] = robustness.better_region(fit.get(fund, {}), group.region)
     return fit, better
+
+
+def _known_fit(group: _Group, regressors: pd.DataFrame, min_obs: int) -> ExposureResults | None:
+    """A ladder fit of the group on these very regressors that a region-fit regression would
+    repeat: the same funds (none skipped, all with ``min_obs`` observations), the same sums
+    of squares (R² does not depend on the covariance), else None."""
+    for seen, fit in group.ladder_fits:
+        if (
+            not fit.skipped
+            and _same_frame(seen, regressors)
+            and int(fit.nobs.min()) >= max(min_obs, regressors.shape[1] + 2)
+        ):
+            return fit
+    return None
+
+
+def _same_frame(left: pd.DataFrame, right: pd.DataFrame) -> bool:
+    """The same labels, index (and its name) and float64 values, NaN where NaN."""
+    if left is right:
+        return True
+    if left.shape != right.shape or left.columns.tolist() != right.columns.tolist():
+        return False
+    index, other = left.index, right.index
+    if not (index.dtype == other.dtype and index.names == other.names and index.equals(other)):
+        return False
+    values = [frame.to_numpy() for frame in (left, right)]
+    if any(v.dtype != np.float64 for v in values):
+        return False
+    return bool(np.array_equal(values[0], values[1], equal_nan=True))
 
 
 def _fund_notes(
