@@ -1,11 +1,13 @@
-"""The parsed form of cached Ken French files: equal to parsing the zip, never stale, never fatal.
+"""The parsed form of Ken French files: equal to parsing the zip, never stale, never fatal.
 
 A new process reading a warm cache takes each dataset from its kept parsed form
-(``kenfrench-parsed/<name>.npz``) instead of parsing the zip again. These tests check, on
-the real fixture files, that the form gives exactly the dataset the parser gives, that it
-follows its zip (a new download is never read through an older form), that a damaged form
-of any kind is parsed again and rewritten without a word, and that an unwritable cache only
-loses the speed-up.
+(``kenfrench-parsed/<name>.npz``) instead of parsing the zip again; so does an offline run
+that falls back to the bundled snapshot (``<name>@snapshot.npz``, made by the first such
+run). These tests check, on the real fixture files and on every file of the snapshot, that
+the form gives exactly the dataset the parser gives, that it follows its zip (a new
+download, or a new package's snapshot, is never read through an older form), that a damaged
+form of any kind is parsed again and rewritten without a word, and that an unwritable or
+absent cache only loses the speed-up.
 """
 
 from __future__ import annotations
@@ -25,19 +27,22 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from factorxray import snapshot
 from factorxray.cli import app
 from factorxray.data import kenfrench
-from factorxray.data.cache import Cache, CacheEntry
+from factorxray.data.cache import Cache, CacheEntry, entry_stem
 from factorxray.data.kenfrench import (
     CACHE_NAMESPACE,
     PARSED_NAMESPACE,
     FrenchDataset,
     decode_parsed,
     encode_parsed,
+    form_key,
     parse_french_zip,
     read_dataset,
 )
-from factorxray.factors.vintages import vintages_at_hand
+from factorxray.factors import load_factors
+from factorxray.factors.vintages import read_pinned_dataset, vintages_at_hand
 from tests._kenfrench_server import KF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,12 +73,18 @@ def _real_zips() -> list[tuple[str, bytes]]:
 REAL = _real_zips()
 
 
+def _forget() -> None:
+    """Forget what this process has read, as a new process would start."""
+    kenfrench._READ.clear()
+    kenfrench._snapshot_zip.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def _new_process() -> None:
     """Each test starts as a new process would: nothing read yet."""
-    kenfrench._READ.clear()
+    _forget()
     yield
-    kenfrench._READ.clear()
+    _forget()
 
 
 def _cache_zip(cache: Cache, name: str, data: bytes) -> CacheEntry:
@@ -112,7 +123,7 @@ def _assert_same(got: FrenchDataset, expected: FrenchDataset) -> None:
 
 
 def _read(cache: Cache, name: str) -> FrenchDataset:
-    kenfrench._READ.clear()  # as a new process
+    _forget()  # as a new process
     return read_dataset(name, cache=cache, offline=True)
 
 
@@ -418,10 +429,225 @@ def test_forms_are_listed_as_derived_and_cleared_with_their_namespace(
     )
     assert only_forms.exit_code == 0 and "removed 4 file(s)" in only_forms.stderr
     assert not (cache.root / PARSED_NAMESPACE).exists()
-    kenfrench._READ.clear()
+    _forget()
     read_dataset("F-F_Momentum_Factor", base=kf_server.url, cache=cache)  # kept again
     assert _parsed_path(cache, "F-F_Momentum_Factor").is_file()
     both = runner.invoke(app, ["--cache-dir", str(cache.root), "cache", "clear", "kenfrench"])
     assert both.exit_code == 0 and "removed 6 file(s)" in both.stderr
     assert list(cache.entries()) == []
     assert sorted(p.name for p in cache.root.iterdir()) == ["CACHEDIR.TAG"]
+
+
+# ----------------------------------------------------------------------------- the bundled snapshot
+
+SNAPSHOT = snapshot.datasets()
+
+
+def _snapshot_read(cache: Cache, name: str) -> FrenchDataset:
+    _forget()  # as a new process
+    return read_dataset(name, cache=cache, snapshot=True)
+
+
+def _snapshot_form_path(cache: Cache, name: str) -> Path:
+    return cache.root / PARSED_NAMESPACE / f"{entry_stem(f'{name}@snapshot.npz')}.data"
+
+
+def test_the_snapshot_holds_the_files_of_the_readme_run() -> None:
+    assert len(SNAPSHOT) == 24 and "25_Portfolios_ME_VAR_5x5" in SNAPSHOT
+    assert form_key("snapshot:25_Portfolios_ME_VAR_5x5_CSV.zip") == (
+        "25_Portfolios_ME_VAR_5x5@snapshot.npz"
+    )
+
+
+@pytest.mark.parametrize("name", SNAPSHOT)
+def test_every_snapshot_file_read_through_its_form_is_the_parsed_zip(
+    tmp_path: Path, name: str
+) -> None:
+    data = snapshot.dataset_zip(name)
+    sha = hashlib.sha256(data).hexdigest()
+    expected = parse_french_zip(data, name)
+    cache = Cache(tmp_path / "c")  # not made yet
+    first = _snapshot_read(cache, name)  # parses the bundled zip, keeps the form
+    kept = cache.get(PARSED_NAMESPACE, f"{name}@snapshot.npz")
+    assert kept is not None
+    assert kept.meta["source_sha256"] == sha and kept.meta["vintage"] == expected.vintage
+    assert kept.meta["derived_from"] == f"snapshot:{name}_CSV.zip"
+    _assert_same(decode_parsed(kept.data, name, sha), expected)  # the form holds it all
+    second = _snapshot_read(cache, name)  # reads the form
+    _assert_same(first, expected)
+    _assert_same(second, expected)
+    assert first.url == second.url == f"snapshot:{name}_CSV.zip"
+    assert cache.get(PARSED_NAMESPACE, f"{name}@snapshot.npz").data == kept.data  # not rewritten
+    assert cache.get(CACHE_NAMESPACE, f"{name}_CSV.zip") is None  # no zip copied to the cache
+
+
+def _mark_snapshot_form(cache: Cache, name: str, sha: str, vintage: str) -> bytes:
+    """Keep a true form of the bundled file with another vintage written in (a marker)."""
+    data = snapshot.dataset_zip(name)
+    marked = _doctored_form(data, name, sha, vintage)
+    meta = {"derived_from": f"snapshot:{name}_CSV.zip", "source_sha256": sha}
+    cache.put(PARSED_NAMESPACE, f"{name}@snapshot.npz", marked, meta)
+    return marked
+
+
+def test_a_new_offline_process_reads_the_snapshot_form_instead_of_the_zip(tmp_path: Path) -> None:
+    name = "25_Portfolios_ME_VAR_5x5"
+    sha = hashlib.sha256(snapshot.dataset_zip(name)).hexdigest()
+    cache = Cache(tmp_path / "c")
+    _mark_snapshot_form(cache, name, sha, "190001")
+    assert _snapshot_read(cache, name).vintage == "190001"  # this process
+    code = (
+        "from factorxray.data.cache import Cache\n"
+        "from factorxray.data.kenfrench import read_dataset\n"
+        f"ds = read_dataset({name!r}, cache=Cache({str(cache.root)!r}), snapshot=True)\n"
+        "print(ds.vintage, ds.url)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FACTORXRAY_KENFRENCH_URL": "http://127.0.0.1:9/"}
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["190001", f"snapshot:{name}_CSV.zip"]  # from the form
+
+
+def test_the_form_of_another_package_s_snapshot_is_never_read(tmp_path: Path) -> None:
+    """An upgraded package ships a new zip: the form made from the old one is parsed again."""
+    name = "F-F_Research_Data_Factors"
+    data = snapshot.dataset_zip(name)
+    cache = Cache(tmp_path / "c")
+    old = "0" * 64  # the sha256 of the zip an older package shipped
+    _mark_snapshot_form(cache, name, old, "190001")
+    got = _snapshot_read(cache, name)
+    _assert_same(got, parse_french_zip(data, name))
+    assert got.vintage == "202511"
+    rewritten = cache.get(PARSED_NAMESPACE, f"{name}@snapshot.npz")
+    assert rewritten.meta["source_sha256"] == hashlib.sha256(data).hexdigest()
+    # metadata edited to name this zip, the header inside still the other one's: not read
+    marked = _doctored_form(data, name, old, "190001")
+    cache.put(PARSED_NAMESPACE, f"{name}@snapshot.npz", marked, rewritten.meta)
+    assert _snapshot_read(cache, name).vintage == "202511"
+
+
+@pytest.mark.parametrize("how", list(DAMAGE))
+@pytest.mark.parametrize("consistent", [True, False], ids=["sha256-rewritten", "on-disk"])
+def test_a_damaged_snapshot_form_is_parsed_again_and_rewritten_silently(
+    tmp_path: Path, caplog, how: str, consistent: bool
+) -> None:
+    name = "Developed_Mom_Factor"
+    data = snapshot.dataset_zip(name)
+    cache = Cache(tmp_path / "c")
+    _snapshot_read(cache, name)
+    path = _snapshot_form_path(cache, name)
+    good = path.read_bytes()
+    bad = DAMAGE[how](good)
+    assert bad != good
+    if consistent:
+        kept = cache.get(PARSED_NAMESPACE, f"{name}@snapshot.npz")
+        cache.put(PARSED_NAMESPACE, f"{name}@snapshot.npz", bad, kept.meta)
+    else:
+        path.write_bytes(bad)
+    with caplog.at_level(logging.DEBUG, logger="factorxray"):
+        got = _snapshot_read(cache, name)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    _assert_same(got, parse_french_zip(data, name))
+    assert path.read_bytes() == good  # rewritten
+    _assert_same(_snapshot_read(cache, name), got)
+
+
+@pytest.mark.parametrize("where", ["a file as the cache", "a file as the forms' folder"])
+def test_an_unwritable_cache_reads_the_snapshot_as_before(
+    tmp_path: Path, caplog, where: str
+) -> None:
+    cache = Cache(tmp_path / "c")
+    if where == "a file as the cache":
+        cache.root.write_bytes(b"not a folder")
+    else:
+        cache.root.mkdir()
+        (cache.root / PARSED_NAMESPACE).write_bytes(b"")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with caplog.at_level(logging.DEBUG, logger="factorxray"):
+        for name in ("25_Portfolios_ME_VAR_5x5", "Japan_Mom_Factor"):
+            expected = parse_french_zip(snapshot.dataset_zip(name), name)
+            for _ in range(2):
+                _assert_same(_snapshot_read(cache, name), expected)
+        factors = load_factors("xray7", "us", snapshot=True, cache=cache)
+    # (a file as the cache is warned about when the zips are looked up, as before; the
+    # forms, which are only a speed-up, are not)
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [message for message in warned if PARSED_NAMESPACE in message]
+    assert all("_CSV.zip" in message for message in warned)
+    assert factors.attrs["vintages"]["25_Portfolios_ME_VAR_5x5"] == "202602"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written, no leftovers
+
+
+def test_the_first_offline_run_on_a_fresh_cache_keeps_forms_the_next_one_reads(
+    tmp_path: Path,
+) -> None:
+    """The README's run, on its factors: a fresh cache, then a new process on the same cache."""
+    cache = Cache(tmp_path / "fresh")
+    assert not cache.root.exists()
+    _forget()
+    first = {
+        (model, region): load_factors(model, region, snapshot=True, cache=cache)
+        for model, region in (("xray7", "us"), ("ff6", "us"), ("ff5", "developed"))
+    }
+    kept = sorted(e.key for e in cache.entries())
+    assert kept == sorted(
+        f"{name}@snapshot.npz"
+        for name in (
+            "25_Portfolios_ME_VAR_5x5",
+            "F-F_Momentum_Factor",
+            "F-F_Research_Data_5_Factors_2x3",
+            "Developed_5_Factors",
+        )
+    )
+    assert cache.is_marked()
+    stamps = {p: p.stat().st_mtime_ns for p in (cache.root / PARSED_NAMESPACE).iterdir()}
+    _forget()
+    for (model, region), frame in first.items():
+        again = load_factors(model, region, snapshot=True, cache=cache)
+        pd.testing.assert_frame_equal(again, frame, check_exact=True, check_freq=True)
+        assert again.to_numpy().tobytes() == frame.to_numpy().tobytes()
+        assert again.attrs == frame.attrs
+    assert {p: p.stat().st_mtime_ns for p in (cache.root / PARSED_NAMESPACE).iterdir()} == stamps
+    # pinned to the snapshot's vintage: the same form
+    pinned = read_pinned_dataset("F-F_Research_Data_5_Factors_2x3", "202511", cache=cache)
+    assert pinned.url == "snapshot:F-F_Research_Data_5_Factors_2x3_CSV.zip"
+    _assert_same(pinned, _snapshot_read(cache, "F-F_Research_Data_5_Factors_2x3"))
+    assert sorted(e.key for e in cache.entries()) == kept
+
+
+def test_snapshot_forms_are_listed_and_cleared_honestly(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "c")
+    for name in ("Developed_Mom_Factor", "Japan_5_Factors"):
+        _snapshot_read(cache, name)
+    # the listing of vintages names the snapshot's files once, and writes no form
+    records = vintages_at_hand(cache)
+    assert {(r.dataset, r.where) for r in records if r.dataset == "Japan_5_Factors"} == {
+        ("Japan_5_Factors", "snapshot")
+    }
+    assert len(records) == len(SNAPSHOT) and {r.where for r in records} == {"snapshot"}
+    assert sorted(e.key for e in cache.entries()) == [
+        "Developed_Mom_Factor@snapshot.npz",
+        "Japan_5_Factors@snapshot.npz",
+    ]
+    runner = CliRunner()
+    info = runner.invoke(
+        app, ["--cache-dir", str(cache.root), "cache", "info"], env={"COLUMNS": "200"}
+    )
+    assert info.exit_code == 0, info.output
+    rows = [line for line in info.stdout.splitlines() if "@snapshot.npz" in line]
+    assert len(rows) == 2 and all("kenfrench-parsed" in row for row in rows)
+    assert "202207" in rows[0] and "202512" in rows[1]  # each form's vintage
+    assert "2 item(s)" in info.stdout
+    cleared = runner.invoke(
+        app, ["--cache-dir", str(cache.root), "cache", "clear", "kenfrench-parsed"]
+    )
+    assert cleared.exit_code == 0 and "removed 4 file(s)" in cleared.stderr
+    assert sorted(p.name for p in cache.root.iterdir()) == ["CACHEDIR.TAG"]
+    # the next offline read keeps it again; clearing everything removes it
+    _forget()
+    _snapshot_read(cache, "Japan_5_Factors")
+    everything = runner.invoke(app, ["--cache-dir", str(cache.root), "cache", "clear"])
+    assert everything.exit_code == 0 and "removed 2 file(s)" in everything.stderr
+    assert list(cache.entries()) == []

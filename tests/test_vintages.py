@@ -7,7 +7,9 @@ after the other, by a loopback server, zipped in memory as the library serves th
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import logging
 import zipfile
 from pathlib import Path
 
@@ -17,7 +19,14 @@ import pytest
 from typer.testing import CliRunner
 
 from factorxray.cli import app
+from factorxray.data import kenfrench
 from factorxray.data.cache import Cache
+from factorxray.data.kenfrench import (
+    PARSED_NAMESPACE,
+    FrenchDataset,
+    encode_parsed,
+    parse_french_zip,
+)
 from factorxray.errors import NotCachedError, UsageError
 from factorxray.factors import load_factors
 from factorxray.factors.vintages import (
@@ -328,4 +337,96 @@ def test_analyze_compare_vintage_moves_betas_as_the_revision_did(both, tmp_path)
     assert summary["vintage_comparison"]["vintages_other"] == {THREE: "202006"}
     assert summary["vintage_comparison"]["funds"]["VTV"]["betas"]["HML"]["change"] == pytest.approx(
         comparison.betas.loc[("VTV", "HML"), "change"]
+    )
+
+
+# ----------------------------------------------------------------------------- parsed forms
+
+
+def _forget() -> None:
+    """Forget what this process has read, as a new process would start."""
+    kenfrench._READ.clear()
+    kenfrench._snapshot_zip.cache_clear()
+
+
+def _same_dataset(got, expected) -> None:
+    assert (got.description, got.vintage, got.database) == (
+        expected.description,
+        expected.vintage,
+        expected.database,
+    )
+    assert list(got.sections) == list(expected.sections)
+    for title, frame in expected.sections.items():
+        other = got.sections[title]
+        pd.testing.assert_frame_equal(other, frame, check_exact=True, check_freq=True)
+        assert type(other.index) is type(frame.index) and other.attrs == frame.attrs
+        assert other.to_numpy().tobytes() == frame.to_numpy().tobytes()
+
+
+def test_a_pinned_kept_vintage_is_read_through_its_own_parsed_form(both, caplog) -> None:
+    """A ``KEY@VINTAGE`` copy has its own form (``X@VINTAGE.npz``): made on the first pinned
+    read, read by the next process, never mixed with the current download's form, and
+    ignored (parsed again, without a word) when damaged."""
+    _, cache = both
+    old = zipped(THREE, "202006")
+    expected = parse_french_zip(old, THREE)
+    key = f"{THREE}@202006.npz"
+    _forget()
+    first = read_pinned_dataset(THREE, "202006", cache=cache)
+    kept = cache.get(PARSED_NAMESPACE, key)
+    assert kept is not None and kept.meta["vintage"] == "202006"
+    assert kept.meta["source_sha256"] == hashlib.sha256(old).hexdigest()
+    assert kept.meta["derived_from"] == f"kenfrench/{THREE}_CSV.zip@202006"
+    current = cache.get(PARSED_NAMESPACE, f"{THREE}.npz")
+    assert current.meta["vintage"] == "202110"  # the current download's form, untouched
+    _same_dataset(first, expected)
+    assert first.url == f"cache {THREE}_CSV.zip@202006"
+    # the next process reads the form: a marker written into it shows through
+    marked = encode_parsed(
+        FrenchDataset(THREE, expected.description, "190001", "CRSP", expected.sections),
+        kept.meta["source_sha256"],
+    )
+    cache.put(PARSED_NAMESPACE, key, marked, kept.meta)
+    _forget()
+    assert read_pinned_dataset(THREE, "202006", cache=cache).vintage == "190001"
+    # a damaged form: parsed again, rewritten, nothing said
+    cache.put(PARSED_NAMESPACE, key, marked[: len(marked) // 2], kept.meta)
+    _forget()
+    with caplog.at_level(logging.DEBUG, logger="factorxray"):
+        again = read_pinned_dataset(THREE, "202006", cache=cache)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    _same_dataset(again, expected)
+    assert cache.get(PARSED_NAMESPACE, key).data == kept.data
+    # the vintages at hand are still the zips' (forms are not versions)
+    assert set(cached_versions(cache, "kenfrench", f"{THREE}_CSV.zip")) == {"202006", "202110"}
+    records = {
+        (r.dataset, r.vintage, r.where) for r in vintages_at_hand(cache) if r.dataset == THREE
+    }
+    assert records == {
+        (THREE, "202006", "cache (kept)"),
+        (THREE, "202110", "cache"),
+        (THREE, "202511", "snapshot"),
+    }
+
+
+def test_pinned_factors_are_the_same_from_the_forms_as_from_the_zips(both) -> None:
+    """Every vintage at hand (two in the cache, one bundled), as a pinned model reads it:
+    equal when the zips are parsed and when a new process reads the forms."""
+    _, cache = both
+    _forget()
+    parsed = {
+        v: load_factors("ff5", cache=cache, vintage=v) for v in ("202006", "202110", "202511")
+    }
+    assert {v: f.attrs["vintages"] for v, f in parsed.items()} == {v: {FIVE: v} for v in parsed}
+    forms = sorted(e.key for e in cache.entries() if e.namespace == PARSED_NAMESPACE)
+    assert forms == sorted(
+        [f"{FIVE}.npz", f"{THREE}.npz", f"{FIVE}@202006.npz", f"{FIVE}@snapshot.npz"]
+    )
+    _forget()
+    for v, frame in parsed.items():
+        again = load_factors("ff5", cache=cache, vintage=v)
+        pd.testing.assert_frame_equal(again, frame, check_exact=True, check_freq=True)
+        assert again.attrs == frame.attrs
+    np.testing.assert_array_equal(
+        parsed["202006"]["CMA"].to_numpy(), raw(FIVE, "202006")["CMA"].to_numpy() / 100
     )
