@@ -408,3 +408,15 @@ def test_result_is_frozen_and_p_value_text_reads_the_floor():
     assert "p < 0.001" in res.summary()
     with pytest.raises(AttributeError):
         res.stat = 0.0  # type: ignore[misc]
+
+
+def test_the_tables_fund_factor_index_is_the_one_from_arrays_builds():
+    funds = ["VLUE", "VLUE", "MTUM", "QUAL", "QUAL", "QUAL", "SPY"]
+    factors = ["HML", "SMB", "MOM", "RMW", "CMA", "HML", "Mkt-RF"]
+    ours = breaks._fund_factor_index(funds, factors)
+    theirs = pd.MultiIndex.from_arrays([funds, factors], names=["fund", "factor"])
+    pd.testing.assert_index_equal(ours, theirs, exact=True)
+    for mine, reference in zip(ours.codes, theirs.codes, strict=True):
+        assert mine.dtype == reference.dtype and (mine == reference).all()
+    assert [level.dtype for level in ours.levels] == [level.dtype for level in theirs.levels]
+    assert list(ours.levels[0]) == ["MTUM", "QUAL", "SPY", "VLUE"]

@@ -1095,7 +1095,9 @@ def _fund_factor_index(funds: list[str], factors: list[str]) -> pd.MultiIndex:
         position = {label: code for code, label in enumerate(level)}
         levels.append(pd.Index(level))
         codes.append(np.array([position[label] for label in labels], dtype=np.int64))
-    return pd.MultiIndex(levels=levels, codes=codes, names=["fund", "factor"])
+    return pd.MultiIndex(
+        levels=levels, codes=codes, names=["fund", "factor"], verify_integrity=False
+    )
 
 
 def _example_series() -> tuple[pd.Series, pd.DataFrame]:
