@@ -533,8 +533,9 @@ def _fit_fund_chunk(
             fund_usable,
             design,
             fund_pos,
-            starts[window_pos],
-            ends[window_pos],
+            window_pos,
+            starts,
+            ends,
             pair_params,
             breads,
             pair_nobs,
@@ -583,6 +584,7 @@ def _robust_bse(
     usable: np.ndarray,
     design: np.ndarray,
     local_fund: np.ndarray,
+    window_pos: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
     params: np.ndarray,
@@ -590,29 +592,62 @@ def _robust_bse(
     nobs: np.ndarray,
     estimator: CovarianceEstimator,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """SSR and robust standard errors of the (fund, window) pairs, in cache-sized batches.
+
+    Each pair's window rows are gathered: for windows of one length that advance one row at
+    a time, as whole blocks of strided views of the design, the returns and the usable mask
+    (:func:`_window_blocks`); otherwise row by row.
+    """
     n_time, n_params = design.shape
     n_pairs = params.shape[0]
     ssr = np.empty(n_pairs)
     bse = np.empty((n_pairs, n_params))
-    length = int((ends - starts).max(initial=0)) + 1
+    pair_starts, pair_ends = starts[window_pos], ends[window_pos]
+    length = int((pair_ends - pair_starts).max(initial=0)) + 1
     batch = max(1, ROBUST_BATCH_BYTES // (length * (8 * (3 * n_params + 4) + 1)))
+    blocks = _window_blocks(y, usable, design, starts, ends)
     offsets = np.arange(length)
     for first in range(0, n_pairs, batch):
         part = slice(first, first + batch)
-        rows = starts[part, None] + offsets[None, :]
-        inside = rows <= ends[part, None]
-        rows = np.minimum(rows, n_time - 1)
-        funds = local_fund[part, None]
-        mask = inside & usable[funds, rows]
-        window_design = design[rows]
+        if blocks is not None:
+            y_blocks, usable_blocks, design_blocks = blocks
+            funds, windows = local_fund[part], window_pos[part]
+            mask = usable_blocks[funds, windows]
+            window_design = design_blocks[windows]
+            observed = y_blocks[funds, windows]
+        else:
+            rows = pair_starts[part, None] + offsets[None, :]
+            inside = rows <= pair_ends[part, None]
+            rows = np.minimum(rows, n_time - 1)
+            funds = local_fund[part, None]
+            mask = inside & usable[funds, rows]
+            window_design = design[rows]
+            observed = y[funds, rows]
         fitted = np.einsum("mtp,mp->mt", window_design, params[part])
-        resid = np.where(mask, y[funds, rows] - fitted, 0.0)
+        resid = np.where(mask, observed - fitted, 0.0)
         ssr[part] = np.einsum("mt,mt->m", resid, resid)
         scores = regression_scores(resid, mask, window_design)
         cov = estimator.cov(bread[part], ssr=ssr[part], nobs=nobs[part], scores=scores)
         with np.errstate(invalid="ignore"):
             bse[part] = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
     return ssr, bse
+
+
+def _window_blocks(
+    y: np.ndarray, usable: np.ndarray, design: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Views of every window's rows: returns and usable mask ``(n, W, L)``, design
+    ``(W, L, P)`` (each window a contiguous block of the design); ``None`` unless the windows
+    have one length and advance one row at a time."""
+    length = ends - starts + 1
+    if not ((length == length[0]).all() and (np.diff(starts) == 1).all()):
+        return None
+    size, first, count = int(length[0]), int(starts[0]), starts.size
+    windows = slice(first, first + count)
+    y_blocks = sliding_window_view(y, size, axis=1)[:, windows]
+    usable_blocks = sliding_window_view(usable, size, axis=1)[:, windows]
+    design_blocks = sliding_window_view(design, (size, design.shape[1]))[windows, 0]
+    return y_blocks, usable_blocks, design_blocks
 
 
 def _skip_reason(had_window: bool, min_obs: int) -> str:
