@@ -795,7 +795,7 @@ def _drift_tables(
             continue
         by_cov = drift_tests_by_cov(
             _columns(group.sample, list(tested)),
-            _regressors(group.frame),
+            group.regressors,
             tested,
             covs=tuple(tables),
         )

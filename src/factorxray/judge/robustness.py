@@ -227,8 +227,7 @@ def window_share(
     params, bse = rolling.params, rolling.bse
     columns = list(params.columns)
     beta_all, se_all = params.to_numpy(dtype=float), bse.to_numpy(dtype=float)
-    periods = params.index.get_level_values(1)
-    rows_by_fund = _rows_by_fund(params.index.get_level_values(0))
+    rows_by_fund, period_of_row = _rows_by_fund(params.index)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for fund, verdict in verdicts.items():
         rows = rows_by_fund.get(fund)
@@ -244,7 +243,7 @@ def window_share(
                 "windows": int(flags.size),
                 "share_of_windows": float(flags.mean()) if flags.size else math.nan,
                 "last_window_beta": float(path[-1]),
-                "last_window_end": str(periods[rows[-1]]),
+                "last_window_end": period_of_row(rows[-1]),
             }
         out[fund] = entries
     return out
@@ -253,12 +252,24 @@ def window_share(
 _SIDES = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
 
 
-def _rows_by_fund(funds: pd.Index) -> dict[str, np.ndarray]:
-    """Row positions of each fund's windows, in window order."""
-    codes, uniques = pd.factorize(funds)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.cumsum(np.bincount(codes, minlength=len(uniques)))[:-1]
-    return {str(f): rows for f, rows in zip(uniques, np.split(order, bounds), strict=True)}
+def _rows_by_fund(index: pd.MultiIndex) -> tuple[dict[str, np.ndarray], Any]:
+    """Row positions of each fund's windows (in window order), and the period of a row as
+    text; from the index's codes (its level values and a factorize cost ~0.6 ms)."""
+    fund_codes, period_codes = index.codes[0], index.codes[1]
+    funds, periods = index.levels[0], index.levels[1]
+    order = np.argsort(fund_codes, kind="stable")
+    counts = np.bincount(fund_codes, minlength=len(funds))
+    bounds = np.cumsum(counts)[:-1]
+    rows = {
+        str(fund): positions
+        for fund, positions, count in zip(funds, np.split(order, bounds), counts, strict=True)
+        if count
+    }
+
+    def period_of_row(row: int) -> str:
+        return str(periods[period_codes[row]])
+
+    return rows, period_of_row
 
 
 def _window_delivers(
