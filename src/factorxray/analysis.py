@@ -332,14 +332,14 @@ class _Group:
     funds: list[str]
     #: ``factors`` without ``attrs``, for the math (see :func:`_bare`).
     frame: pd.DataFrame = field(default_factory=pd.DataFrame)
-    #: The regressors of ``frame`` (every column but RF).
+    #: The regressors of ``frame`` (every column but RF; the engine leaves RF out itself).
     regressors: pd.DataFrame = field(default_factory=pd.DataFrame)
     excess: pd.DataFrame | None = None
     results: ExposureResults | None = None
     rolling: RollingExposureResults | None = None
     #: Per fund: months inside its sample with a return but no (complete) factor data.
     gaps: dict[str, list[pd.Period]] = field(default_factory=dict)
-    #: The model ladder's fits on ``sample``, with their regressors (see :func:`_known_fit`).
+    #: The model ladder's fits on ``sample``, with their factors (see :func:`_known_fit`).
     ladder_fits: list[tuple[pd.DataFrame, ExposureResults]] = field(default_factory=list)
     _sample: pd.DataFrame | None = None
 
@@ -607,9 +607,7 @@ def _fit_groups(
         group.excess = to_excess(_columns(returns, funds), bare)
         regressors = group.regressors = _regressors(bare)
         try:
-            group.results = regress(
-                group.excess, regressors, cov=cov, hac_lags=hac_lags, min_obs=min_obs
-            )
+            group.results = regress(group.excess, bare, cov=cov, hac_lags=hac_lags, min_obs=min_obs)
         except InsufficientDataError as exc:
             failures.update(exc.skipped)
             continue
@@ -619,7 +617,7 @@ def _fit_groups(
         group.gaps = missing_factor_months(_columns(returns, fitted), regressors, group.results)
         try:
             group.rolling = rolling_regress(
-                group.excess, regressors, window=rolling_window, cov=cov, hac_lags=hac_lags
+                group.excess, bare, window=rolling_window, cov=cov, hac_lags=hac_lags
             )
         except (InsufficientDataError, CollinearityError):
             group.rolling = None
@@ -723,16 +721,16 @@ def _run_ladder(
             if isinstance(entry, str):
                 unavailable.setdefault(model, {}).update(dict.fromkeys(group.funds, entry))
                 continue
-            regressors = _regressors(_bare(entry))
+            entry = _bare(entry)
             try:
-                if not group.results.skipped and _same_frame(regressors, group.regressors):
+                if not group.results.skipped and _same_frame(entry, group.frame):
                     fit = group.results  # the main model on the main months: that very fit
                 else:
-                    fit = regress(group.sample, regressors, cov=cov, hac_lags=hac_lags, min_obs=2)
+                    fit = regress(group.sample, entry, cov=cov, hac_lags=hac_lags, min_obs=2)
             except (InsufficientDataError, CollinearityError) as exc:
                 unavailable.setdefault(model, {}).update(dict.fromkeys(group.funds, str(exc)))
                 continue
-            group.ladder_fits.append((regressors, fit))
+            group.ladder_fits.append((entry, fit))
             parts.append(fit)
             unavailable.setdefault(model, {}).update(fit.skipped)
         verdicts[model] = {}
@@ -795,7 +793,7 @@ def _drift_tables(
             continue
         by_cov = drift_tests_by_cov(
             _columns(group.sample, list(tested)),
-            group.regressors,
+            group.frame,
             tested,
             covs=tuple(tables),
         )
@@ -844,13 +842,13 @@ def _region_fit(
     if not fit_factors:
         return {}, {}
     fit: dict[str, dict[str, float]] = {}
-    bare = {region: _regressors(_bare(frame)) for region, frame in fit_factors.items()}
+    bare = {region: _bare(frame) for region, frame in fit_factors.items()}
     for group in groups:
-        for region, regressors in bare.items():
-            res = _known_fit(group, regressors, min_obs)
+        for region, frame in bare.items():
+            res = _known_fit(group, frame, min_obs)
             try:
                 if res is None:
-                    res = regress(group.sample, regressors, cov="nonrobust", min_obs=min_obs)
+                    res = regress(group.sample, frame, cov="nonrobust", min_obs=min_obs)
             except (InsufficientDataError, CollinearityError):
                 continue
             for fund, r2 in res.rsquared.items():
@@ -862,16 +860,13 @@ def _region_fit(
     return fit, better
 
 
-def _known_fit(group: _Group, regressors: pd.DataFrame, min_obs: int) -> ExposureResults | None:
-    """A ladder fit of the group on these very regressors that a region-fit regression would
+def _known_fit(group: _Group, factors: pd.DataFrame, min_obs: int) -> ExposureResults | None:
+    """A ladder fit of the group on these very factors that a region-fit regression would
     repeat: the same funds (none skipped, all with ``min_obs`` observations), the same sums
     of squares (R² does not depend on the covariance), else None."""
+    needed = max(min_obs, len(_factor_names(factors)) + 2)
     for seen, fit in group.ladder_fits:
-        if (
-            not fit.skipped
-            and _same_frame(seen, regressors)
-            and int(fit.nobs.min()) >= max(min_obs, regressors.shape[1] + 2)
-        ):
+        if not fit.skipped and _same_frame(seen, factors) and int(fit.nobs.min()) >= needed:
             return fit
     return None
 
