@@ -453,7 +453,7 @@ def build_analysis(
     results = combine_results([g.results for g in groups], order)
     rolled = [g.rolling for g in groups if g.rolling is not None]
     rolling = combine_rolling(rolled) if rolled else None
-    excess = pd.concat([g.excess for g in groups], axis=1)[order]
+    excess = _columns(_concat([g.excess for g in groups], axis=1), order).copy(deep=False)
     excess.attrs = copy.deepcopy(returns.attrs)  # the math ran on bare frames (see _bare)
     qvalues = robustness.bh_qvalues(results.pvalues)
     verdicts = judge(
@@ -806,11 +806,11 @@ def _drift_tables(
     return robust, classical
 
 
-def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """``pd.concat(tables)``; one table as it is, none as an empty frame."""
+def _concat(tables: list[pd.DataFrame], axis: int = 0) -> pd.DataFrame:
+    """``pd.concat(tables, axis=axis)``; one table as it is, none as an empty frame."""
     if not tables:
         return pd.DataFrame()
-    return tables[0] if len(tables) == 1 else pd.concat(tables)
+    return tables[0] if len(tables) == 1 else pd.concat(tables, axis=axis)
 
 
 def _drift_by_fund(table: pd.DataFrame) -> dict[str, dict[str, Any]]:

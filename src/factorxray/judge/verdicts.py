@@ -389,7 +389,7 @@ def judge(
     if fdr is not None and qvalues is None:
         raise UsageError("an FDR level needs q-values; compute them with bh_qvalues(pvalues)")
     params = results.params
-    factors = [c for c in params.columns if c != "alpha"]
+    factors = [c for c in params.columns.tolist() if c != "alpha"]
     beta_table = _table(params, params.index, factors)
     se_table = _table(results.bse, params.index, factors)
     q_table = _table(qvalues, params.index, factors)
@@ -414,8 +414,9 @@ def _table(frame: pd.DataFrame | None, index: pd.Index, columns: list[str]) -> n
     """``frame`` as floats on ``index`` x ``columns`` (NaN where it has no value)."""
     if frame is None:
         return np.full((len(index), len(columns)), np.nan)
-    if frame.index.equals(index) and not frame.columns.has_duplicates:
-        position = {column: j for j, column in enumerate(frame.columns)}
+    labels = frame.columns.tolist()
+    if frame.index.equals(index) and len(set(labels)) == len(labels):
+        position = {column: j for j, column in enumerate(labels)}
         if all(column in position for column in columns):  # a plain take: no reindex
             return frame.to_numpy(dtype=float)[:, [position[c] for c in columns]]
     return frame.reindex(index=index, columns=columns).to_numpy(dtype=float)
