@@ -920,12 +920,12 @@ def _from_snapshot(dataset: str, cache: Cache | None) -> FrenchDataset | None:
     package stay the only thing shipped and the source of every value; the form, named by
     the bundled zip's sha256, is made on the first offline run on a machine and read by
     every later one (an upgraded package's new zip is parsed again). Measured on the 11
-    reads of ``analyze --preset smart-beta-20 --offline`` in a new process: ~0.19 s parsing
-    the zips, ~0.04 s reading the forms, and ~0.01 s more than parsing alone on the first
-    run (writing 1.6 MB of forms). Shipping the forms instead would make that first run as
-    fast as the later ones, but add ~1.9 MB (1.45 MB for ``25_Portfolios_ME_VAR_5x5``
-    alone; ~0.7 MB to the wheel) to a ~3.6 MB package and keep a second copy of the data
-    beside the zips, to save ~0.15 s once per machine.
+    reads of ``analyze --preset smart-beta-20 --offline`` in a new process (median of 15):
+    ~0.18 s parsing the zips, ~0.06 s reading the forms, and ~0.03 s more than parsing
+    alone on the first run (encoding and writing 1.6 MB of forms). Shipping the forms
+    instead would make that first run as fast as the later ones, but add ~1.9 MB (1.45 MB
+    for ``25_Portfolios_ME_VAR_5x5`` alone; ~0.7 MB to the wheel) to a ~3.6 MB package and
+    keep a second copy of the data beside the zips, to save ~0.15 s once per machine.
     """
     bundled = _snapshot_zip(dataset)
     if bundled is None:
