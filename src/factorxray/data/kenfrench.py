@@ -925,7 +925,7 @@ def _from_snapshot(dataset: str, cache: Cache | None) -> FrenchDataset | None:
     alone on the first run (encoding and writing 1.6 MB of forms). Shipping the forms
     instead would make that first run as fast as the later ones, but add ~1.9 MB (1.45 MB
     for ``25_Portfolios_ME_VAR_5x5`` alone; ~0.7 MB to the wheel) to a ~3.6 MB package and
-    keep a second copy of the data beside the zips, to save ~0.15 s once per machine.
+    keep a second copy of the data beside the zips, to save ~0.12 s once per machine.
     """
     bundled = _snapshot_zip(dataset)
     if bundled is None:
