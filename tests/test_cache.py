@@ -349,6 +349,19 @@ def test_clearing_a_namespace_clears_its_derived_twin_only(tmp_path: Path) -> No
     assert sorted(e.namespace for e in cache.entries()) == ["a-other", "b"]
 
 
+def test_cache_clear_cli_of_a_namespace_holding_only_derived_forms(tmp_path: Path) -> None:
+    """After an offline run the cache holds only the snapshot's parsed Ken French forms:
+    ``cache clear kenfrench`` clears them; a namespace with neither is still refused."""
+    cache = Cache(tmp_path)
+    cache.put(derived_namespace("kenfrench"), "F-F_Momentum_Factor@snapshot.npz", b"p", {})
+    env = {"FACTORXRAY_CACHE_DIR": str(tmp_path)}
+    refused = runner.invoke(app, ["cache", "clear", "prices-yahoo"], env=env)
+    assert refused.exit_code == 2 and "no cache namespace 'prices-yahoo'" in refused.output
+    result = runner.invoke(app, ["cache", "clear", "kenfrench"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "removed 2 file(s)" in result.output and list(cache.entries()) == []
+
+
 def test_a_quiet_read_of_a_corrupt_entry_is_a_miss_logged_at_debug(tmp_path: Path, caplog) -> None:
     cache = Cache(tmp_path)
     cache.put("ns-parsed", "item", b"abc", {})
