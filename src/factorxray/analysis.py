@@ -482,9 +482,9 @@ def build_analysis(
         extra_notes=notes,
         unit=PERIOD_NAMES[frequency],
     )
-    attribution = pd.concat(
-        [return_attribution(g.results, g.excess, g.frame) for g in groups]
-    ).reindex(order)
+    attribution = _concat([return_attribution(g.results, g.excess, g.frame) for g in groups])
+    if attribution.index.tolist() != order:
+        attribution = attribution.reindex(order)
     main = _main_frame(frames, meta)
     failures.update(_option_words(results.skipped, min_months, frequency))
     info = {

@@ -270,6 +270,8 @@ def regress(
         raise CollinearityError(
             "every fund's factor design is singular in its own sample; drop collinear factors"
         )
+    if good.all():
+        good = slice(None)  # every fund: no copies
     return _build_results(
         inputs,
         kept[good],
@@ -822,7 +824,7 @@ def _fields(fit: ChunkFit) -> tuple[np.ndarray, ...]:
     return (fit.params, fit.cov, fit.nobs, fit.ssr, fit.tss, fit.singular)
 
 
-def _subset(fit: ChunkFit, keep: np.ndarray) -> ChunkFit:
+def _subset(fit: ChunkFit, keep: np.ndarray | slice) -> ChunkFit:
     return ChunkFit(*(array[keep] for array in _fields(fit)))
 
 
