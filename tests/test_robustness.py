@@ -368,6 +368,24 @@ def test_return_attribution_equals_the_pandas_formulation_to_the_bit(smart_beta)
     )
     np.testing.assert_allclose(ours["fitted"], ours["total"], rtol=1e-12)
     assert list(ours.columns) == ["alpha", *ff6, "VOL", "fitted", "total"]
+    # frames built from row-major arrays (pandas hands out their values row-major), a
+    # shorter factor history: the same bits as pandas' reindex and label picks
+    rowwise = {
+        name: pd.DataFrame(np.ascontiguousarray(f.to_numpy()), index=f.index, columns=f.columns)
+        for name, f in (("excess", excess), ("factors", factors.iloc[24:][[*ff6, "VOL"]]))
+    }
+    pd.testing.assert_frame_equal(
+        return_attribution(results, rowwise["excess"], rowwise["factors"]),
+        _attribution_reference(results, rowwise["excess"], rowwise["factors"]),
+        check_exact=True,
+    )
+    for fund in ("SPY", "QGRO"):  # one fund: the means' matrix products depend on the layout
+        alone = regress(excess[[fund]], factors)
+        pd.testing.assert_frame_equal(
+            return_attribution(alone, excess[[fund]], factors),
+            _attribution_reference(alone, excess[[fund]], factors),
+            check_exact=True,
+        )
 
 
 def test_ladder_and_region_fit_equal_their_own_regressions(smart_beta) -> None:

@@ -229,7 +229,7 @@ def return_attribution(
     periods = float(results.periods_per_year)
     funds = list(params.index)
     x = _rows_on(_columns(factors, factor_names), excess_returns.index)  # (T, K)
-    y = _columns(excess_returns, funds).to_numpy(dtype=float)  # (T, n)
+    y = np.asfortranarray(_columns(excess_returns, funds).to_numpy(dtype=float))  # (T, n)
     usable = _sample_mask(excess_returns.index, results, funds) & np.isfinite(y)
     usable &= np.isfinite(x).all(axis=1)[:, None]
     count = usable.sum(axis=0)
@@ -249,12 +249,13 @@ def return_attribution(
 
 def _rows_on(frame: pd.DataFrame, index: pd.Index) -> np.ndarray:
     """``frame.reindex(index).to_numpy(dtype=float)`` by position (NaN rows for labels that
-    ``frame`` lacks; its index is unique)."""
+    ``frame`` lacks; its index is unique), column-major as pandas lays out a reindexed frame:
+    products over it then add in the same order, to the bit."""
     values = frame.to_numpy(dtype=float)
     if frame.index.equals(index):
-        return values
+        return np.asfortranarray(values)
     rows = frame.index.get_indexer(index)
-    out = values[rows]
+    out = np.asfortranarray(values[rows])
     out[rows < 0] = np.nan
     return out
 
