@@ -394,8 +394,17 @@ def test_a_download_into_a_cache_whose_forms_cannot_be_written(kf_server, tmp_pa
     assert cache.get(CACHE_NAMESPACE, "F-F_Momentum_Factor_CSV.zip") is not None
 
 
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's console 200 columns wide, whatever width an earlier test left it with (it
+    is created once per process, so COLUMNS given to one invocation does not reach it)."""
+    from factorxray.cli import _common
+
+    monkeypatch.setattr(_common.out_console, "width", 200)
+
+
 def test_forms_are_listed_as_derived_and_cleared_with_their_namespace(
-    kf_server, tmp_path: Path
+    wide_console, kf_server, tmp_path: Path
 ) -> None:
     cache = Cache(tmp_path / "c")
     for name in ("F-F_Momentum_Factor", "Developed_Mom_Factor"):
@@ -418,9 +427,7 @@ def test_forms_are_listed_as_derived_and_cleared_with_their_namespace(
         ("F-F_Momentum_Factor", "202511"),
     ]
     runner = CliRunner()
-    info = runner.invoke(
-        app, ["--cache-dir", str(cache.root), "cache", "info"], env={"COLUMNS": "200"}
-    )
+    info = runner.invoke(app, ["--cache-dir", str(cache.root), "cache", "info"])
     assert info.exit_code == 0, info.output
     assert "kenfrench-parsed" in info.stdout and "Developed_Mom_Factor.npz" in info.stdout
     assert "4 item(s)" in info.stdout
@@ -617,7 +624,7 @@ def test_the_first_offline_run_on_a_fresh_cache_keeps_forms_the_next_one_reads(
     assert sorted(e.key for e in cache.entries()) == kept
 
 
-def test_snapshot_forms_are_listed_and_cleared_honestly(tmp_path: Path) -> None:
+def test_snapshot_forms_are_listed_and_cleared_honestly(wide_console, tmp_path: Path) -> None:
     cache = Cache(tmp_path / "c")
     for name in ("Developed_Mom_Factor", "Japan_5_Factors"):
         _snapshot_read(cache, name)
@@ -632,9 +639,7 @@ def test_snapshot_forms_are_listed_and_cleared_honestly(tmp_path: Path) -> None:
         "Japan_5_Factors@snapshot.npz",
     ]
     runner = CliRunner()
-    info = runner.invoke(
-        app, ["--cache-dir", str(cache.root), "cache", "info"], env={"COLUMNS": "200"}
-    )
+    info = runner.invoke(app, ["--cache-dir", str(cache.root), "cache", "info"])
     assert info.exit_code == 0, info.output
     rows = [line for line in info.stdout.splitlines() if "@snapshot.npz" in line]
     assert len(rows) == 2 and all("kenfrench-parsed" in row for row in rows)
