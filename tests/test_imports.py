@@ -98,3 +98,4 @@ def test_offline_analyze_needs_neither_httpx_nor_scipy(tmp_path) -> None:
     loaded = _modules_after(code)
     assert "pandas" in loaded  # the probe did run the analysis
     assert sorted(name for name in ("httpx", "httpcore", "ssl", "scipy") if name in loaded) == []
+    assert "yaml" not in loaded  # a TOML preset: PyYAML (25 ms) only for YAML fund lists
