@@ -46,8 +46,9 @@ def best_of(func: Callable[[], object], repeat: int = 15) -> tuple[float, float]
 
 def clear_parse_caches() -> None:
     """Forget every parsed file held in memory (a new process starts without them)."""
-    for module in (kenfrench, q, aqr, liquidity):
+    for module in (q, aqr, liquidity):
         module._parse_cached.cache_clear()
+    kenfrench._READ.clear()  # (a new process still reads Ken French files' kept parsed forms)
 
 
 def main() -> None:
