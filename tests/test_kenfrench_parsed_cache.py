@@ -43,6 +43,7 @@ from factorxray.data.kenfrench import (
 )
 from factorxray.factors import load_factors
 from factorxray.factors.vintages import read_pinned_dataset, vintages_at_hand
+from tests._datasets import assert_same_dataset
 from tests._kenfrench_server import KF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,26 +103,6 @@ def _parsed_path(cache: Cache, name: str) -> Path:
     return cache.root / PARSED_NAMESPACE / f"{name}.npz.data"
 
 
-def _assert_same(got: FrenchDataset, expected: FrenchDataset) -> None:
-    assert (got.name, got.description, got.vintage, got.database) == (
-        expected.name,
-        expected.description,
-        expected.vintage,
-        expected.database,
-    )
-    assert list(got.sections) == list(expected.sections)
-    for title, frame in expected.sections.items():
-        other = got.sections[title]
-        pd.testing.assert_frame_equal(other, frame, check_exact=True, check_freq=True)
-        assert type(other.index) is type(frame.index)
-        assert other.index.dtype == frame.index.dtype and other.index.name == frame.index.name
-        assert other.columns.dtype == frame.columns.dtype
-        assert other.attrs == frame.attrs
-        assert other.dtypes.eq(np.float64).all()
-        # bit for bit (assert_frame_equal treats -0.0 as 0.0)
-        assert other.to_numpy().tobytes() == frame.to_numpy().tobytes()
-
-
 def _read(cache: Cache, name: str) -> FrenchDataset:
     _forget()  # as a new process
     return read_dataset(name, cache=cache, offline=True)
@@ -142,7 +123,7 @@ def test_the_parsed_form_gives_the_dataset_the_parser_gives(name: str, data: byt
     parsed = parse_french_zip(data, name)
     form = encode_parsed(parsed, sha)
     back = decode_parsed(form, name, sha)
-    _assert_same(back, parsed)
+    assert_same_dataset(back, parsed)
     assert encode_parsed(back, sha) == form  # same content, same bytes
     with np.load(io.BytesIO(form), allow_pickle=False) as archive:
         header = json.loads(bytes(archive["header"]))
@@ -166,8 +147,8 @@ def test_a_warm_cache_reads_the_kept_form_and_gives_the_same_dataset(
     assert kept.meta["source_sha256"] == entry.meta["sha256"]
     assert kept.meta["derived_from"] == f"kenfrench/{name}_CSV.zip"
     second = _read(cache, name)  # reads the form
-    _assert_same(second, parse_french_zip(data, name))
-    _assert_same(first, second)
+    assert_same_dataset(second, parse_french_zip(data, name))
+    assert_same_dataset(first, second)
     assert second.url == first.url and second.url.endswith(f"/{name}_CSV.zip")
 
 
@@ -215,9 +196,9 @@ def test_a_new_download_never_reads_the_form_of_the_old_one(kf_server, tmp_path:
     # a download replaces the zip: the form follows it
     fresh = read_dataset(name, base=kf_server.url, cache=cache, refresh=True)
     assert fresh.vintage == "202511"
-    _assert_same(fresh, parse_french_zip(new, name))
+    assert_same_dataset(fresh, parse_french_zip(new, name))
     assert _parsed_path(cache, name).read_bytes() != old_form
-    _assert_same(_read(cache, name), parse_french_zip(new, name))
+    assert_same_dataset(_read(cache, name), parse_french_zip(new, name))
     # another writer (an older factorxray) replaces the zip and leaves the old form
     _cache_zip(cache, name, old)
     assert _read(cache, name).vintage == "202006"
@@ -225,7 +206,7 @@ def test_a_new_download_never_reads_the_form_of_the_old_one(kf_server, tmp_path:
     stale = cache.get(PARSED_NAMESPACE, f"{name}.npz")
     assert stale is not None and stale.meta["source_sha256"] == hashlib.sha256(old).hexdigest()
     again = _read(cache, name)
-    _assert_same(again, parse_french_zip(new, name))
+    assert_same_dataset(again, parse_french_zip(new, name))
     assert cache.get(PARSED_NAMESPACE, f"{name}.npz").meta["source_sha256"] == (
         hashlib.sha256(new).hexdigest()
     )
@@ -331,9 +312,9 @@ def test_a_damaged_form_is_parsed_again_and_rewritten_silently(
     with caplog.at_level(logging.DEBUG, logger="factorxray"):
         got = _read(cache, name)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    _assert_same(got, parse_french_zip(data, name))
+    assert_same_dataset(got, parse_french_zip(data, name))
     assert _parsed_path(cache, name).read_bytes() == good  # rewritten
-    _assert_same(_read(cache, name), got)
+    assert_same_dataset(_read(cache, name), got)
 
 
 def test_unreadable_form_metadata_is_parsed_again_and_rewritten(tmp_path: Path, caplog) -> None:
@@ -347,7 +328,7 @@ def test_unreadable_form_metadata_is_parsed_again_and_rewritten(tmp_path: Path, 
     with caplog.at_level(logging.WARNING, logger="factorxray"):
         got = _read(cache, name)
     assert not caplog.records
-    _assert_same(got, parse_french_zip(data, name))
+    assert_same_dataset(got, parse_french_zip(data, name))
     assert json.loads(meta_path.read_bytes())["source_sha256"] == hashlib.sha256(data).hexdigest()
 
 
@@ -366,7 +347,7 @@ def test_no_flipped_byte_ever_gives_a_wrong_dataset() -> None:
         except ValueError:
             refused += 1
             continue
-        _assert_same(got, parsed)
+        assert_same_dataset(got, parsed)
     assert refused > len(positions) // 2  # most bytes are content under a CRC-32
 
 
@@ -380,7 +361,7 @@ def test_an_unwritable_cache_only_loses_the_speed_up(tmp_path: Path) -> None:
     _cache_zip(cache, name, data)
     (cache.root / PARSED_NAMESPACE).write_bytes(b"")  # no folder can be made there
     for _ in range(2):
-        _assert_same(_read(cache, name), parse_french_zip(data, name))
+        assert_same_dataset(_read(cache, name), parse_french_zip(data, name))
     assert (cache.root / PARSED_NAMESPACE).read_bytes() == b""
     assert not [p for p in (cache.root / CACHE_NAMESPACE).iterdir() if p.name.endswith(".tmp")]
 
@@ -479,10 +460,10 @@ def test_every_snapshot_file_read_through_its_form_is_the_parsed_zip(
     assert kept is not None
     assert kept.meta["source_sha256"] == sha and kept.meta["vintage"] == expected.vintage
     assert kept.meta["derived_from"] == f"snapshot:{name}_CSV.zip"
-    _assert_same(decode_parsed(kept.data, name, sha), expected)  # the form holds it all
+    assert_same_dataset(decode_parsed(kept.data, name, sha), expected)  # the form holds it all
     second = _snapshot_read(cache, name)  # reads the form
-    _assert_same(first, expected)
-    _assert_same(second, expected)
+    assert_same_dataset(first, expected)
+    assert_same_dataset(second, expected)
     assert first.url == second.url == f"snapshot:{name}_CSV.zip"
     assert cache.get(PARSED_NAMESPACE, f"{name}@snapshot.npz").data == kept.data  # not rewritten
     assert cache.get(CACHE_NAMESPACE, f"{name}_CSV.zip") is None  # no zip copied to the cache
@@ -525,7 +506,7 @@ def test_the_form_of_another_package_s_snapshot_is_never_read(tmp_path: Path) ->
     old = "0" * 64  # the sha256 of the zip an older package shipped
     _mark_snapshot_form(cache, name, old, "190001")
     got = _snapshot_read(cache, name)
-    _assert_same(got, parse_french_zip(data, name))
+    assert_same_dataset(got, parse_french_zip(data, name))
     assert got.vintage == "202511"
     rewritten = cache.get(PARSED_NAMESPACE, f"{name}@snapshot.npz")
     assert rewritten.meta["source_sha256"] == hashlib.sha256(data).hexdigest()
@@ -556,9 +537,9 @@ def test_a_damaged_snapshot_form_is_parsed_again_and_rewritten_silently(
     with caplog.at_level(logging.DEBUG, logger="factorxray"):
         got = _snapshot_read(cache, name)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    _assert_same(got, parse_french_zip(data, name))
+    assert_same_dataset(got, parse_french_zip(data, name))
     assert path.read_bytes() == good  # rewritten
-    _assert_same(_snapshot_read(cache, name), got)
+    assert_same_dataset(_snapshot_read(cache, name), got)
 
 
 @pytest.mark.parametrize("where", ["a file as the cache", "a file as the forms' folder"])
@@ -576,7 +557,7 @@ def test_an_unwritable_cache_reads_the_snapshot_as_before(
         for name in ("25_Portfolios_ME_VAR_5x5", "Japan_Mom_Factor"):
             expected = parse_french_zip(snapshot.dataset_zip(name), name)
             for _ in range(2):
-                _assert_same(_snapshot_read(cache, name), expected)
+                assert_same_dataset(_snapshot_read(cache, name), expected)
         factors = load_factors("xray7", "us", snapshot=True, cache=cache)
     # (a file as the cache is warned about when the zips are looked up, as before; the
     # forms, which are only a speed-up, are not)
@@ -620,7 +601,7 @@ def test_the_first_offline_run_on_a_fresh_cache_keeps_forms_the_next_one_reads(
     # pinned to the snapshot's vintage: the same form
     pinned = read_pinned_dataset("F-F_Research_Data_5_Factors_2x3", "202511", cache=cache)
     assert pinned.url == "snapshot:F-F_Research_Data_5_Factors_2x3_CSV.zip"
-    _assert_same(pinned, _snapshot_read(cache, "F-F_Research_Data_5_Factors_2x3"))
+    assert_same_dataset(pinned, _snapshot_read(cache, "F-F_Research_Data_5_Factors_2x3"))
     assert sorted(e.key for e in cache.entries()) == kept
 
 

@@ -37,6 +37,7 @@ from factorxray.factors.vintages import (
     read_pinned_dataset,
     vintages_at_hand,
 )
+from tests._datasets import assert_same_dataset
 from tests._server import LoopbackServer, Reply
 from tests.test_kenfrench import _raw_blocks
 
@@ -349,20 +350,6 @@ def _forget() -> None:
     kenfrench._snapshot_zip.cache_clear()
 
 
-def _same_dataset(got, expected) -> None:
-    assert (got.description, got.vintage, got.database) == (
-        expected.description,
-        expected.vintage,
-        expected.database,
-    )
-    assert list(got.sections) == list(expected.sections)
-    for title, frame in expected.sections.items():
-        other = got.sections[title]
-        pd.testing.assert_frame_equal(other, frame, check_exact=True, check_freq=True)
-        assert type(other.index) is type(frame.index) and other.attrs == frame.attrs
-        assert other.to_numpy().tobytes() == frame.to_numpy().tobytes()
-
-
 def test_a_pinned_kept_vintage_is_read_through_its_own_parsed_form(both, caplog) -> None:
     """A ``KEY@VINTAGE`` copy has its own form (``X@VINTAGE.npz``): made on the first pinned
     read, read by the next process, never mixed with the current download's form, and
@@ -379,7 +366,7 @@ def test_a_pinned_kept_vintage_is_read_through_its_own_parsed_form(both, caplog)
     assert kept.meta["derived_from"] == f"kenfrench/{THREE}_CSV.zip@202006"
     current = cache.get(PARSED_NAMESPACE, f"{THREE}.npz")
     assert current.meta["vintage"] == "202110"  # the current download's form, untouched
-    _same_dataset(first, expected)
+    assert_same_dataset(first, expected)
     assert first.url == f"cache {THREE}_CSV.zip@202006"
     # the next process reads the form: a marker written into it shows through
     marked = encode_parsed(
@@ -395,7 +382,7 @@ def test_a_pinned_kept_vintage_is_read_through_its_own_parsed_form(both, caplog)
     with caplog.at_level(logging.DEBUG, logger="factorxray"):
         again = read_pinned_dataset(THREE, "202006", cache=cache)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    _same_dataset(again, expected)
+    assert_same_dataset(again, expected)
     assert cache.get(PARSED_NAMESPACE, key).data == kept.data
     # the vintages at hand are still the zips' (forms are not versions)
     assert set(cached_versions(cache, "kenfrench", f"{THREE}_CSV.zip")) == {"202006", "202110"}
