@@ -99,3 +99,25 @@ def test_offline_analyze_needs_neither_httpx_nor_scipy(tmp_path) -> None:
     assert "pandas" in loaded  # the probe did run the analysis
     assert sorted(name for name in ("httpx", "httpcore", "ssl", "scipy") if name in loaded) == []
     assert "yaml" not in loaded  # a TOML preset: PyYAML (25 ms) only for YAML fund lists
+
+
+def test_a_report_reads_the_plotlyjs_version_without_importing_plotly(tmp_path) -> None:
+    """The report embeds the vendored plotly.js bundle when its version is the installed
+    plotly's: that version is read from plotly's version file (importing plotly costs
+    20-100 ms), and equals what plotly itself reports."""
+    from plotly.offline import get_plotlyjs_version
+
+    from factorxray.report import _installed_plotlyjs_version
+
+    assert _installed_plotlyjs_version() == get_plotlyjs_version()
+    code = (
+        "import os\n"
+        f"os.environ['FACTORXRAY_CACHE_DIR'] = {str(tmp_path / 'cache')!r}\n"
+        "import factorxray as fx\n"
+        "analysis = fx.analyze(preset='smart-beta-20', offline=True)\n"
+        f"page = fx.write_report(analysis, {str(tmp_path / 'report')!r}, png=False)\n"
+        "assert 'factorxray partial bundle' in page.read_text()\n"
+    )
+    loaded = _modules_after(code)
+    assert "jinja2" in loaded  # the probe did write the page
+    assert "plotly" not in loaded and "matplotlib" not in loaded

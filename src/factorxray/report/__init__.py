@@ -320,15 +320,42 @@ def _plotly_js() -> str:
     """plotly.js for the report: the vendored partial bundle (scatter, bar, heatmap and
     waterfall traces: 1.3 MB instead of 4.8 MB; see ``assets/PROVENANCE.md``) when it is the
     plotly.js version of the installed plotly package, else plotly's full bundle."""
-    from plotly.offline import get_plotlyjs, get_plotlyjs_version
-
     bundle = Path(__file__).with_name("assets") / "plotly-factorxray.min.js"
     text = bundle.read_bytes().decode("utf-8") if bundle.is_file() else ""
     built = re.search(r"plotly\.js v([\w.+-]+)\n\* factorxray partial bundle", text[:400])
-    if built is None or built.group(1) != get_plotlyjs_version():
+    if built is None or built.group(1) != _installed_plotlyjs_version():
+        from plotly.offline import get_plotlyjs
+
         text = get_plotlyjs()
     # Nothing in plotly.js closes a script element today; make sure it never can.
     return re.sub(r"</(script)", r"<\\/\1", text, flags=re.IGNORECASE)
+
+
+def _installed_plotlyjs_version() -> str | None:
+    """The plotly.js version of the installed plotly package, read from its version file.
+
+    Importing ``plotly.offline`` for ``get_plotlyjs_version()`` costs 20-100 ms (plotly reads
+    its own package metadata); the file it returns the version from is found without
+    importing anything, and plotly is imported only when that file cannot be read.
+    """
+    from importlib.util import find_spec
+
+    spec = find_spec("plotly")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "offline" / "_plotlyjs_version.py"
+        found = re.search(r'__plotlyjs_version__ = "([^"]+)"', _text_or_empty(path))
+        if found:
+            return found.group(1)
+    from plotly.offline import get_plotlyjs_version
+
+    return str(get_plotlyjs_version())
+
+
+def _text_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def _script_json(obj: Any) -> str:
