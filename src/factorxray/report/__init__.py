@@ -341,8 +341,8 @@ def _installed_plotlyjs_version() -> str | None:
     from importlib.util import find_spec
 
     spec = find_spec("plotly")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "offline" / "_plotlyjs_version.py"
+    for package_dir in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(package_dir) / "offline" / "_plotlyjs_version.py"
         found = re.search(r'__plotlyjs_version__ = "([^"]+)"', _text_or_empty(path))
         if found:
             return found.group(1)
