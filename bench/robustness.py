@@ -26,7 +26,7 @@ import factorxray as fx
 from factorxray.analysis import build_analysis
 from factorxray.data.cache import Cache
 from factorxray.judge.robustness import DEFAULT_MODEL_LADDER
-from factorxray.pipeline import Hooks, _FactorLoader
+from factorxray.pipeline import FactorLoader, Hooks
 from factorxray.universe import Fund, Universe
 
 REPEATS = 3
@@ -42,7 +42,7 @@ def best(func: Callable[[], object]) -> float:
 
 
 def inputs(cache: Cache) -> tuple[pd.DataFrame, dict, dict]:
-    loader = _FactorLoader(None, None, cache, False, True, Hooks())
+    loader = FactorLoader(None, None, cache, False, True, Hooks())
     try:
         frames, _, _ = loader.main("xray7", ["us"])
         ladder = loader.ladder(list(DEFAULT_MODEL_LADDER), frames)

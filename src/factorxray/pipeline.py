@@ -388,7 +388,7 @@ def analyze(
     if not custom:  # one line, before any download, when the library lacks the model
         check_model_frequency(model, "us" if model == "article7" else region, frequency)
     window = DEFAULT_ROLLING_WINDOWS[frequency] if rolling_window is None else rolling_window
-    ladder_models, ladder_skipped = _ladder_at(_check_models(models), region, frequency)
+    ladder_models, ladder_skipped = _ladder_at(check_models(models), region, frequency)
     _check_options(cov, hac_lags, min_months, t_threshold, window, source, prices_file, frequency)
     Rules(t_threshold, min_beta, fdr)  # checks the verdict rules before any download
     fund_regions = {
@@ -396,7 +396,7 @@ def analyze(
         for f in funds
         if f.ticker not in bad_region
     }
-    loader = _FactorLoader(start, end, cache, refresh, offline, hooks, frequency)
+    loader = FactorLoader(start, end, cache, refresh, offline, hooks, frequency)
     loader.vintage = vintage
     if custom:
         loader.custom = {
@@ -520,8 +520,17 @@ def _all_regions_failed(region_failures: dict[str, str]) -> str:
     return "no factors could be loaded: " + "; ".join(region_failures.values())
 
 
-def _check_models(models: Sequence[str] | str | None) -> list[str]:
-    """The model ladder, checked: known names, no duplicates (``None`` or empty: none)."""
+def check_models(models: Sequence[str] | str | None) -> list[str]:
+    """The model ladder, checked: known names, no duplicates (``None`` or empty: none).
+
+    Shared by :func:`analyze` and the portfolio and blend entry points
+    (:mod:`factorxray.portfolio_pipeline`).
+
+    Examples
+    --------
+    >>> check_models("ff3, ff5,ff3")
+    ['ff3', 'ff5']
+    """
     if models is None:
         return []
     items = models.split(",") if isinstance(models, str) else list(models)
@@ -540,8 +549,13 @@ def _check_models(models: Sequence[str] | str | None) -> list[str]:
     return ladder
 
 
-class _FactorLoader:
-    """Loads factor frames for the run: per region, with fallbacks, ladders and region fit."""
+class FactorLoader:
+    """Loads factor frames for the run: per region, with fallbacks, ladders and region fit.
+
+    One per run, shared by :func:`analyze`, the portfolio and blend entry points
+    (:mod:`factorxray.portfolio_pipeline`) and ``bench/robustness.py``; it holds the run's
+    one HTTP client (:meth:`close` it) and, weekly or daily, the factor files' calendar.
+    """
 
     def __init__(
         self,

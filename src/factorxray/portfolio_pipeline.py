@@ -27,7 +27,7 @@ from factorxray.errors import (
 from factorxray.factors import MODELS, validate_choice
 from factorxray.judge.robustness import DEFAULT_MODEL_LADDER
 from factorxray.judge.verdicts import DEFAULT_MIN_BETA
-from factorxray.pipeline import Hooks, _check_models, _FactorLoader, analyze
+from factorxray.pipeline import FactorLoader, Hooks, analyze, check_models
 from factorxray.universe import Universe, load_universe
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def analyze_portfolio(
         portfolio, universe = labels.weights, labels
     port = _as_portfolio(portfolio, normalize=normalize, rebalance=rebalance, name=name)
     bench = _bench_ticker(benchmark, port.name)
-    ladder_models = _check_models(models)
+    ladder_models = check_models(models)
     cache = cache if cache is not None else Cache()
     tickers = port.funds + ([bench] if bench and bench not in port.funds else [])
     base = _base_analysis(
@@ -258,7 +258,7 @@ def find_blend(
     blend_math.parse_target(target, MODELS[model.strip().lower()][0])  # fail before downloading
     blend_math._check_bounds(len(pool), max_weight, max_funds)
     bench = _bench_ticker(benchmark, "BLEND")
-    ladder_models = _check_models(models) if xray else []
+    ladder_models = check_models(models) if xray else []
     cache = cache if cache is not None else Cache()
     tickers = pool + ([bench] if bench and bench not in pool else [])
     base = _base_analysis(
@@ -551,7 +551,7 @@ def _shared_region(
         )
     if chosen in base.factors_by_region:
         return chosen, base.factors_by_region[chosen], note
-    loader = _FactorLoader(start, end, cache, refresh, offline, hooks or Hooks())
+    loader = FactorLoader(start, end, cache, refresh, offline, hooks or Hooks())
     try:
         frames, _, failures = loader.main(validate_choice("model", model, tuple(MODELS)), [chosen])
     finally:
@@ -600,7 +600,7 @@ def _xray(
         info["region"]: info["note"] for info in base.fund_factors.values() if info.get("note")
     }
     model_name = validate_choice("model", model, tuple(MODELS))
-    loader = _FactorLoader(start, end, cache, refresh, offline, hooks or Hooks())
+    loader = FactorLoader(start, end, cache, refresh, offline, hooks or Hooks())
     try:
         ladder = loader.ladder(ladder_models, frames) if ladder_models else None
         fit_factors = loader.at_hand("ff5") if region_fit and model_name != "article7" else None
