@@ -3,7 +3,7 @@
 Each ticker's whole history (inception to the last settled trading day) is one cache entry:
 namespace ``prices-<source>``, key = ticker, bytes = a NumPy ``.npy`` array of
 ``(date, adj_close)`` records (days and float64 closes, exact; read without pickle). The
-binary form reads in microseconds where parsing CSV text took about 10 ms a ticker; entries
+binary form reads in under a millisecond where parsing CSV text took 10-17 ms a ticker; entries
 written as CSV ``date,adj_close`` by earlier versions are still read. The metadata holds
 the redacted URL, the first and last date and the row count; never an API key.
 
