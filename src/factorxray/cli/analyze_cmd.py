@@ -91,20 +91,19 @@ def _title(analysis: Analysis) -> str:
     return f"{cov}; factors by fund:\n" + "\n".join(lines)
 
 
-def _significance(analysis: Analysis, factors: list[str]) -> Any:
-    """Funds x factors: significant by the verdicts' one rule (t, and q when --fdr is set)."""
-    import numpy as np
+def _significance(analysis: Analysis, factors: list[str]) -> list[list[bool]]:
+    """Funds x factors: significant by the verdicts' one rule (:meth:`Rules.significant`:
+    t, and q when --fdr is set), the rules read from the run as the report reads them."""
+    from factorxray.report.charts import rules_from_meta
 
-    meta = analysis.meta
-    results = analysis.results
-    tvalues = results.tvalues.reindex(index=analysis.analyzed, columns=factors).to_numpy(float)
-    significant = np.abs(tvalues) >= float(meta.get("t_threshold", 2.0))
-    fdr = meta.get("fdr")
-    if fdr is not None:
-        qvalues = analysis.qvalues.reindex(index=analysis.analyzed, columns=factors)
-        has_q = np.array([f in analysis.qvalues.columns for f in factors])
-        significant &= ~has_q | (qvalues.to_numpy(float) <= fdr)
-    return significant
+    rules = rules_from_meta(analysis.meta)
+    funds = analysis.analyzed
+    tvalues = analysis.results.tvalues.reindex(index=funds, columns=factors).to_numpy(float)
+    qvalues = analysis.qvalues.reindex(index=funds, columns=factors).to_numpy(float)
+    return [
+        [rules.significant(t, q) for t, q in zip(t_row, q_row, strict=True)]
+        for t_row, q_row in zip(tvalues.tolist(), qvalues.tolist(), strict=True)
+    ]
 
 
 def console_table(analysis: Analysis) -> Table:
@@ -127,7 +126,7 @@ def console_table(analysis: Analysis) -> Table:
     for row, ticker in enumerate(analysis.analyzed):
         verdict = analysis.verdicts[ticker]
         cells = [
-            _beta_cell(beta, bool(marked))
+            _beta_cell(beta, marked)
             for beta, marked in zip(betas[row].tolist(), significant[row], strict=True)
         ]
         colour = {"delivers": "green", "contradicts": "red"}.get(verdict.status, "yellow")
