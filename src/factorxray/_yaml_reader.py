@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from factorxray.errors import UsageError
-from factorxray.universe import MAX_YAML_DEPTH, MAX_YAML_VALUES
+from factorxray.universe import MAX_YAML_DEPTH, MAX_YAML_VALUES, _short_error
 
 
 def read_yaml(text: str, source: str) -> Any:
@@ -95,9 +95,3 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]
     return []
-
-
-def _short_error(exc: BaseException, limit: int = 200) -> str:
-    """A parser's message on one line, at most ``limit`` characters (it may quote the input)."""
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
